@@ -1,0 +1,5 @@
+"""``python -m transferscope.cli``."""
+
+from transferscope.cli import main
+
+raise SystemExit(main())

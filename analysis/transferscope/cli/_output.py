@@ -1,0 +1,94 @@
+"""Shared pieces of the commands: the ``--db`` and ``--format`` options and tabular output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+FORMATS = ("table", "json", "csv")
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db PATH`` (default: ``$TRANSFERSCOPE_DB``, else ``data/transferscope.duckdb``)."""
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="DB",
+        help="DuckDB store (default: $TRANSFERSCOPE_DB, else data/transferscope.duckdb)",
+    )
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--format table|json|csv`` (default ``table``)."""
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Turn a DataFrame into JSON-safe records: NaN and missing values become ``None``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any tidy frame.
+
+    Returns
+    -------
+    list of dict
+        One dict per row, with plain Python values.
+    """
+    columns = [str(c) for c in frame.columns]
+    return [
+        {c: _json_value(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def emit(frame: pd.DataFrame, fmt: str, stream: IO[str] | None = None) -> None:
+    """Write ``frame`` to ``stream`` (stdout by default) as a table, JSON records or CSV.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        What to print.
+    fmt : {"table", "json", "csv"}
+        ``json`` is an array of records, one per row, with missing values as ``null``.
+    stream : text stream, optional
+        Where to write; ``sys.stdout`` when omitted.
+    """
+    out = sys.stdout if stream is None else stream
+    if fmt == "json":
+        json.dump(records(frame), out, indent=None, allow_nan=False)
+        out.write("\n")
+    elif fmt == "csv":
+        frame.to_csv(out, index=False)
+    elif fmt == "table":
+        if frame.empty:
+            out.write("(no rows)\n")
+        else:
+            with pd.option_context(
+                "display.max_rows", None, "display.max_columns", None, "display.width", 200
+            ):
+                out.write(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+                out.write("\n")
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")

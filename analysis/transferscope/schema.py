@@ -1,0 +1,140 @@
+"""The canonical run schema: column names, types, metric directions and the run key.
+
+Everything that reads or writes runs agrees on the names here. The store's DDL, the ingest
+validation, the simulator's output and the analyses all import from this module, so a column is
+named in one place only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+#: Canonical columns of table ``runs`` in order, with their DuckDB types.
+RUN_COLUMNS: Final[dict[str, str]] = {
+    "source": "VARCHAR",
+    "model": "VARCHAR",
+    "pretrained": "BOOLEAN",
+    "upstream_task": "VARCHAR",
+    "upstream_metric": "VARCHAR",
+    "upstream_score": "DOUBLE",
+    "task": "VARCHAR",
+    "method": "VARCHAR",
+    "shots": "BIGINT",
+    "seed": "BIGINT",
+    "downstream_metric": "VARCHAR",
+    "downstream_score": "DOUBLE",
+    "downstream_stderr": "DOUBLE",
+    "architecture": "VARCHAR",
+    "params": "BIGINT",
+    "pretrain_data": "VARCHAR",
+    "pretrain_steps": "BIGINT",
+    "hparams": "JSON",
+}
+
+#: Columns a user's table may carry (everything but ``source``, which the ingest sets).
+INPUT_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in RUN_COLUMNS if c != "source")
+
+#: Columns that must be present and non-empty on every row.
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("model", "task", "method", "downstream_score")
+
+#: Columns that identify a run; ingesting a row whose key exists already adds nothing.
+KEY_COLUMNS: Final[tuple[str, ...]] = (
+    "source",
+    "model",
+    "task",
+    "method",
+    "shots",
+    "seed",
+    "downstream_metric",
+    "hparams",
+)
+
+#: Default metric name when a table names none (an accuracy, stored as a fraction).
+DEFAULT_METRIC: Final[str] = "accuracy"
+
+#: Metrics known to be accuracy-type: higher is better and the score is a fraction in [0, 1].
+ACCURACY_METRICS: Final[frozenset[str]] = frozenset(
+    {
+        "accuracy",
+        "acc",
+        "acc_norm",
+        "acc1",
+        "acc5",
+        "top1",
+        "top5",
+        "lp_acc1",
+        "lp_acc5",
+        "mean_per_class_recall",
+        "balanced_accuracy",
+        "exact_match",
+        "em",
+        "f1",
+        "auc",
+        "recall",
+        "precision",
+        "mcc",
+    }
+)
+
+_LOWER_IS_BETTER = re.compile(
+    r"(^|_)(loss|ppl|perplexity|err|error|bpb|bits_per_byte|nll|word_perplexity|"
+    r"byte_perplexity|mse|rmse|mae)($|_)"
+)
+
+Direction = Literal["higher", "lower"]
+
+
+def is_accuracy_metric(metric: str | None) -> bool:
+    """Whether scores of ``metric`` are accuracy-type fractions that must lie in [0, 1].
+
+    Parameters
+    ----------
+    metric : str or None
+        Metric name as stored (snake_case). ``None`` means the default metric, an accuracy.
+
+    Returns
+    -------
+    bool
+        True for the accuracy-type metrics in :data:`ACCURACY_METRICS`, or for ``None``.
+    """
+    return metric is None or metric in ACCURACY_METRICS
+
+
+def metric_direction(metric: str | None) -> Direction:
+    """Say whether a larger score of ``metric`` is better.
+
+    Parameters
+    ----------
+    metric : str or None
+        Metric name (snake_case), e.g. ``"top1"``, ``"loss_c4_val"``, ``"ppl"``.
+
+    Returns
+    -------
+    {"higher", "lower"}
+        ``"lower"`` for losses, perplexities and error rates, ``"higher"`` otherwise.
+    """
+    if metric is None:
+        return "higher"
+    return "lower" if _LOWER_IS_BETTER.search(metric.lower()) else "higher"
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
+
+
+def snake_case(name: str) -> str:
+    """Normalize a method or metric name to snake_case.
+
+    Parameters
+    ----------
+    name : str
+        Name as a source spells it, e.g. ``"Linear Probe"``, ``"five-shot"``, ``"fullFT"``.
+
+    Returns
+    -------
+    str
+        Lower-case words joined by underscores: ``"linear_probe"``, ``"five_shot"``, ``"full_ft"``.
+    """
+    spaced = _CAMEL.sub("_", name.strip())
+    return _NON_WORD.sub("_", spaced).strip("_").lower()
