@@ -8,6 +8,7 @@ named in one place only.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final, Literal
 
 #: Canonical columns of table ``runs`` in order, with their DuckDB types.
@@ -138,3 +139,34 @@ def snake_case(name: str) -> str:
     """
     spaced = _CAMEL.sub("_", name.strip())
     return _NON_WORD.sub("_", spaced).strip("_").lower()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Provenance of one ingest: one row of table ``sources``.
+
+    Parameters
+    ----------
+    name : str
+        Unique name of the source in the store, e.g. ``"vtab"`` or a file's stem.
+    title : str, optional
+        Human-readable title.
+    citation : str, optional
+        How to cite the published results.
+    url : str, optional
+        Where the table is published (pinned to a commit where possible).
+    commit : str, optional
+        The commit the url is pinned to.
+    sha256 : str, optional
+        Checksum of the input file(s); for several files, of their concatenated checksums.
+    license : str, optional
+        License of the published table.
+    """
+
+    name: str
+    title: str | None = None
+    citation: str | None = None
+    url: str | None = None
+    commit: str | None = None
+    sha256: str | None = None
+    license: str | None = None
