@@ -1,0 +1,735 @@
+"""Chart builders: each takes tidy DataFrames and returns an Altair chart, never displays it.
+
+The builders know nothing about the store or the fitting engines; :mod:`transferscope.report.build`
+turns their results into the frames these functions take. User-supplied names (tasks, methods,
+models) only ever travel as data values, never as field names or expressions, so Vega renders them
+as text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+#: Categorical palette (Tableau 10), used in a fixed order so that colours are stable.
+PALETTE: tuple[str, ...] = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+    "#eeca3b",
+)
+
+#: Series of the frontier chart that are not curves, with their colours.
+RUNS_SERIES = "runs"
+FRONTIER_SERIES = "frontier points"
+HELD_OUT_SERIES = "held out (backtest)"
+_POINT_COLORS = {RUNS_SERIES: "#9a9a9a", FRONTIER_SERIES: "#222222", HELD_OUT_SERIES: "#d62728"}
+_CURVE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#9d755d", "#e45756")
+
+#: Width of the plotting area of a single chart, in pixels.
+WIDTH = 420
+HEIGHT = 280
+
+
+def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """Return at most ``max_rows`` rows, a seeded sample when there are more."""
+    if len(frame) <= max_rows:
+        return frame
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
+    return frame.iloc[keep]
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+def curve_label(family: str) -> str:
+    """Legend label of a fitted family's curve, e.g. ``"abnar fit"``.
+
+    Parameters
+    ----------
+    family : str
+        Name of the saturating family.
+
+    Returns
+    -------
+    str
+        The label used for the curve, its plateau line and its interval band.
+    """
+    return f"{family} fit"
+
+
+def frontier_chart(
+    points: pd.DataFrame,
+    *,
+    frontier: pd.DataFrame | None = None,
+    curves: pd.DataFrame | None = None,
+    plateaus: pd.DataFrame | None = None,
+    held_out: pd.DataFrame | None = None,
+    title: str | Sequence[str] = "",
+    x_title: str = "Upstream score",
+    y_title: str = "Downstream score",
+    max_points: int = 5000,
+    seed: int = 0,
+) -> alt.LayerChart:
+    """Scatter of one group's runs with its frontier, fitted curves, plateaus and backtest.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Runs of the group: ``upstream_score``, ``downstream_score`` and optionally ``model``.
+    frontier : pandas.DataFrame, optional
+        Frontier points the curves were fitted to: ``upstream_score``, ``downstream_score``.
+    curves : pandas.DataFrame, optional
+        Fitted curves: ``family``, ``upstream_score``, ``downstream_score`` (predictions on a grid).
+    plateaus : pandas.DataFrame, optional
+        One row per family: ``family``, ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``
+        (the interval may be missing).
+    held_out : pandas.DataFrame, optional
+        Frontier points held out by the backtest: ``upstream_score``, ``downstream_score`` and
+        optionally ``predicted`` (the prediction of the fit on the other points).
+    title : str or sequence of str
+        Chart title (a sequence gives several lines).
+    x_title, y_title : str
+        Axis titles, with units.
+    max_points : int
+        At most this many runs are drawn (a seeded sample when there are more).
+    seed : int
+        Seed of that sample.
+
+    Returns
+    -------
+    altair.LayerChart
+        Layers, in order: plateau bands, plateau rules, runs, fitted curves, frontier points,
+        held-out points. Colour encodes the series (``runs``, ``frontier points``,
+        ``held out (backtest)``, ``<family> fit``) on one legend.
+    """
+    families: list[str] = []
+    for frame in (curves, plateaus):
+        if frame is not None and not frame.empty:
+            families.extend(str(f) for f in frame["family"].tolist() if str(f) not in families)
+    domain = [RUNS_SERIES]
+    if frontier is not None and not frontier.empty:
+        domain.append(FRONTIER_SERIES)
+    if held_out is not None and not held_out.empty:
+        domain.append(HELD_OUT_SERIES)
+    color_range = [_POINT_COLORS[s] for s in domain]
+    for i, fam in enumerate(families):
+        domain.append(curve_label(fam))
+        color_range.append(_CURVE_COLORS[i % len(_CURVE_COLORS)])
+    color = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=domain, range=color_range),
+        legend=alt.Legend(
+            orient="bottom", columns=3, symbolLimit=0, symbolOpacity=1, symbolType="circle"
+        ),
+    )
+    x = alt.X("upstream_score:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    y = alt.Y("downstream_score:Q", title=y_title, scale=alt.Scale(zero=False, nice=True))
+    fmt = ".3f"
+
+    run_cols = ["upstream_score", "downstream_score"] + (["model"] if "model" in points else [])
+    runs = _sample(points[run_cols], max_points, seed).assign(series=RUNS_SERIES)
+    run_tooltip = [
+        alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
+        alt.Tooltip("downstream_score:Q", title="downstream", format=fmt),
+    ]
+    if "model" in runs:
+        run_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
+    layers: list[alt.Chart] = []
+
+    if plateaus is not None and not plateaus.empty:
+        plat = plateaus[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]].copy()
+        plat["series"] = [curve_label(str(f)) for f in plat["family"]]
+        plat_tooltip = [
+            alt.Tooltip("series:N", title="curve"),
+            alt.Tooltip("plateau:Q", title="plateau", format=fmt),
+            alt.Tooltip("plateau_ci_low:Q", title="interval low", format=fmt),
+            alt.Tooltip("plateau_ci_high:Q", title="interval high", format=fmt),
+        ]
+        band = plat.dropna(subset=["plateau_ci_low", "plateau_ci_high"])
+        if not band.empty:
+            layers.append(
+                alt.Chart(band)
+                .mark_rect(opacity=0.15)
+                .encode(
+                    y=alt.Y("plateau_ci_low:Q"),
+                    y2="plateau_ci_high:Q",
+                    color=color,
+                    tooltip=plat_tooltip,
+                )
+            )
+        rules = plat.dropna(subset=["plateau"])
+        if not rules.empty:
+            layers.append(
+                alt.Chart(rules)
+                .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)
+                .encode(y=alt.Y("plateau:Q"), color=color, tooltip=plat_tooltip)
+            )
+
+    layers.append(
+        alt.Chart(runs)
+        .mark_circle(size=22, opacity=0.45)
+        .encode(x=x, y=y, color=color, tooltip=run_tooltip)
+    )
+    if curves is not None and not curves.empty:
+        cur = curves[["family", "upstream_score", "downstream_score"]].copy()
+        cur["series"] = [curve_label(str(f)) for f in cur["family"]]
+        layers.append(
+            alt.Chart(cur)
+            .mark_line(strokeWidth=2)
+            .encode(
+                x=x,
+                y=y,
+                color=color,
+                detail="series:N",
+                order="upstream_score:Q",
+                tooltip=[alt.Tooltip("series:N", title="curve")],
+            )
+        )
+    if frontier is not None and not frontier.empty:
+        front = frontier[["upstream_score", "downstream_score"]].assign(series=FRONTIER_SERIES)
+        if "model" in frontier:
+            front["model"] = frontier["model"].to_numpy()
+        front_tooltip = [
+            alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
+            alt.Tooltip("downstream_score:Q", title="downstream", format=fmt),
+        ]
+        if "model" in front:
+            front_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
+        layers.append(
+            alt.Chart(front)
+            .mark_point(size=45, filled=True, shape="circle")
+            .encode(x=x, y=y, color=color, tooltip=front_tooltip)
+        )
+    if held_out is not None and not held_out.empty:
+        cols = ["upstream_score", "downstream_score"]
+        if "predicted" in held_out:
+            cols.append("predicted")
+        held = held_out[cols].assign(series=HELD_OUT_SERIES)
+        held_tooltip = [
+            alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
+            alt.Tooltip("downstream_score:Q", title="observed", format=fmt),
+        ]
+        if "predicted" in held:
+            held_tooltip.append(alt.Tooltip("predicted:Q", title="predicted", format=fmt))
+        layers.append(
+            alt.Chart(held)
+            .mark_point(size=90, filled=False, shape="diamond", strokeWidth=2)
+            .encode(x=x, y=y, color=color, tooltip=held_tooltip)
+        )
+    return alt.LayerChart(layer=layers).properties(title=_title(title), width=WIDTH, height=HEIGHT)
+
+
+def _title(title: str | Sequence[str]) -> alt.TitleParams:
+    text: str | list[str] = title if isinstance(title, str) else [str(t) for t in title]
+    return alt.TitleParams(text=text, anchor="start", fontSize=13)
+
+
+def forest_chart(
+    pooled: pd.DataFrame,
+    per_task: pd.DataFrame | None = None,
+    *,
+    title: str | Sequence[str] = "",
+    x_title: str = "Pooled estimate",
+    reference: float | None = None,
+) -> alt.LayerChart:
+    """Forest plot: the pooled estimate per method with its interval, and the per-task values.
+
+    Parameters
+    ----------
+    pooled : pandas.DataFrame
+        One row per method, best first: ``method``, ``estimate``, ``ci_low``, ``ci_high``.
+    per_task : pandas.DataFrame, optional
+        ``method``, ``task``, ``estimate`` and optionally ``ci_low``, ``ci_high``: the values that
+        were pooled, drawn as thin grey rows inside each method's band.
+    title : str or sequence of str
+        Chart title.
+    x_title : str
+        Title of the estimate axis, with units.
+    reference : float, optional
+        Draw a vertical reference line here (e.g. 0 for "no gain over scratch").
+
+    Returns
+    -------
+    altair.LayerChart
+        Methods on the y axis in the order of ``pooled``; pooled estimates as black diamonds with
+        their interval, per-task values as grey points (offset by task) with theirs.
+    """
+    order = [str(m) for m in pooled["method"].tolist()]
+    y = alt.Y("method:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
+    n_tasks = 0 if per_task is None else int(per_task["task"].nunique())
+    band = max(22, 6 * n_tasks + 10)
+    layers: list[alt.Chart] = []
+    if reference is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"reference": [float(reference)]}))
+            .mark_rule(color="#888888", strokeDash=[4, 3])
+            .encode(x="reference:Q")
+        )
+    if per_task is not None and not per_task.empty:
+        pt = per_task.copy()
+        cols = ["method", "task", "estimate"] + [c for c in ("ci_low", "ci_high") if c in pt]
+        pt = pt[cols]
+        y_offset = alt.YOffset("task:N", scale=alt.Scale(paddingOuter=0.3))
+        tooltip = [
+            alt.Tooltip("method:N", title="method"),
+            alt.Tooltip("task:N", title="task"),
+            alt.Tooltip("estimate:Q", title="estimate", format=".3f"),
+        ]
+        if "ci_low" in pt and "ci_high" in pt:
+            layers.append(
+                alt.Chart(pt.dropna(subset=["ci_low", "ci_high"]))
+                .mark_rule(color="#b0b0b0")
+                .encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=y_offset, tooltip=tooltip)
+            )
+        layers.append(
+            alt.Chart(pt)
+            .mark_circle(color="#7f7f7f", size=18)
+            .encode(x="estimate:Q", y=y, yOffset=y_offset, tooltip=tooltip)
+        )
+    pool = pooled[["method", "estimate", "ci_low", "ci_high"]].copy()
+    pool_tooltip = [
+        alt.Tooltip("method:N", title="method"),
+        alt.Tooltip("estimate:Q", title="pooled estimate", format=".3f"),
+        alt.Tooltip("ci_low:Q", title="interval low", format=".3f"),
+        alt.Tooltip("ci_high:Q", title="interval high", format=".3f"),
+    ]
+    x_enc = alt.X("estimate:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    layers.append(
+        alt.Chart(pool)
+        .mark_rule(color="#000000", strokeWidth=2.5)
+        .encode(x=alt.X("ci_low:Q", title=x_title), x2="ci_high:Q", y=y, tooltip=pool_tooltip)
+    )
+    layers.append(
+        alt.Chart(pool)
+        .mark_point(shape="diamond", filled=True, size=140, color="#000000")
+        .encode(x=x_enc, y=y, tooltip=pool_tooltip)
+    )
+    return alt.LayerChart(layer=layers).properties(
+        title=_title(title), width=WIDTH, height=band * len(order)
+    )
+
+
+def cd_layout(mean_ranks: pd.DataFrame, cd: float) -> dict[str, pd.DataFrame]:
+    """Coordinates of a critical-difference diagram (Demšar 2006).
+
+    Parameters
+    ----------
+    mean_ranks : pandas.DataFrame
+        ``method`` and ``mean_rank`` (1 = best), one row per method.
+    cd : float
+        Nemenyi critical difference of mean ranks.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``methods``: method, mean_rank, side ("left"/"right"), y (height of its label line),
+        x_label (where the label line ends); ``cliques``: clique, x_start, x_end, y (groups of
+        methods whose mean ranks differ by less than ``cd``, maximal, two or more members);
+        ``ticks``: rank (integer positions of the axis).
+    """
+    mr = mean_ranks[["method", "mean_rank"]].copy()
+    mr["mean_rank"] = mr["mean_rank"].astype(float)
+    mr = mr.sort_values("mean_rank", kind="stable").reset_index(drop=True)
+    k = len(mr)
+    ranks = mr["mean_rank"].to_numpy()
+    lo = 1.0
+    hi = float(max(k, math.ceil(float(ranks.max())) if k else 1))
+    cliques: list[tuple[int, int]] = []
+    for i in range(k):
+        j = i
+        while j + 1 < k and ranks[j + 1] - ranks[i] < cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in cliques):
+            cliques.append((i, j))
+    clique_rows = [
+        {
+            "clique": n,
+            "x_start": float(ranks[a]) - 0.03,
+            "x_end": float(ranks[b]) + 0.03,
+            "y": -0.35 - 0.3 * n,
+        }
+        for n, (a, b) in enumerate(cliques)
+    ]
+    first_line = -0.35 - 0.3 * len(cliques) - 0.45
+    half = math.ceil(k / 2)
+    sides, ys, xl = [], [], []
+    for i in range(k):
+        if i < half:
+            sides.append("left")
+            ys.append(first_line - 0.55 * i)
+            xl.append(lo - 0.25)
+        else:
+            sides.append("right")
+            ys.append(first_line - 0.55 * (k - 1 - i))
+            xl.append(hi + 0.25)
+    mr["side"] = sides
+    mr["y"] = ys
+    mr["x_label"] = xl
+    ticks = pd.DataFrame({"rank": np.arange(1, int(hi) + 1, dtype=float)})
+    clique_frame = (
+        pd.DataFrame(clique_rows)
+        if clique_rows
+        else pd.DataFrame(
+            {
+                "clique": pd.Series(dtype="int64"),
+                "x_start": pd.Series(dtype="float64"),
+                "x_end": pd.Series(dtype="float64"),
+                "y": pd.Series(dtype="float64"),
+            }
+        )
+    )
+    return {"methods": mr, "cliques": clique_frame, "ticks": ticks}
+
+
+def cd_diagram(
+    mean_ranks: pd.DataFrame,
+    cd: float,
+    *,
+    title: str | Sequence[str] = "",
+    alpha: float = 0.05,
+) -> alt.LayerChart:
+    """Critical-difference diagram of mean ranks across tasks (Friedman test, Nemenyi CD).
+
+    Parameters
+    ----------
+    mean_ranks : pandas.DataFrame
+        ``method`` and ``mean_rank`` (1 = best), one row per method.
+    cd : float
+        Nemenyi critical difference of mean ranks at level ``alpha``.
+    title : str or sequence of str
+        Chart title.
+    alpha : float
+        Level of the test, shown in the CD label.
+
+    Returns
+    -------
+    altair.LayerChart
+        An axis of mean ranks (best on the left), each method's label joined to its rank by an
+        elbow line, thick bars joining methods not significantly different, and a bar of length
+        CD above the axis.
+    """
+    lay = cd_layout(mean_ranks, cd)
+    methods, cliques, ticks = lay["methods"], lay["cliques"], lay["ticks"]
+    k = len(methods)
+    hi = float(ticks["rank"].max()) if not ticks.empty else 1.0
+    x_scale = alt.Scale(domain=[1.0, hi], nice=False, zero=False)
+    x = alt.X("x:Q", scale=x_scale, axis=None)
+    y_min = float(methods["y"].min()) - 0.4 if k else -1.0
+    y_scale = alt.Scale(domain=[y_min, 1.3], nice=False, zero=False)
+    y = alt.Y("y:Q", scale=y_scale, axis=None)
+
+    axis_line = pd.DataFrame({"x": [1.0], "x2": [hi], "y": [0.0]})
+    tick_frame = ticks.assign(x=ticks["rank"], y=0.0, y2=0.12, label=ticks["rank"].astype(int))
+    cd_ok = math.isfinite(cd) and cd > 0
+    cd_frame = pd.DataFrame(
+        {
+            "x": [1.0],
+            "x2": [1.0 + (cd if cd_ok else 0.0)],
+            "y": [0.85],
+            "label": [f"CD = {cd:.2f} (α = {alpha:g})" if cd_ok else "CD not available"],
+        }
+    )
+    vertical = methods.assign(x=methods["mean_rank"], y0=0.0)
+    horizontal = methods.assign(x=methods["mean_rank"], x2=methods["x_label"])
+    tooltip = [
+        alt.Tooltip("method:N", title="method"),
+        alt.Tooltip("mean_rank:Q", title="mean rank", format=".2f"),
+    ]
+    layers: list[alt.Chart] = [
+        alt.Chart(axis_line).mark_rule(color="#000000").encode(x=x, x2="x2:Q", y=y),
+        alt.Chart(tick_frame).mark_rule(color="#000000").encode(x=x, y=y, y2="y2:Q"),
+        alt.Chart(tick_frame)
+        .mark_text(dy=-10, fontSize=11)
+        .encode(x=x, y=alt.Y("y2:Q", scale=y_scale, axis=None), text="label:N"),
+        alt.Chart(cd_frame).mark_rule(color="#000000", strokeWidth=2).encode(x=x, x2="x2:Q", y=y),
+        alt.Chart(cd_frame)
+        .mark_text(align="left", dx=4, dy=-9, fontSize=11)
+        .encode(x=x, y=y, text="label:N"),
+        alt.Chart(pd.DataFrame({"x": [hi], "y": [0.85], "label": ["mean rank (1 = best) →"]}))
+        .mark_text(align="right", dy=-9, fontSize=11, color="#555555")
+        .encode(x=x, y=y, text="label:N"),
+        alt.Chart(vertical).mark_rule(color="#444444").encode(x=x, y=y, y2="y0:Q", tooltip=tooltip),
+        alt.Chart(horizontal)
+        .mark_rule(color="#444444")
+        .encode(x=x, x2="x2:Q", y=y, tooltip=tooltip),
+    ]
+    sides: tuple[tuple[str, Literal["left", "right"], int], ...] = (
+        ("left", "right", -4),
+        ("right", "left", 4),
+    )
+    for side, align, dx in sides:
+        part = methods[methods["side"] == side]
+        if part.empty:
+            continue
+        labelled = part.assign(
+            x=part["x_label"],
+            text=[f"{m} ({r:.2f})" for m, r in zip(part["method"], part["mean_rank"], strict=True)],
+        )
+        layers.append(
+            alt.Chart(labelled)
+            .mark_text(align=align, dx=dx, fontSize=12, limit=260)
+            .encode(x=x, y=y, text="text:N", tooltip=tooltip)
+        )
+    if not cliques.empty:
+        layers.append(
+            alt.Chart(cliques.assign(x=cliques["x_start"]))
+            .mark_rule(color="#d62728", strokeWidth=5, strokeCap="round")
+            .encode(x=x, x2="x_end:Q", y=y)
+        )
+    height = int(40 * (1.3 - y_min))
+    return (
+        alt.LayerChart(layer=layers)
+        .properties(title=_title(title), width=WIDTH, height=max(height, 120))
+        .configure_view(stroke=None)
+    )
+
+
+def ladder_frame(
+    runs: pd.DataFrame, x: str = "upstream_score"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means over seeds of each method at each checkpoint, and the scratch baselines.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs: ``task``, ``method``, ``model``, ``pretrained``, ``downstream_score``
+        and the checkpoint column ``x`` (``upstream_score`` or ``pretrain_steps``).
+    x : str
+        Column that orders the checkpoints.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Checkpoints: task, method, model, x (mean of ``x`` over the checkpoint's rows), mean, se
+        (standard error over seeds; missing with one seed), n. Baselines: task, method, mean, se,
+        n, from the rows with ``pretrained`` false.
+    """
+    pre = runs["pretrained"].fillna(True).astype(bool)
+    ck = runs[pre & runs[x].notna()]
+    stat = (
+        ck.groupby(["task", "method", "model"], sort=True, dropna=False)
+        .agg(
+            x=(x, "mean"),
+            mean=("downstream_score", "mean"),
+            sd=("downstream_score", "std"),
+            n=("downstream_score", "size"),
+        )
+        .reset_index()
+    )
+    stat["se"] = stat["sd"] / np.sqrt(stat["n"])
+    stat = stat.drop(columns="sd").sort_values(["task", "method", "x"], kind="stable")
+    base = (
+        runs[~pre]
+        .groupby(["task", "method"], sort=True, dropna=False)
+        .agg(
+            mean=("downstream_score", "mean"),
+            sd=("downstream_score", "std"),
+            n=("downstream_score", "size"),
+        )
+        .reset_index()
+    )
+    base["se"] = base["sd"] / np.sqrt(base["n"])
+    return stat.reset_index(drop=True), base.drop(columns="sd").reset_index(drop=True)
+
+
+def ladder_chart(
+    checkpoints: pd.DataFrame,
+    baselines: pd.DataFrame,
+    *,
+    title: str | Sequence[str] = "",
+    x_title: str = "Checkpoint's upstream score",
+    y_title: str = "Downstream score",
+    columns: int = 3,
+) -> alt.FacetChart:
+    """Ladder plot: downstream score versus checkpoint per method, with scratch baselines.
+
+    Parameters
+    ----------
+    checkpoints : pandas.DataFrame
+        From :func:`ladder_frame`: task, method, model, x, mean, se, n.
+    baselines : pandas.DataFrame
+        From :func:`ladder_frame`: task, method, mean, se, n (rows without pretraining).
+    title : str or sequence of str
+        Chart title.
+    x_title, y_title : str
+        Axis titles, with units.
+    columns : int
+        Panels per row (one panel per task).
+
+    Returns
+    -------
+    altair.FacetChart
+        One panel per task; lines and points per method (colour), error bars of one standard error
+        over seeds, and each scratch baseline as a dashed horizontal line in its method's colour.
+    """
+    ck = checkpoints[["task", "method", "model", "x", "mean", "se", "n"]].copy()
+    ck["kind"] = "checkpoint"
+    ck["lo"] = ck["mean"] - ck["se"].fillna(0.0)
+    ck["hi"] = ck["mean"] + ck["se"].fillna(0.0)
+    bl = baselines[["task", "method", "mean", "se", "n"]].copy()
+    bl["kind"] = "baseline"
+    bl["model"] = "(no pretraining)"
+    data = pd.concat([ck, bl], ignore_index=True)
+    methods = sorted({str(m) for m in data["method"]})
+    color = alt.Color(
+        "method:N",
+        title="method",
+        scale=alt.Scale(
+            domain=methods, range=[PALETTE[i % len(PALETTE)] for i in range(len(methods))]
+        ),
+        legend=alt.Legend(orient="bottom", columns=4, labelLimit=200),
+    )
+    x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    y = alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False, nice=True))
+    tooltip = [
+        alt.Tooltip("method:N", title="method"),
+        alt.Tooltip("model:N", title="checkpoint"),
+        alt.Tooltip("x:Q", title="upstream", format=".3f"),
+        alt.Tooltip("mean:Q", title="downstream (mean)", format=".3f"),
+        alt.Tooltip("se:Q", title="standard error", format=".3f"),
+        alt.Tooltip("n:Q", title="seeds"),
+    ]
+    base_tooltip = [
+        alt.Tooltip("method:N", title="scratch baseline of"),
+        alt.Tooltip("mean:Q", title="downstream (mean)", format=".3f"),
+        alt.Tooltip("se:Q", title="standard error", format=".3f"),
+        alt.Tooltip("n:Q", title="runs"),
+    ]
+    is_ck = alt.datum.kind == "checkpoint"
+    is_base = alt.datum.kind == "baseline"
+    layer = alt.layer(
+        alt.Chart()
+        .transform_filter(is_base)
+        .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)
+        .encode(y=y, color=color, tooltip=base_tooltip),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_rule(strokeWidth=1)
+        .encode(x=x, y=alt.Y("lo:Q"), y2="hi:Q", color=color),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_line(strokeWidth=1.8)
+        .encode(x=x, y=y, color=color, order="x:Q"),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_circle(size=36, opacity=1)
+        .encode(x=x, y=y, color=color, tooltip=tooltip),
+        data=data,
+    ).properties(width=260, height=180)
+    return layer.facet(
+        facet=alt.Facet("task:N", title=None, header=alt.Header(labelFontSize=12, labelLimit=250)),
+        columns=columns,
+    ).properties(title=_title(title))
+
+
+def plateau_overview_chart(
+    fits: pd.DataFrame,
+    *,
+    title: str | Sequence[str] = "",
+    x_title: str = "Plateau (downstream score as upstream → 1)",
+) -> alt.LayerChart:
+    """Plateau with its interval for each fitted group: one row per group.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        ``group`` (a label), ``plateau``, ``plateau_ci_low``, ``plateau_ci_high`` and optionally
+        ``family``; rows in the order to show.
+    title : str or sequence of str
+        Chart title.
+    x_title : str
+        Axis title.
+
+    Returns
+    -------
+    altair.LayerChart
+        Groups on the y axis in the given order, the interval as a rule and the plateau as a point.
+    """
+    frame = fits[["group", "plateau", "plateau_ci_low", "plateau_ci_high"]].copy()
+    order = list(dict.fromkeys(str(g) for g in frame["group"]))
+    y = alt.Y("group:N", title=None, sort=order, axis=alt.Axis(labelLimit=300))
+    tooltip = [
+        alt.Tooltip("group:N", title="group"),
+        alt.Tooltip("plateau:Q", title="plateau", format=".3f"),
+        alt.Tooltip("plateau_ci_low:Q", title="interval low", format=".3f"),
+        alt.Tooltip("plateau_ci_high:Q", title="interval high", format=".3f"),
+    ]
+    x = alt.X("plateau:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    rules = (
+        alt.Chart(frame.dropna(subset=["plateau_ci_low", "plateau_ci_high"]))
+        .mark_rule(color="#4c78a8", strokeWidth=2)
+        .encode(
+            x=alt.X("plateau_ci_low:Q", title=x_title), x2="plateau_ci_high:Q", y=y, tooltip=tooltip
+        )
+    )
+    points = (
+        alt.Chart(frame.dropna(subset=["plateau"]))
+        .mark_point(filled=True, color="#000000", size=40)
+        .encode(x=x, y=y, tooltip=tooltip)
+    )
+    return alt.LayerChart(layer=[rules, points]).properties(
+        title=_title(title), width=WIDTH, height=max(60, 16 * len(order))
+    )
+
+
+def interaction_profile_chart(
+    profile: pd.DataFrame,
+    *,
+    title: str | Sequence[str] = "",
+    y_title: str = "Share of interaction strength",
+) -> alt.Chart:
+    """Bars of interaction strength by order, one colour per category (preserved, discarded, ...).
+
+    Parameters
+    ----------
+    profile : pandas.DataFrame
+        ``order`` (int, the size of the interaction's variable set), ``category`` and ``value``.
+    title : str or sequence of str
+        Chart title.
+    y_title : str
+        Axis title of ``value``.
+
+    Returns
+    -------
+    altair.Chart
+        Grouped bars: x = order, y = value, colour and x offset = category.
+    """
+    frame = profile[["order", "category", "value"]].copy()
+    cats = list(dict.fromkeys(str(c) for c in frame["category"]))
+    color = alt.Color(
+        "category:N",
+        title=None,
+        scale=alt.Scale(domain=cats, range=[PALETTE[i % len(PALETTE)] for i in range(len(cats))]),
+        legend=alt.Legend(orient="bottom"),
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("order:O", title="Interaction order |S| (number of variables)"),
+            xOffset=alt.XOffset("category:N", sort=cats),
+            y=alt.Y("value:Q", title=y_title),
+            color=color,
+            tooltip=[
+                alt.Tooltip("category:N", title="category"),
+                alt.Tooltip("order:O", title="order"),
+                alt.Tooltip("value:Q", title=y_title, format=".3f"),
+            ],
+        )
+        .properties(title=_title(title), width=WIDTH, height=HEIGHT - 60)
+    )
