@@ -170,3 +170,23 @@ class SourceInfo:
     commit: str | None = None
     sha256: str | None = None
     license: str | None = None
+
+
+#: pandas dtypes of the canonical columns: the DataFrame convention.
+#:
+#: Every DataFrame of runs that transferscope returns (``Store.runs``, the ingest validation)
+#: uses these dtypes, and ``DataFrame -> store -> DataFrame`` is lossless under them:
+#:
+#: - text columns (``VARCHAR``) are pandas' default string dtype ``"str"``, missing = NaN;
+#: - ``pretrained`` is a plain ``bool`` (never missing: the ingest fills a default);
+#: - ``shots``, ``seed``, ``params`` and ``pretrain_steps`` are nullable ``"Int64"``
+#:   (missing = ``pd.NA``; ``shots`` missing means the full data set);
+#: - scores and standard errors are ``float64``, missing = NaN (stored as SQL NULL);
+#: - ``hparams`` is JSON text of one object with sorted keys and compact separators
+#:   (``{"epochs":10,"lr":0.1}``), or missing when a run has none.
+RUN_DTYPES: Final[dict[str, str]] = {
+    column: {"VARCHAR": "str", "JSON": "str", "BOOLEAN": "bool", "BIGINT": "Int64"}.get(
+        sql_type, "float64"
+    )
+    for column, sql_type in RUN_COLUMNS.items()
+}

@@ -1,0 +1,135 @@
+"""``transferscope ingest``: load a table of runs, or a published source, into the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from transferscope.cli._output import add_db_argument
+from transferscope.errors import InputError
+from transferscope.ingest import STAGES, Progress, ingest_file, ingest_source, parse_column_map
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``ingest`` command."""
+    p = sub.add_parser(
+        "ingest",
+        help="load a table of runs (CSV, TSV, Parquet, JSON Lines) or a published source",
+        description=(
+            "Load runs into the store, all or nothing. PATH is a table whose columns carry "
+            "the canonical names (model, task, method, downstream_score, ...; unknown columns "
+            "go into hparams). --source NAME loads a published table by name instead."
+        ),
+    )
+    p.add_argument("path", nargs="?", type=Path, metavar="PATH", help="table of runs")
+    p.add_argument("--source", metavar="NAME", help="a published source by name, e.g. vtab")
+    p.add_argument(
+        "--from",
+        dest="from_dir",
+        type=Path,
+        metavar="DIR",
+        help="with --source: read local copies from DIR (laid out like ../shared/data)",
+    )
+    p.add_argument(
+        "--cache", dest="cache_dir", type=Path, metavar="DIR", help="with --source: download cache"
+    )
+    p.add_argument(
+        "--map",
+        dest="maps",
+        action="append",
+        default=[],
+        metavar="SRC=CANONICAL",
+        help="rename input column SRC to a canonical column (repeatable)",
+    )
+    p.add_argument(
+        "--percent",
+        action="store_true",
+        help="accuracy-type scores (and their stderr) are percentages: divide by 100",
+    )
+    p.add_argument("--name", help="source name in the store (default: the file name's stem)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the source's runs if its content changed (refused otherwise)",
+    )
+    add_db_argument(p)
+    p.set_defaults(func=_run)
+
+
+@contextmanager
+def _stages(label: str) -> Iterator[Progress]:
+    """Show a progress bar over the stages on stderr, silent unless stderr is a terminal."""
+    bar = tqdm(
+        total=len(STAGES),
+        desc=label,
+        unit="stage",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        delay=0.5,
+        leave=False,
+        bar_format="{desc}: {postfix} [{n_fmt}/{total_fmt} stages, {elapsed}]",
+    )
+    started: list[str] = []
+
+    def progress(stage: str) -> None:
+        if started:
+            bar.update(1)
+        started.append(stage)
+        bar.set_postfix_str(stage)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    if (args.path is None) == (args.source is None):
+        raise InputError("give either PATH or --source NAME")
+    if args.source is not None:
+        extra = [
+            flag
+            for flag, used in (
+                ("--map", args.maps),
+                ("--percent", args.percent),
+                ("--name", args.name),
+            )
+            if used
+        ]
+        if extra:
+            raise InputError(f"{', '.join(extra)} apply to PATH, not to --source")
+        with _stages(f"ingest {args.source}") as progress:
+            result = ingest_source(
+                args.source,
+                db=args.db,
+                from_dir=args.from_dir,
+                cache_dir=args.cache_dir,
+                replace=args.replace,
+                progress=progress,
+            )
+    else:
+        extra = [
+            flag
+            for flag, used in (("--from", args.from_dir), ("--cache", args.cache_dir))
+            if used is not None
+        ]
+        if extra:
+            raise InputError(f"{', '.join(extra)} apply to --source, not to PATH")
+        column_map = parse_column_map(args.maps)
+        with _stages(f"ingest {args.path.name}") as progress:
+            result = ingest_file(
+                args.path,
+                db=args.db,
+                name=args.name,
+                column_map=column_map,
+                percent=args.percent,
+                replace=args.replace,
+                progress=progress,
+            )
+    print(result.describe())
+    return 0
