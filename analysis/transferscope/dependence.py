@@ -179,6 +179,15 @@ def _validated(runs: pd.DataFrame, x: str) -> pd.DataFrame:
     frame["downstream_score"] = score.astype(float)
     for col in ("downstream_stderr", "upstream_score", x):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in ("shots", "seed"):
+        numbers = pd.to_numeric(frame[col], errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & frame[col].notna()).to_numpy())
+        if bad.size:
+            raise InputError("expected a whole number", row=int(bad[0]) + 1, column=col)
+        try:
+            frame[col] = numbers.astype("Int64")
+        except TypeError:
+            raise InputError("expected whole numbers", column=col) from None
     frame["hparams"] = frame["hparams"].astype("string").fillna("")
     return frame
 

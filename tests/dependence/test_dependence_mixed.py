@@ -1,0 +1,78 @@
+"""The mixed model against lme4 1.1.31 (../shared/reference/mixed_lme4.json)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _dependence_ladder import SLOPES, synthetic_ladder
+
+from transferscope.mixed import fit_slope_model, method_slopes
+
+R_NAMES = {
+    "intercept": "(Intercept)",
+    "x": "x",
+    "method[linear_probe]": "methodlinear_probe",
+    "method[lora]": "methodlora",
+    "x:method[linear_probe]": "x:methodlinear_probe",
+    "x:method[lora]": "x:methodlora",
+}
+
+
+@pytest.fixture(scope="module")
+def lme4(shared_reference: Path) -> tuple[pd.DataFrame, dict]:
+    data = pd.read_csv(shared_reference / "mixed_data.csv")
+    ref = json.loads((shared_reference / "mixed_lme4.json").read_text())
+    return data, ref
+
+
+def test_fixed_effects_and_variance_components_match_lme4(lme4: tuple[pd.DataFrame, dict]) -> None:
+    data, ref = lme4
+    fit = fit_slope_model(data, y="y", x="x", entity="method", group="task")
+    assert fit.status == "ok" and fit.converged and fit.optimizer == "lbfgs"
+    assert fit.reference == "full_ft" and fit.n_obs == 288 and fit.n_groups == 12
+    assert set(fit.terms) == set(R_NAMES)
+    for term, coef, se in zip(fit.terms, fit.coef, fit.se, strict=True):
+        assert coef == pytest.approx(ref["fixed"][R_NAMES[term]], rel=1e-5), term  # issue: 1e-5
+        assert se == pytest.approx(ref["fixed_se"][R_NAMES[term]], rel=1e-3), term  # issue: 1e-3
+    random = {(r["var1"], r["var2"]): r["vcov"] for r in ref["random"].values() if r["var1"]}
+    assert fit.var_intercept == pytest.approx(random[("(Intercept)", None)], rel=1e-3)
+    assert fit.var_slope == pytest.approx(random[("x", None)], rel=1e-3)
+    assert fit.cov_intercept_slope == pytest.approx(random[("(Intercept)", "x")], rel=1e-3)
+    assert fit.sigma2 == pytest.approx(ref["sigma"] ** 2, rel=1e-3)
+    assert fit.reml_criterion == pytest.approx(ref["reml_criterion"], rel=1e-6)
+    for entity, slope in zip(fit.entities, fit.slopes, strict=True):
+        assert slope == pytest.approx(ref["slope_per_method"][entity], rel=1e-5)
+    assert list(fit.summary()["term"]) == list(fit.terms)
+    json.dumps(fit.to_record(), allow_nan=False)
+
+
+def test_non_convergence_is_a_status(lme4: tuple[pd.DataFrame, dict]) -> None:
+    data, _ = lme4
+    noise = data.assign(y=np.random.default_rng(0).normal(size=len(data)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may leak out of the fit
+        stuck = fit_slope_model(noise, optimizers=("lbfgs",))
+        rescued = fit_slope_model(noise)
+    assert stuck.status == "did_not_converge" and not stuck.converged
+    assert np.isfinite(stuck.slopes).all()
+    assert rescued.converged and rescued.optimizer != "lbfgs"
+    assert rescued.status in ("ok", "boundary")
+    few = fit_slope_model(data[data["task"] == "task_01"])
+    assert few.status == "too_few" and few.slopes == ()
+
+
+def test_method_slopes_recover_the_ladder() -> None:
+    table = method_slopes(synthetic_ladder(seed=0)).set_index("method")
+    assert table.loc["full_ft", "reference"] == "full_ft"
+    for method, slope in SLOPES.items():
+        assert abs(table.loc[method, "slope"] - slope) < 0.05  # task deviations sd 0.05 / sqrt(10)
+    assert table.loc["full_ft", "diff_from_reference"] == 0.0
+    diff = table.loc["lora", "slope"] - table.loc["full_ft", "slope"]
+    assert table.loc["lora", "diff_from_reference"] == pytest.approx(diff, rel=1e-10)
+    assert table.loc["lora", "diff_pvalue"] < 1e-6
+    assert set(table["status"]) == {"ok"} and set(table["n_tasks"]) == {10}
