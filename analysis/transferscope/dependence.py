@@ -121,6 +121,34 @@ def _unique(cols: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def align_dtypes(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """Give ``frame``'s columns that also appear in ``like`` the dtypes they have there.
+
+    Frames built from records lose nullable dtypes (``shots`` as ``Int64`` becomes float or
+    object); this puts them back so that output columns keep the canonical types.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Frame to fix (modified copy returned).
+    like : pandas.DataFrame
+        Frame whose dtypes to copy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with the shared columns cast.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if col in like.columns and out[col].dtype != like[col].dtype:
+            try:
+                out[col] = out[col].astype(like[col].dtype)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
 def worst_source(sources: Sequence[str] | pd.Series) -> str:
     """Return the weakest of several standard-error sources (see :data:`SE_SOURCES`).
 
@@ -542,7 +570,7 @@ def _retention_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         rows.append(record)
     if not rows:
         return pd.DataFrame(columns=[*layout.context, layout.entity, *_OUTPUT_TAIL])
-    return pd.DataFrame(rows)
+    return align_dtypes(pd.DataFrame(rows), cells)
 
 
 def dependence(
@@ -710,4 +738,4 @@ def task_values(
             n_checkpoints=m,
         )
         records.append(record)
-    return pd.DataFrame(records, columns=head + tail)
+    return align_dtypes(pd.DataFrame(records, columns=head + tail), rows)

@@ -29,7 +29,7 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
-from transferscope.dependence import checkpoint_cells
+from transferscope.dependence import align_dtypes, checkpoint_cells
 from transferscope.errors import InputError
 from transferscope.meta import _Record
 
@@ -317,4 +317,4 @@ def method_slopes(
         "cov_intercept_slope", "sigma2", "n_points", "n_tasks", "converged", "optimizer",
         "status",
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return align_dtypes(pd.DataFrame(rows, columns=columns), points)

@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from transferscope.dependence import BETTER, METRICS, Metric, task_values, worst_source
+from transferscope.dependence import (
+    BETTER,
+    METRICS,
+    Metric,
+    align_dtypes,
+    task_values,
+    worst_source,
+)
 from transferscope.errors import InputError
 from transferscope.meta import PoolMethod, pool_effects, pool_resampled
 
@@ -119,7 +126,7 @@ def pool_task_values(
         record.update(pooled, metric=group["metric"].iloc[0])
         record["se_source"] = worst_source(group["se_source"].tolist())
         rows.append(record)
-    return pd.DataFrame(rows, columns=[*context, entity, *_POOLED_COLUMNS])
+    return align_dtypes(pd.DataFrame(rows, columns=[*context, entity, *_POOLED_COLUMNS]), values)
 
 
 def pooled_dependence(
@@ -440,7 +447,7 @@ def pairwise_comparisons(
         "statistic", "pvalue", "pvalue_holm", "significant", "alpha", "n_tasks", "tau2",
         "pool_method",
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return align_dtypes(pd.DataFrame(rows, columns=columns), values)
 
 
 def friedman_nemenyi_kernel(scores: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
@@ -569,4 +576,4 @@ def friedman_nemenyi(
         "pvalue", "critical_difference", "alpha", "n_tasks", "n_entities", "metric", "better",
         "status",
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return align_dtypes(pd.DataFrame(rows, columns=columns), values)
