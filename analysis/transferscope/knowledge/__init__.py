@@ -1,0 +1,67 @@
+"""Knowledge kept, discarded and learned in fine-tuning: Harsanyi interaction analysis.
+
+For a model and an input with ``n`` variables, ``v(T)`` is the model's output (by default the
+log-odds of the target class) with the variables outside ``T`` set to a baseline; the Harsanyi
+interactions ``I(S) = sum over T subset of S of (-1)**(|S| - |T|) v(T)`` are computed by the fast
+Mobius transform. Salient interactions of a pretrained, a fine-tuned and a from-scratch model
+are compared: preserved, discarded, newly learned and exclusive knowledge, with
+strength-weighted shares and profiles by interaction order.
+
+Modules: :mod:`.transform` (the transform, its inverse, subset helpers; numpy),
+:mod:`.value` (value functions of any numpy model), :mod:`.compare` (salience and set kernels;
+numpy), :mod:`.result` (tidy tables and the record layout), :mod:`.example` (a worked example
+with small numpy networks).
+"""
+
+from __future__ import annotations
+
+from transferscope.knowledge.compare import (
+    DEFAULT_TAU,
+    ROLES,
+    SET_NAMES,
+    knowledge_sets,
+    salient_mask,
+    set_shares,
+)
+from transferscope.knowledge.result import (
+    KNOWLEDGE_RECORD_COLUMNS,
+    KnowledgeComparison,
+    compare_knowledge,
+    knowledge_records,
+)
+from transferscope.knowledge.transform import (
+    evaluate_subsets,
+    interactions,
+    naive_interactions,
+    subset_mask,
+    subset_members,
+    subset_order,
+    subset_variables,
+    values_from_interactions,
+)
+from transferscope.knowledge.value import ModelValue, log_odds, model_interactions, model_value
+
+__all__ = [
+    "DEFAULT_TAU",
+    "KNOWLEDGE_RECORD_COLUMNS",
+    "ROLES",
+    "SET_NAMES",
+    "KnowledgeComparison",
+    "ModelValue",
+    "compare_knowledge",
+    "evaluate_subsets",
+    "interactions",
+    "knowledge_records",
+    "knowledge_sets",
+    "log_odds",
+    "model_interactions",
+    "model_value",
+    "naive_interactions",
+    "salient_mask",
+    "set_shares",
+    "subset_mask",
+    "subset_members",
+    "subset_order",
+    "subset_variables",
+    "values_from_interactions",
+]
