@@ -172,7 +172,12 @@ def _layout(frame: pd.DataFrame, entity: str, by: Sequence[str] | str | None, x:
         if col not in frame.columns:
             raise InputError(f"runs have no column {col!r}", column=col)
     if entity in ("task", "pretrained", "seed", "shots", "downstream_metric"):
-        raise InputError(f"cannot compare across {entity!r}; choose e.g. method or model")
+        hint = (
+            " (to compare numbers of shots, add a label column, e.g. regime = shots or 'full')"
+            if entity == "shots"
+            else ""
+        )
+        raise InputError(f"cannot compare across {entity!r}; choose e.g. method or model{hint}")
     if "task" in by_cols or entity in by_cols:
         raise InputError("`by` cannot hold task or the compared column")
     pretrained = frame[frame["pretrained"]]
@@ -278,6 +283,8 @@ def checkpoint_cells(
         Rows that differ only in ``hparams``: keep the best configuration, or treat all as
         replicates.
 
+    Pretrained rows with a missing ``entity`` value are left out (they cannot be compared).
+
     Returns
     -------
     cells : pandas.DataFrame
@@ -290,6 +297,8 @@ def checkpoint_cells(
     """
     frame = _validated(runs, x)
     layout = _layout(frame, entity, by, x)
+    # a pretrained row without a value of the compared column cannot be compared
+    frame = frame[~(frame["pretrained"] & frame[entity].isna())]
     if downstream_metric is not None:
         frame = frame[frame["downstream_metric"] == downstream_metric]
         if frame.empty:

@@ -178,3 +178,12 @@ def test_bad_input() -> None:
         dependence(bad, "gain")
     with pytest.raises(InputError, match="no runs with downstream_metric"):
         dependence(TINY, "gain", downstream_metric="f1")
+    with pytest.raises(InputError, match="add a label column"):
+        dependence(TINY.assign(shots=5), "gain", entity="shots")
+
+
+def test_rows_without_an_entity_value_are_left_out() -> None:
+    runs = TINY.assign(architecture=["r50", "r50", None, None, None, None])
+    out = dependence(runs, "gain", entity="architecture")
+    assert list(out["checkpoint"]) == ["A"] and list(out["architecture"]) == ["r50"]
+    assert out["estimate"].iloc[0] == pytest.approx(0.21, abs=1e-12)
