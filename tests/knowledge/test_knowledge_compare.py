@@ -215,8 +215,19 @@ def test_records_layout_and_duckdb_types() -> None:
     assert types == KNOWLEDGE_RECORD_COLUMNS
     back = con.execute(
         "SELECT count(*), count(input_id), sum(salient::INT) FROM knowledge"
-    ).fetchone()
-    assert back == (len(rec), 3 * 3 * 32, int(rec["salient"].sum()))
+    ).fetchall()
+    assert back == [(len(rec), 3 * 3 * 32, int(rec["salient"].sum()))]
+    # a comparison without a task keeps the VARCHAR column (all NULL)
+    no_task = compare_knowledge(*res.interactions[:, :-1])
+    con.register("rec2", knowledge_records(no_task))
+    con.execute("CREATE TABLE knowledge2 AS SELECT * FROM rec2")
+    assert con.execute("SELECT count(task), count(*) FROM knowledge2").fetchall() == [
+        (0, 3 * 4 * 32)
+    ]
+    types2 = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'knowledge2'"
+    ).fetchall()
+    assert [t for (t,) in types2] == list(KNOWLEDGE_RECORD_COLUMNS.values())
     only_agg = knowledge_records(res, per_input=False)
     assert len(only_agg) == 3 * 32 and only_agg["input_id"].isna().all()
 
