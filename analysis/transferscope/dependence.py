@@ -36,9 +36,10 @@ weakest source of its parts):
 4. ``none``: no variance (e.g. one checkpoint per entity and no seeds, as on VTAB-1k). Pooling
    then falls back to equal weights across tasks (see :func:`pool_task_values`).
 
-Rows that differ only in ``hparams`` (a hyper-parameter grid, as in the CLIP probes) are not
-replicates: with ``hparams="best"`` each cell keeps the configuration with the best mean score;
-``hparams="all"`` treats them as replicates.
+Several rows of one cell and one seed that differ in ``hparams`` (a hyper-parameter grid, as in
+the CLIP probes) are not replicates: with ``hparams="best"`` such a cell keeps the configuration
+with the best mean score; ``hparams="all"`` treats them as replicates. Rows of different seeds
+whose ``hparams`` differ (per-run notes, as the simulator's raw errors) stay replicates.
 """
 
 from __future__ import annotations
@@ -226,18 +227,29 @@ def _validated(runs: pd.DataFrame, x: str) -> pd.DataFrame:
 
 
 def _best_hparams(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
-    """Keep, in each cell, the hyper-parameter configuration with the best mean score."""
+    """Keep, in each cell with a grid, the hyper-parameter configuration with the best mean score.
+
+    A cell has a grid when some seed has several rows (differing in ``hparams``); rows that
+    differ in ``hparams`` across seeds only (per-run notes such as a raw error) are replicates.
+    """
     keys = layout.cell
-    configs = frame.groupby([*keys, "hparams"], dropna=False, sort=True)["downstream_score"]
+    per_seed = frame.groupby([*keys, "seed"], dropna=False, sort=False)["downstream_score"]
+    frame = frame.assign(_grid=per_seed.transform("size") > 1)
+    frame = frame.assign(
+        _grid=frame.groupby(keys, dropna=False, sort=False)["_grid"].transform("any")
+    )
+    grid = frame[frame["_grid"]]
+    if grid.empty:
+        return frame.drop(columns="_grid")
+    configs = grid.groupby([*keys, "hparams"], dropna=False, sort=True)["downstream_score"]
     means = configs.mean().reset_index()
-    if len(means) == len(frame.groupby(keys, dropna=False)):
-        return frame
     sign = np.where(
         [metric_direction(m) == "higher" for m in means["downstream_metric"]], 1.0, -1.0
     )
     means["_oriented"] = means["downstream_score"] * sign
     best = means.loc[means.groupby(keys, dropna=False, sort=True)["_oriented"].idxmax()]
-    return frame.merge(best[[*keys, "hparams"]], on=[*keys, "hparams"], how="inner")
+    kept = grid.merge(best[[*keys, "hparams"]], on=[*keys, "hparams"], how="inner")
+    return pd.concat([frame[~frame["_grid"]], kept], ignore_index=True).drop(columns="_grid")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

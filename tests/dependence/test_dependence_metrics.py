@@ -144,6 +144,10 @@ def test_best_hyperparameters_are_kept() -> None:
     best = dependence(both, "gain").set_index("checkpoint")
     assert best.loc["A", "estimate"] == pytest.approx(0.21, abs=1e-12)
     assert best.loc["A", "n_runs"] == 2
+    # per-run notes in hparams (one row per seed) do not make a grid: the seeds stay replicates
+    notes = TINY.assign(hparams=[f'{{"error": {i}}}' for i in range(len(TINY))])
+    kept = dependence(notes, "gain").set_index("checkpoint")
+    assert list(kept["n_runs"]) == [2, 2] and set(kept["se_source"]) == {"seeds"}
     pooled = dependence(both, "gain", hparams="all").set_index("checkpoint")
     assert pooled.loc["A", "estimate"] == pytest.approx(np.mean([0.7, 0.74, 0.6, 0.62]) - 0.51)
     assert pooled.loc["A", "n_runs"] == 4
