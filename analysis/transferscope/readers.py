@@ -222,7 +222,6 @@ def _read_json_lines(path: Path, gzipped: bool) -> pd.DataFrame:
             path,
             lines=True,
             dtype=False,
-            convert_dates=False,
             compression="gzip" if gzipped else None,
             encoding="utf-8",
         )
