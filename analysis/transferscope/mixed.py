@@ -31,14 +31,14 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from transferscope.dependence import align_dtypes, checkpoint_cells
 from transferscope.errors import InputError
-from transferscope.meta import _Record
+from transferscope.meta import ResultRecord
 
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "powell", "nm")
 _STATUS_WARNINGS = (ConvergenceWarning, SingularMatrixWarning)
 
 
 @dataclass(frozen=True)
-class SlopeModel(_Record):
+class SlopeModel(ResultRecord):
     """Result of :func:`fit_slope_model`.
 
     Attributes
