@@ -355,6 +355,7 @@ def task_values(
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
     checkpoint: Literal["mean", "top"] = "mean",
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """One value per (context, entity, task): what is pooled across tasks and ranked.
 
@@ -374,14 +375,17 @@ def task_values(
         As in :func:`dependence`.
     checkpoint : {"mean", "top"}, default "mean"
         How the gains of several checkpoints become one value per task.
+    level : float, default 0.95
+        Level of the normal interval ``estimate +/- z * se``.
 
     Returns
     -------
     pandas.DataFrame
         Columns: the context columns, the entity column, ``task``, ``metric``, ``estimate``,
-        ``se``, ``variance`` (``se**2``; NaN when unknown), ``se_source``, ``baseline``,
-        ``baseline_variance`` (the scratch baseline's share of a gain's variance, shared by
-        entities with the same baseline; NaN otherwise), ``n_checkpoints``.
+        ``se``, ``ci_low``, ``ci_high``, ``ci_level``, ``variance`` (``se**2``; NaN when
+        unknown), ``se_source``, ``baseline``, ``baseline_variance`` (the scratch baseline's
+        share of a gain's variance, shared by entities with the same baseline; NaN otherwise),
+        ``n_checkpoints``.
 
     Raises
     ------
@@ -392,17 +396,22 @@ def task_values(
     if checkpoint not in ("mean", "top"):
         raise InputError(f"checkpoint must be 'mean' or 'top', not {checkpoint!r}")
     rows = dependence(
-        runs, metric, by, entity=entity, x=x, downstream_metric=downstream_metric, hparams=hparams
-    )
+        runs, metric, by, entity=entity, x=x, downstream_metric=downstream_metric,
+        hparams=hparams, level=level,
+    )  # fmt: skip
     rows = rows[(rows["status"] == "ok") & np.isfinite(rows["estimate"].to_numpy(dtype=float))]
     head = [c for c in rows.columns if c not in _OUTPUT_TAIL] + ["task"]
-    tail = ["metric", "estimate", "se", "variance", "se_source", "baseline"]
-    tail += ["baseline_variance", "n_checkpoints"]
+    tail = ["metric", "estimate", "se", "ci_low", "ci_high", "ci_level", "variance", "se_source"]
+    tail += ["baseline", "baseline_variance", "n_checkpoints"]
+    z = float(stats.norm.ppf(0.5 + level / 2))
     if metric != "gain":
         out = rows[head].copy()
         out["metric"] = metric
         out["estimate"] = rows["estimate"]
         out["se"] = rows["se"]
+        out["ci_low"] = rows["ci_low"]
+        out["ci_high"] = rows["ci_high"]
+        out["ci_level"] = level
         out["variance"] = rows["se"] ** 2
         out["se_source"] = rows["se_source"]
         out["baseline"] = rows["baseline"]
@@ -426,10 +435,14 @@ def task_values(
             m = len(group)
             estimate = float(group["estimate"].mean())
             variance = float(np.sum(ck_var)) / m**2 + base_var
+        se = math.sqrt(variance) if np.isfinite(variance) else np.nan
         record.update(
             metric="gain",
             estimate=estimate,
-            se=math.sqrt(variance) if np.isfinite(variance) else np.nan,
+            se=se,
+            ci_low=estimate - z * se,
+            ci_high=estimate + z * se,
+            ci_level=level,
             variance=variance,
             se_source=worst_source(group["se_source"].tolist()),
             baseline=group["baseline"].iloc[0],

@@ -57,6 +57,7 @@ def test_gain_per_task_counts_the_shared_baseline_once() -> None:
     var_s = np.var([0.50, 0.52], ddof=1) / 2
     assert tv["estimate"] == pytest.approx((0.21 + 0.31) / 2, abs=1e-12)
     assert tv["variance"] == pytest.approx((var_a + var_b) / 4 + var_s, rel=1e-12)
+    assert tv["ci_high"] - tv["estimate"] == pytest.approx(1.959963984540054 * tv["se"], rel=1e-9)
     top = task_values(TINY, "gain", checkpoint="top").iloc[0]
     assert top["estimate"] == pytest.approx(0.31, abs=1e-12)
     assert top["variance"] == pytest.approx(var_b + var_s, rel=1e-12)
