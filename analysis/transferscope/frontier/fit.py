@@ -1,0 +1,430 @@
+"""DataFrame-level API: fit frontiers for every group of runs, and draw their curves."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from transferscope.errors import InputError
+from transferscope.frontier.estimators import FitOptions
+from transferscope.frontier.families import FAMILIES, get_family
+from transferscope.frontier.group import DEFAULT_FRONTIER, Settings, fit_families
+from transferscope.frontier.kernels import Inefficiency
+from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
+
+#: Default grouping of runs.
+DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
+
+
+def json_value(value: Any) -> Any:
+    """Convert a group-key value to plain JSON (missing values become ``None``).
+
+    Parameters
+    ----------
+    value : object
+        A cell of a key column.
+
+    Returns
+    -------
+    object
+        ``None``, bool, int, float or str.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, int | float | str):
+        return value
+    return str(value)
+
+
+def group_key(by: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """Make the key of a group a JSON-safe dict (column to value).
+
+    Parameters
+    ----------
+    by : sequence of str
+        Key columns.
+    values : sequence
+        The group's values, in the same order.
+
+    Returns
+    -------
+    dict
+        ``{column: value}`` with missing values as ``None``.
+    """
+    return {c: json_value(v) for c, v in zip(by, values, strict=True)}
+
+
+def group_seed(seed: int, key: dict[str, Any]) -> np.random.SeedSequence:
+    """Seed of a group's bootstrap: the user's seed and a checksum of the group key.
+
+    The resamples of a group therefore do not depend on which other groups are fitted, in which
+    order or in which process.
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed.
+    key : dict
+        The group key.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        Seed sequence of the group.
+    """
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    return np.random.SeedSequence([int(seed), zlib.crc32(text.encode())])
+
+
+def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | None]:
+    """Return the group's metric, or a message when it mixes several."""
+    if column not in frame:
+        return None, None
+    values = frame[column].dropna().unique()
+    if len(values) == 0:
+        return None, None
+    if len(values) > 1:
+        shown = ", ".join(sorted(str(v) for v in values)[:4])
+        return None, f"the group mixes {column} values ({shown}); add {column} to by"
+    return str(values[0]), None
+
+
+def _check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
+    if not isinstance(runs, pd.DataFrame):
+        raise InputError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
+    needed = [*by, "upstream_score", "downstream_score"]
+    missing = [c for c in needed if c not in runs.columns]
+    if missing:
+        raise InputError(f"runs lack column(s) {missing}; expected the canonical run columns")
+    for column in ("upstream_score", "downstream_score"):
+        if not pd.api.types.is_numeric_dtype(runs[column]):
+            raise InputError(
+                f"column {column!r} must be numeric, got {runs[column].dtype}", column=column
+            )
+
+
+Task = tuple[dict[str, Any], Any, Any, str | None, str | None, str | None]
+
+
+def _tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
+    if not by:
+        groups: Iterable[tuple[Any, pd.DataFrame]] = [((), runs)]
+    else:
+        groups = runs.groupby(list(by), dropna=False, sort=True, observed=True)
+    for values, frame in groups:
+        vals = values if isinstance(values, tuple) else (values,)
+        key = group_key(by, vals)
+        upstream, up_problem = _single_metric(frame, "upstream_metric")
+        downstream, down_problem = _single_metric(frame, "downstream_metric")
+        x = frame["upstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
+        y = frame["downstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
+        yield key, x, y, upstream, downstream, up_problem or down_problem
+
+
+def _fit_task(
+    task: Task,
+    family: str | Sequence[str],
+    settings: Settings,
+    seed: int,
+    side_by_side: bool,
+) -> tuple[dict[str, Any], list[FrontierResult]]:
+    key, x, y, upstream, downstream, problem = task
+    results = fit_families(
+        x,
+        y,
+        family,
+        settings,
+        group_seed(seed, key),
+        upstream_metric=upstream,
+        downstream_metric=downstream,
+        side_by_side=side_by_side,
+    )
+    if problem is not None:
+        from dataclasses import replace
+
+        results = [
+            replace(r, status="degenerate", message=problem, plateau=math.nan) for r in results
+        ]
+    return key, results
+
+
+def _star(args: tuple[Any, ...]) -> tuple[dict[str, Any], list[FrontierResult]]:
+    return _fit_task(*args)
+
+
+def output_columns(by: Sequence[str], family: str | Sequence[str], frontier: str) -> list[str]:
+    """List the columns of :func:`fit_frontiers`'s output, in order.
+
+    Parameters
+    ----------
+    by : sequence of str
+        Group key columns.
+    family : str or sequence of str
+        As passed to :func:`fit_frontiers`.
+    frontier : str
+        The estimator.
+
+    Returns
+    -------
+    list of str
+        Column names.
+    """
+    if isinstance(family, str):
+        names = list(FAMILIES) if family == "auto" else [family]
+    else:
+        names = list(family)
+    params: list[str] = []
+    for n in names:
+        for p in get_family(n).names:
+            if p not in params:
+                params.append(p)
+    if frontier == "stochastic":
+        params += ["sigma_v", "sigma_u"]
+    cols = [*by, *HEAD_COLUMNS]
+    for p in params:
+        cols += [f"param_{p}", f"param_{p}_se"]
+    return [*cols, *TAIL_COLUMNS]
+
+
+def results_frame(
+    by: Sequence[str],
+    pairs: Iterable[tuple[dict[str, Any], Sequence[FrontierResult]]],
+    columns: list[str],
+) -> pd.DataFrame:
+    """Assemble group keys and results into the output frame of :func:`fit_frontiers`.
+
+    Parameters
+    ----------
+    by : sequence of str
+        Key columns.
+    pairs : iterable
+        ``(group key, results)`` per group.
+    columns : list of str
+        Output columns (see :func:`output_columns`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and family returned.
+    """
+    rows = []
+    for key, results in pairs:
+        for r in results:
+            rows.append({**key, **r.row()})
+    frame = pd.DataFrame(rows, columns=columns)
+    for c in columns:
+        if c.startswith("param_") or c in {
+            "plateau",
+            "plateau_ci_low",
+            "plateau_ci_high",
+            "ci_level",
+            "saturation_point",
+            "aicc",
+            "rmse",
+            "backtest_mae",
+            "bootstrap_failed_share",
+            "upstream_min",
+            "upstream_max",
+        }:
+            frame[c] = frame[c].astype("float64")
+    for c in ("n_points", "n_frontier", "n_bootstrap"):
+        frame[c] = frame[c].astype("int64")
+    frame["selected"] = frame["selected"].astype(bool)
+    for c in ("family", "frontier", "status", "message"):
+        frame[c] = frame[c].astype("string")
+    return frame
+
+
+def fit_frontiers(
+    runs: pd.DataFrame,
+    by: Sequence[str] = DEFAULT_BY,
+    family: str | Sequence[str] = "abnar",
+    frontier: str = DEFAULT_FRONTIER,
+    bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    *,
+    tau: float = 0.9,
+    inefficiency: Inefficiency = "half_normal",
+    noise_floor: float = 1e-3,
+    delta: float = 0.01,
+    backtest_quantile: float = 0.8,
+    side_by_side: bool = False,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Fit a saturating frontier of downstream on upstream score for every group of runs.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs: the ``by`` columns, ``upstream_score``, ``downstream_score``, and
+        optionally ``upstream_metric`` and ``downstream_metric`` (a lower-is-better upstream
+        metric needs ``loss_exp``; a group that mixes metrics is ``degenerate``). Runs with a
+        missing score are left out.
+    by : sequence of str
+        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
+    family : str or sequence of str
+        A family name, ``"auto"`` (smallest backtest error, AICc breaks ties) or several names.
+    frontier : str
+        ``"stochastic"`` (default: its plateau interval is calibrated), ``"hull"``, ``"pareto"``,
+        ``"quantile"`` or ``"all"``.
+    bootstrap : int
+        Bootstrap resamples per group and family (0: no interval).
+    ci_level : float
+        Level of the plateau interval.
+    seed : int
+        Seed; each group's resamples derive from it and the group key.
+    tau : float
+        Quantile level of ``"quantile"``.
+    inefficiency : {"half_normal", "exponential"}
+        Shortfall distribution of ``"stochastic"``.
+    noise_floor : float
+        Smallest noise standard deviation of ``"stochastic"``.
+    delta : float
+        Tolerance of the saturation point.
+    backtest_quantile : float
+        The backtest trains on the models below this upstream quantile.
+    side_by_side : bool
+        With ``"auto"`` or several families: return every family's row (``selected`` marks the
+        choice) instead of only the chosen one.
+    n_jobs : int
+        Worker processes over groups (1: in this process; -1: all cores).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (and family), with columns:
+
+        - the ``by`` columns;
+        - ``family``, ``frontier``, ``status`` (``ok``, ``too_few_points``, ``did_not_converge``,
+          ``degenerate``), ``message`` (the reason, empty when ok);
+        - ``n_points`` (runs with both scores), ``n_frontier`` (points defining the frontier);
+        - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families
+          (``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a family lacks it;
+        - ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``, ``ci_level``;
+        - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for
+          a loss, the largest), ``aicc``, ``rmse``, ``backtest_mae``;
+        - ``bootstrap_failed_share``, ``n_bootstrap``;
+        - ``selected`` (the family ``auto`` chose; True for a family asked for by name);
+        - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores).
+
+    Raises
+    ------
+    InputError
+        For missing columns, an unknown family or estimator, or an option out of range.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    _check_runs(runs, by)
+    settings = Settings(
+        frontier=frontier,
+        bootstrap=bootstrap,
+        ci_level=ci_level,
+        delta=delta,
+        backtest_quantile=backtest_quantile,
+        options=FitOptions(tau=tau, inefficiency=inefficiency, noise_floor=noise_floor),
+    )
+    settings.check()
+    if isinstance(family, str):
+        if family != "auto" and family not in FAMILIES:
+            raise InputError(
+                f"unknown family {family!r}; expected 'auto' or one of {tuple(FAMILIES)}"
+            )
+    else:
+        for name in family:
+            if name not in FAMILIES:
+                raise InputError(f"unknown family {name!r}; expected one of {tuple(FAMILIES)}")
+    columns = output_columns(by, family, frontier)
+    tasks = list(_tasks(runs, by))
+    bar = tqdm(total=len(tasks), disable=not progress, desc="fit", unit="group", leave=False)
+    jobs = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))
+    pairs: list[tuple[dict[str, Any], list[FrontierResult]]] = []
+    try:
+        if jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                pairs.append(_fit_task(task, family, settings, seed, side_by_side))
+                bar.update()
+        else:
+            args = [(task, family, settings, seed, side_by_side) for task in tasks]
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                for pair in pool.map(_star, args, chunksize=1):
+                    pairs.append(pair)
+                    bar.update()
+    finally:
+        bar.close()
+    frame = results_frame(by, pairs, columns)
+    for c in by:  # keep the key columns' types (missing values stay missing)
+        with contextlib.suppress(TypeError, ValueError):
+            frame[c] = frame[c].astype(runs[c].dtype)
+    return frame
+
+
+def frontier_curves(
+    fits: pd.DataFrame, n: int = 200, x: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Evaluate the fitted curves of many groups, for charts.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        Output of :func:`fit_frontiers` (rows whose status is not ``ok`` are skipped).
+    n : int
+        Grid points per curve, from the group's smallest upstream score to the best possible one
+        (accuracy 1; for a loss, from 0 to the largest observed loss).
+    x : sequence of float, optional
+        Evaluate every curve at these upstream scores instead of a grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The key columns of ``fits`` (every column before ``family``), then ``family``,
+        ``frontier``, ``upstream_score`` and ``predicted`` (the frontier curve).
+    """
+    if "family" not in fits.columns:
+        raise InputError("fits lack column 'family'; expected the output of fit_frontiers")
+    keys = list(fits.columns[: list(fits.columns).index("family")])
+    parts = []
+    for row in fits.to_dict("records"):
+        if row.get("status") != "ok":
+            continue
+        fam = get_family(str(row["family"]))
+        theta = np.array([row.get(f"param_{p}", math.nan) for p in fam.names], dtype=np.float64)
+        if x is not None:
+            grid = np.asarray(x, dtype=np.float64)
+        elif fam.upstream == "lower":
+            grid = np.linspace(fam.best_upstream, float(row["upstream_max"]), n)
+        else:
+            grid = np.linspace(float(row["upstream_min"]), fam.best_upstream, n)
+        part = pd.DataFrame({"upstream_score": grid, "predicted": fam.evaluate(grid, theta)})
+        for k in reversed(keys):
+            part.insert(0, k, row[k])
+        part.insert(len(keys), "family", row["family"])
+        part.insert(len(keys) + 1, "frontier", row["frontier"])
+        parts.append(part)
+    columns = [*keys, "family", "frontier", "upstream_score", "predicted"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    for k in keys:
+        out[k] = out[k].astype(fits[k].dtype)
+    return out[columns]

@@ -1,0 +1,790 @@
+"""Vectorized numpy kernels: frontiers and fits of many resamples at once.
+
+The bootstrap of a frontier fit repeats one fit on B resamples of the same n models. Done one
+resample at a time that is B calls of an optimizer; here the B problems are solved together, as
+arrays of shape ``(B, n)``: a resample is a row of multiplicities (how often each model was drawn),
+the frontier of every row is found with cumulative maxima over the models sorted once by upstream
+score, and one damped Gauss-Newton (Levenberg-Marquardt) iteration updates every unfinished row
+with a batched ``(B, P, P)`` linear solve. Rows that have converged drop out of the iteration.
+
+Three objectives share that solver (:func:`solve`):
+
+- :class:`LeastSquares`: weighted least squares (``hull``, ``pareto``, ``all``);
+- :class:`Quantile`: the pinball loss at level ``tau``, smoothed within ``h`` of zero so that it is
+  differentiable (iteratively reweighted Gauss-Newton steps);
+- :class:`StochasticFrontier`: the likelihood of ``y = f(x) - u + v`` with ``v`` normal and ``u``
+  half-normal or exponential (scores of each observation give a BHHH curvature).
+
+Nothing here knows about DataFrames; the functions take and return numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from transferscope.frontier.families import Family, central_jacobian
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.intp]
+Inefficiency = Literal["half_normal", "exponential"]
+
+_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+#: Bounds of the noise and inefficiency scales of the stochastic frontier (accuracy units).
+SIGMA_BOUNDS = (1e-6, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# resampling and frontier points
+# --------------------------------------------------------------------------------------------
+
+
+def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> IntArray:
+    """Draw the indices of ``n_boot`` nonparametric bootstrap resamples of ``n`` models.
+
+    Parameters
+    ----------
+    n : int
+        Number of models.
+    n_boot : int
+        Number of resamples.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_boot, n)``: row ``b`` lists the models drawn (with replacement) for resample b.
+    """
+    return rng.integers(0, n, size=(n_boot, n)).astype(np.intp)
+
+
+def counts_from_indices(indices: IntArray, n: int) -> Array:
+    """Multiplicity of every model in every resample.
+
+    Parameters
+    ----------
+    indices : numpy.ndarray
+        Shape ``(B, m)``, from :func:`bootstrap_indices`.
+    n : int
+        Number of models.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(B, n)``: how often model j was drawn in resample b (float).
+    """
+    b = indices.shape[0]
+    flat = (indices + (np.arange(b, dtype=np.intp) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def sort_order(x: Array, y: Array) -> IntArray:
+    """Order by increasing ``x``, ties by decreasing ``y`` (the order the frontier scans use).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Upstream and downstream scores.
+
+    Returns
+    -------
+    numpy.ndarray
+        Permutation of ``range(len(x))``.
+    """
+    return np.lexsort((-y, x)).astype(np.intp)
+
+
+def pareto_mask(y_sorted: Array, present: BoolArray) -> BoolArray:
+    """Points where the running maximum of ``y`` over increasing ``x`` rises.
+
+    Parameters
+    ----------
+    y_sorted : numpy.ndarray
+        Downstream scores in :func:`sort_order`, shape ``(n,)``.
+    present : numpy.ndarray
+        Shape ``(B, n)``: which models are in each resample (same order).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(B, n)``: True for the frontier points of each resample. A point is on it when its
+        ``y`` exceeds that of every present point with smaller ``x`` (or equal ``x`` and larger
+        ``y``); duplicates count once.
+    """
+    ym = np.where(present, y_sorted, -np.inf)
+    running = np.maximum.accumulate(ym, axis=1)
+    before = np.empty_like(running)
+    before[:, 0] = -np.inf
+    before[:, 1:] = running[:, :-1]
+    out: BoolArray = present & (ym > before)
+    return out
+
+
+def compact(mask: BoolArray) -> tuple[IntArray, BoolArray]:
+    """Positions of the True entries of each row, left-aligned.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Shape ``(B, n)``.
+
+    Returns
+    -------
+    index : numpy.ndarray
+        Shape ``(B, m)`` with ``m`` the largest row count: column positions (0 where padded).
+    valid : numpy.ndarray
+        Shape ``(B, m)``: False for padding.
+    """
+    counts = mask.sum(axis=1)
+    m = int(counts.max()) if counts.size else 0
+    rows, cols = np.nonzero(mask)
+    slot = (np.cumsum(mask, axis=1) - 1)[rows, cols]
+    index = np.zeros((mask.shape[0], m), dtype=np.intp)
+    index[rows, slot] = cols
+    valid = np.arange(m)[None, :] < counts[:, None]
+    return index, valid
+
+
+def upper_hull(xs: Array, ys: Array, valid: BoolArray) -> BoolArray:
+    """Keep the points of each row that are vertices of its upper concave majorant.
+
+    Parameters
+    ----------
+    xs, ys : numpy.ndarray
+        Shape ``(B, m)``: Pareto points of each row, left-aligned, with strictly increasing ``x``
+        and ``y`` along the valid entries (as from :func:`pareto_mask` and :func:`compact`).
+    valid : numpy.ndarray
+        Shape ``(B, m)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(B, m)``: True for the vertices of the rising part of the upper convex hull. A point
+        on or below the chord between its neighbours is no vertex, so all such points are removed
+        at once, until none is left.
+    """
+    keep = valid.copy()
+    b, m = xs.shape
+    if m < 3:
+        return keep
+    pos = np.arange(m)
+    scale = max(float(np.nanmax(np.abs(ys[valid]))) if valid.any() else 1.0, 1.0)
+    while True:
+        prev = np.maximum.accumulate(np.where(keep, pos, -1), axis=1)
+        prev = np.concatenate([np.full((b, 1), -1), prev[:, :-1]], axis=1)
+        nxt = np.minimum.accumulate(np.where(keep, pos, m)[:, ::-1], axis=1)[:, ::-1]
+        nxt = np.concatenate([nxt[:, 1:], np.full((b, 1), m)], axis=1)
+        inner = keep & (prev >= 0) & (nxt < m)
+        if not inner.any():
+            return keep
+        p = np.clip(prev, 0, m - 1)
+        q = np.clip(nxt, 0, m - 1)
+        xp, yp = np.take_along_axis(xs, p, 1), np.take_along_axis(ys, p, 1)
+        xq, yq = np.take_along_axis(xs, q, 1), np.take_along_axis(ys, q, 1)
+        cross = (xq - xp) * (ys - yp) - (yq - yp) * (xs - xp)
+        drop = inner & (cross <= 1e-13 * scale)
+        if not drop.any():
+            return keep
+        keep &= ~drop
+
+
+def frontier_masks(
+    x_sorted: Array, y_sorted: Array, present: BoolArray, kind: Literal["hull", "pareto"]
+) -> BoolArray:
+    """Frontier points of every resample.
+
+    Parameters
+    ----------
+    x_sorted, y_sorted : numpy.ndarray
+        Scores in :func:`sort_order`, shape ``(n,)``.
+    present : numpy.ndarray
+        Shape ``(B, n)``: models present in each resample.
+    kind : {"hull", "pareto"}
+        Rising part of the upper convex hull, or running maximum.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(B, n)``: True for the frontier points.
+    """
+    front = pareto_mask(y_sorted, present)
+    if kind == "pareto":
+        return front
+    index, valid = compact(front)
+    xs = np.where(valid, x_sorted[index], 0.0)
+    ys = np.where(valid, y_sorted[index], 0.0)
+    keep = upper_hull(xs, ys, valid)
+    out = np.zeros_like(front)
+    rows = np.nonzero(keep)[0]
+    out[rows, index[keep]] = True
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# objectives
+# --------------------------------------------------------------------------------------------
+
+
+class Problem(Protocol):
+    """A batch of B minimization problems over parameter vectors of length P."""
+
+    lower: Array
+    upper: Array
+
+    def objective(self, theta: Array, rows: IntArray) -> Array:
+        """Objective of rows ``rows`` at ``theta`` (shape ``(k, P)``); returns shape ``(k,)``."""
+        ...
+
+    def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
+        """Return objective ``(k,)``, gradient ``(k, P)`` and curvature ``(k, P, P)``."""
+        ...
+
+
+def _rows(a: Array, rows: IntArray) -> Array:
+    return a if a.shape[0] == 1 else a[rows]
+
+
+class _CurveProblem:
+    """Shared parts: the data of B rows and the family's curve and Jacobian."""
+
+    def __init__(self, family: Family, x: Array, y: Array, w: Array) -> None:
+        self.family = family
+        self.x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        self.y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+        self.w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+        self.p = len(family.names)
+
+    def _data(self, rows: IntArray) -> tuple[Array, Array, Array]:
+        return _rows(self.x, rows), _rows(self.y, rows), _rows(self.w, rows)
+
+    def _cols(self, theta: Array) -> list[Array]:
+        return [theta[:, j : j + 1] for j in range(self.p)]
+
+    def _curve(self, x: Array, theta: Array) -> Array:
+        with np.errstate(all="ignore"):
+            return np.asarray(self.family.curve(x, *self._cols(theta)), dtype=np.float64)
+
+    def _jac(self, x: Array, theta: Array) -> Array:
+        """Shape ``(k, p, n)``."""
+        cols = self._cols(theta)
+        with np.errstate(all="ignore"):
+            parts = self.family.jacobian(x, *cols)
+            if parts is None:
+                fam = self.family
+                parts = central_jacobian(fam.curve, x, cols, fam.lower, fam.upper)
+            shape = np.broadcast_shapes(x.shape, (theta.shape[0], 1))
+            return np.stack([np.broadcast_to(d, shape) for d in parts], axis=1)
+
+
+class LeastSquares(_CurveProblem):
+    """Weighted least squares, ``0.5 * sum_j w_bj (y_bj - f(x_bj; theta_b))**2`` per row b.
+
+    Parameters
+    ----------
+    family : Family
+        The curve.
+    x, y : numpy.ndarray
+        Shape ``(B, n)`` or ``(1, n)`` (shared by every row).
+    w : numpy.ndarray
+        Weights (multiplicities; 0 leaves a point out), shape ``(B, n)`` or ``(1, n)``.
+    """
+
+    def __init__(self, family: Family, x: Array, y: Array, w: Array) -> None:
+        super().__init__(family, x, y, w)
+        self.lower = family.lower
+        self.upper = family.upper
+
+    def objective(self, theta: Array, rows: IntArray) -> Array:
+        """Half the weighted residual sum of squares per row."""
+        x, y, w = self._data(rows)
+        r = y - self._curve(x, theta)
+        return np.asarray(0.5 * np.einsum("bn,bn->b", w * r, r), dtype=np.float64)
+
+    def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
+        """Objective, gradient and the Gauss-Newton matrix ``J' W J``."""
+        x, y, w = self._data(rows)
+        r = y - self._curve(x, theta)
+        jac = self._jac(x, theta)
+        wr = w * r
+        obj = 0.5 * np.einsum("bn,bn->b", wr, r)
+        grad = -np.einsum("bpn,bn->bp", jac, wr)
+        hess = np.matmul(jac * w[:, None, :], jac.transpose(0, 2, 1))
+        return obj, grad, hess
+
+
+def pinball(r: Array, tau: float, h: float) -> Array:
+    """Pinball loss at level ``tau`` with its kink smoothed within ``h`` of zero.
+
+    ``rho(r) = |r|_h / 2 + (tau - 1/2) r`` with ``|r|_h = r**2 / (2h)`` for ``|r| <= h`` and
+    ``|r| - h/2`` beyond: the plain pinball loss minus ``h/4`` outside the zone, convex and
+    continuously differentiable (the smoothing of Hunter and Lange's 2000 MM algorithm).
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        Residuals ``y - f(x)``.
+    tau : float
+        Quantile level in (0, 1).
+    h : float
+        Half-width of the quadratic zone (0 gives the plain pinball loss).
+
+    Returns
+    -------
+    numpy.ndarray
+        The loss per residual.
+    """
+    a = np.abs(r)
+    smooth = a if h <= 0 else np.where(a > h, a - 0.5 * h, 0.5 * r * r / h)
+    return np.asarray(0.5 * smooth + (tau - 0.5) * r, dtype=np.float64)
+
+
+def pinball_weights(r: Array, tau: float, h: float) -> tuple[Array, Array]:
+    """Compute the derivative of :func:`pinball` and the weights of its quadratic majorizer.
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        Residuals.
+    tau, h : float
+        As for :func:`pinball`.
+
+    Returns
+    -------
+    psi : numpy.ndarray
+        ``d rho / d r``.
+    omega : numpy.ndarray
+        ``1 / (2 max(|r|, h))``: the curvature of the majorizer, so that a Gauss-Newton step with
+        these weights is one step of iteratively reweighted least squares.
+    """
+    a = np.maximum(np.abs(r), h)
+    psi = 0.5 * r / a + (tau - 0.5)
+    return np.asarray(psi, dtype=np.float64), np.asarray(0.5 / a, dtype=np.float64)
+
+
+class Quantile(_CurveProblem):
+    """Weighted smoothed pinball loss ``sum_j w_bj rho_tau(y_bj - f(x_bj; theta_b))`` per row b.
+
+    The curvature is that of iteratively reweighted least squares,
+    ``J' diag(w / (2 max(|r|, h))) J``, so a full step is one IRLS step.
+
+    Parameters
+    ----------
+    family : Family
+        The curve.
+    x, y, w : numpy.ndarray
+        As for :class:`LeastSquares`.
+    tau : float
+        Quantile level.
+    h : float
+        Smoothing half-width, see :func:`pinball`.
+    """
+
+    def __init__(self, family: Family, x: Array, y: Array, w: Array, tau: float, h: float) -> None:
+        super().__init__(family, x, y, w)
+        self.tau, self.h = float(tau), float(h)
+        self.lower = family.lower
+        self.upper = family.upper
+
+    def objective(self, theta: Array, rows: IntArray) -> Array:
+        """Weighted smoothed pinball loss per row."""
+        x, y, w = self._data(rows)
+        r = y - self._curve(x, theta)
+        return np.asarray(np.einsum("bn,bn->b", w, pinball(r, self.tau, self.h)), np.float64)
+
+    def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
+        """Objective, gradient and the IRLS curvature."""
+        x, y, w = self._data(rows)
+        r = y - self._curve(x, theta)
+        jac = self._jac(x, theta)
+        psi, omega = pinball_weights(r, self.tau, self.h)
+        obj = np.einsum("bn,bn->b", w, pinball(r, self.tau, self.h))
+        grad = -np.einsum("bpn,bn->bp", jac, w * psi)
+        hess = np.matmul(jac * (w * omega)[:, None, :], jac.transpose(0, 2, 1))
+        return obj, grad, hess
+
+
+def sfa_loglik(eps: Array, sigma_v: Array, sigma_u: Array, inefficiency: Inefficiency) -> Array:
+    """Log-density of the composed error ``eps = v - u`` of a stochastic frontier.
+
+    Parameters
+    ----------
+    eps : numpy.ndarray
+        Residuals ``y - f(x)``.
+    sigma_v : numpy.ndarray
+        Standard deviation of the normal noise ``v`` (broadcastable).
+    sigma_u : numpy.ndarray
+        Scale of the inefficiency ``u >= 0``: the half-normal's sigma, or the exponential's mean.
+    inefficiency : {"half_normal", "exponential"}
+        Distribution of ``u``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Log-density per observation (Aigner, Lovell and Schmidt 1977; Meeusen and van den
+        Broeck 1977).
+    """
+    with np.errstate(all="ignore"):
+        if inefficiency == "half_normal":
+            s2 = sigma_v * sigma_v + sigma_u * sigma_u
+            a = eps * (-sigma_u / (sigma_v * np.sqrt(s2)))
+            const = np.log(2.0) - 0.5 * np.log(s2) - _LOG_SQRT_2PI
+            return np.asarray(const - (0.5 / s2) * eps * eps + special.log_ndtr(a), np.float64)
+        if inefficiency == "exponential":
+            b = eps * (-1.0 / sigma_v) - sigma_v / sigma_u
+            const = -np.log(sigma_u) + 0.5 * (sigma_v / sigma_u) ** 2
+            return np.asarray(const + eps * (1.0 / sigma_u) + special.log_ndtr(b), np.float64)
+    raise ValueError(f"unknown inefficiency {inefficiency!r}")
+
+
+def _mills(z: Array) -> tuple[Array, Array, Array]:
+    """``log Phi(z)``, the inverse Mills ratio ``m = phi(z) / Phi(z)`` and ``d m / d z``."""
+    log_cdf = special.log_ndtr(z)
+    m = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)
+    return log_cdf, m, -m * (z + m)
+
+
+def sfa_derivatives(
+    eps: Array,
+    w: Array,
+    jac: Array,
+    log_sigma_v: Array,
+    log_sigma_u: Array,
+    inefficiency: Inefficiency,
+) -> tuple[Array, Array, Array]:
+    """Weighted negative log-likelihood of a stochastic frontier, its gradient and Hessian.
+
+    The parameters are the curve's ``theta`` (through ``eps = y - f(x; theta)``, whose Jacobian is
+    ``-jac``) and the log scales. The Hessian is exact except for the curve's second derivatives
+    (the Gauss-Newton approximation); the log-density's derivatives are analytic, written with
+    the inverse Mills ratio ``m(z) = phi(z) / Phi(z)`` and ``m'(z) = -m (z + m)``, and summed over
+    observations before the per-row scale terms are applied, so that each observation costs one
+    ``log Phi`` and one ``exp``.
+
+    Parameters
+    ----------
+    eps : numpy.ndarray
+        Shape ``(B, n)``: residuals.
+    w : numpy.ndarray
+        Shape ``(B, n)`` or ``(1, n)``: observation weights.
+    jac : numpy.ndarray
+        Shape ``(B, p, n)``: derivatives of the curve by its parameters.
+    log_sigma_v, log_sigma_u : numpy.ndarray
+        Shape ``(B, 1)``.
+    inefficiency : {"half_normal", "exponential"}
+        Distribution of ``u``.
+
+    Returns
+    -------
+    objective : numpy.ndarray
+        Shape ``(B,)``.
+    gradient : numpy.ndarray
+        Shape ``(B, p + 2)``.
+    hessian : numpy.ndarray
+        Shape ``(B, p + 2, p + 2)``.
+    """
+    k, p = jac.shape[0], jac.shape[1]
+    sv, su = np.exp(log_sigma_v), np.exp(log_sigma_u)
+    w = np.broadcast_to(w, eps.shape)
+    s1 = w.sum(axis=1, keepdims=True)
+
+    def total(a: Array) -> Array:
+        return np.einsum("bn,bn->b", w, a)[:, None]
+
+    grad = np.empty((k, p + 2))
+    hess = np.empty((k, p + 2, p + 2))
+    with np.errstate(all="ignore"):
+        if inefficiency == "half_normal":
+            q = 1.0 / (sv * sv + su * su)
+            lv, lu = -2.0 * sv * sv * q, -2.0 * su * su * q
+            lvv = -4.0 * sv * sv * q + 4.0 * sv**4 * q * q
+            luu = -4.0 * su * su * q + 4.0 * su**4 * q * q
+            lvu = 4.0 * sv * sv * su * su * q * q
+            c = su / sv * np.sqrt(q)
+            kv, ku = -1.0 + 0.5 * lv, 1.0 + 0.5 * lu
+            a = eps * -c
+            log_cdf, m, dm = _mills(a)
+            e2 = eps * eps
+            ll = (np.log(2.0) + 0.5 * np.log(q) - _LOG_SQRT_2PI) - (0.5 * q) * e2 + log_cdf
+            s_e2, s_ma, s_dma2 = total(e2), total(m * a), total(dm * a * a)
+            # theta: ll_e = -q eps - c m; ll_es = -q l_s eps - c k_s (dm a + m)
+            we, wm, wdma = w * eps, w * m, w * (dm * a)
+            vecs = np.stack([we, wm, wdma], axis=2)
+            jv = np.matmul(jac, vecs)  # (k, p, 3)
+            grad[:, :p] = -q * jv[:, :, 0] - c * jv[:, :, 1]
+            hess[:, :p, :p] = np.matmul(
+                jac * (w * (q - dm * (c * c)))[:, None, :], jac.transpose(0, 2, 1)
+            )
+            hess[:, :p, p] = -q * lv * jv[:, :, 0] - c * kv * (jv[:, :, 2] + jv[:, :, 1])
+            hess[:, :p, p + 1] = -q * lu * jv[:, :, 0] - c * ku * (jv[:, :, 2] + jv[:, :, 1])
+            g_v = 0.5 * lv * s1 - 0.5 * q * lv * s_e2 + kv * s_ma
+            g_u = 0.5 * lu * s1 - 0.5 * q * lu * s_e2 + ku * s_ma
+
+            def second(l1: Array, l2: Array, l12: Array, k1: Array, k2: Array) -> Array:
+                return (
+                    0.5 * l12 * s1
+                    - 0.5 * q * (l1 * l2 + l12) * s_e2
+                    + k1 * k2 * s_dma2
+                    + (k1 * k2 + 0.5 * l12) * s_ma
+                )
+
+            h_vv = second(lv, lv, lvv, kv, kv)
+            h_uu = second(lu, lu, luu, ku, ku)
+            h_vu = second(lv, lu, lvu, kv, ku)
+        elif inefficiency == "exponential":
+            iv, iu, r = 1.0 / sv, 1.0 / su, sv / su
+            b = eps * -iv - r
+            log_cdf, m, dm = _mills(b)
+            ll = (-log_sigma_u + 0.5 * r * r) + eps * iu + log_cdf
+            s_e, s_m, s_mb = total(eps), total(m), total(m * b)
+            s_d, s_db, s_db2 = total(dm), total(dm * b), total(dm * b * b)
+            wm, wd, wdb = w * m, w * dm, w * (dm * b)
+            vecs = np.stack([w, wm, wd, wdb], axis=2)
+            jv = np.matmul(jac, vecs)  # (k, p, 4)
+            # ll_e = iu - iv m; ll_ee = iv^2 dm
+            grad[:, :p] = iu * jv[:, :, 0] - iv * jv[:, :, 1]
+            hess[:, :p, :p] = np.matmul(
+                jac * (w * (-(iv * iv) * dm))[:, None, :], jac.transpose(0, 2, 1)
+            )
+            # ll_ev = iv (dm (b + 2r) + m); ll_eu = -iu - iv r dm
+            hess[:, :p, p] = iv * (jv[:, :, 3] + 2.0 * r * jv[:, :, 2] + jv[:, :, 1])
+            hess[:, :p, p + 1] = -iu * jv[:, :, 0] - iv * r * jv[:, :, 2]
+            g_v = r * r * s1 - s_mb - 2.0 * r * s_m
+            g_u = (-1.0 - r * r) * s1 - iu * s_e + r * s_m
+            h_vv = 2.0 * r * r * s1 + s_db2 + 4.0 * r * s_db + 4.0 * r * r * s_d + s_mb
+            h_uu = 2.0 * r * r * s1 + iu * s_e + r * r * s_d - r * s_m
+            h_vu = -2.0 * r * r * s1 - r * s_db - 2.0 * r * r * s_d + r * s_m
+        else:
+            raise ValueError(f"unknown inefficiency {inefficiency!r}")
+        # objective = -sum w ll; its Hessian is minus that of ll.
+        objective = -np.einsum("bn,bn->b", w, ll)
+        grad[:, p] = -g_v[:, 0]
+        grad[:, p + 1] = -g_u[:, 0]
+        hess[:, p, :p] = hess[:, :p, p]
+        hess[:, p + 1, :p] = hess[:, :p, p + 1]
+        hess[:, p, p] = -h_vv[:, 0]
+        hess[:, p + 1, p + 1] = -h_uu[:, 0]
+        hess[:, p, p + 1] = hess[:, p + 1, p] = -h_vu[:, 0]
+    return np.asarray(objective, np.float64), grad, hess
+
+
+def mean_inefficiency(sigma_u: Array | float, inefficiency: Inefficiency) -> Array:
+    """Mean of the inefficiency ``u``: ``sigma_u * sqrt(2 / pi)`` (half-normal) or ``sigma_u``.
+
+    Parameters
+    ----------
+    sigma_u : float or numpy.ndarray
+        Scale of ``u``.
+    inefficiency : {"half_normal", "exponential"}
+        Distribution of ``u``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The mean, same shape as ``sigma_u``.
+    """
+    factor = np.sqrt(2.0 / np.pi) if inefficiency == "half_normal" else 1.0
+    return np.asarray(np.asarray(sigma_u, dtype=np.float64) * factor, dtype=np.float64)
+
+
+class StochasticFrontier(_CurveProblem):
+    """Negative log-likelihood of ``y = f(x; theta) - u + v``, weighted per observation.
+
+    The parameter vector is ``(theta, log sigma_v, log sigma_u)``. The curvature is the Hessian
+    without the curve's second derivatives (Gauss-Newton's approximation); it need not be
+    definite, :func:`solve` shifts it where it is not.
+
+    Parameters
+    ----------
+    family : Family
+        The frontier curve ``f``.
+    x, y, w : numpy.ndarray
+        As for :class:`LeastSquares`.
+    inefficiency : {"half_normal", "exponential"}
+        Distribution of ``u``.
+    noise_floor : float
+        Smallest ``sigma_v``. As ``sigma_v -> 0`` the likelihood tends to that of a deterministic
+        frontier through the top points, a boundary maximum that is no smooth optimization
+        problem; a floor at the precision of any real accuracy measurement keeps it regular.
+    """
+
+    def __init__(
+        self,
+        family: Family,
+        x: Array,
+        y: Array,
+        w: Array,
+        inefficiency: Inefficiency,
+        noise_floor: float = 1e-3,
+    ) -> None:
+        super().__init__(family, x, y, w)
+        self.inefficiency: Inefficiency = inefficiency
+        low, high = np.log(SIGMA_BOUNDS[0]), np.log(SIGMA_BOUNDS[1])
+        self.lower = np.concatenate([family.lower, [np.log(max(noise_floor, 1e-6)), low]])
+        self.upper = np.concatenate([family.upper, [high, high]])
+
+    def objective(self, theta: Array, rows: IntArray) -> Array:
+        """Negative weighted log-likelihood per row."""
+        x, y, w = self._data(rows)
+        eps = y - self._curve(x, theta)
+        sv = np.exp(theta[:, self.p : self.p + 1])
+        su = np.exp(theta[:, self.p + 1 : self.p + 2])
+        ll = sfa_loglik(eps, sv, su, self.inefficiency)
+        return np.asarray(-np.einsum("bn,bn->b", np.broadcast_to(w, ll.shape), ll), np.float64)
+
+    def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
+        """Negative log-likelihood, its gradient and Hessian (see :func:`sfa_derivatives`)."""
+        x, y, w = self._data(rows)
+        eps = y - self._curve(x, theta)
+        jac = self._jac(x, theta)
+        log_v = theta[:, self.p : self.p + 1]
+        log_u = theta[:, self.p + 1 : self.p + 2]
+        return sfa_derivatives(eps, w, jac, log_v, log_u, self.inefficiency)
+
+
+# --------------------------------------------------------------------------------------------
+# the batched damped Gauss-Newton solver
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of :func:`solve` for B problems.
+
+    Attributes
+    ----------
+    theta : numpy.ndarray
+        Shape ``(B, P)``: the solutions.
+    objective : numpy.ndarray
+        Shape ``(B,)``: objective at the solution.
+    converged : numpy.ndarray
+        Shape ``(B,)``: True where the relative decrease of the objective or the relative step fell
+        below tolerance, or no damped step could decrease the objective any more.
+    n_iter : numpy.ndarray
+        Shape ``(B,)``: iterations used.
+    """
+
+    theta: Array
+    objective: Array
+    converged: BoolArray
+    n_iter: NDArray[np.int64]
+
+
+def _batched_solve(a: Array, b: Array) -> Array:
+    try:
+        return np.asarray(np.linalg.solve(a, b[..., None])[..., 0], dtype=np.float64)
+    except np.linalg.LinAlgError:
+        out = np.zeros_like(b)
+        for i in range(a.shape[0]):
+            out[i] = np.linalg.lstsq(a[i], b[i], rcond=None)[0]
+        return out
+
+
+def solve(
+    problem: Problem,
+    theta0: Array,
+    *,
+    max_iter: int = 200,
+    ftol: float = 1e-12,
+    xtol: float = 1e-10,
+    mu0: float = 1e-3,
+) -> SolveResult:
+    """Minimize B problems at once by projected, damped Gauss-Newton (Levenberg-Marquardt) steps.
+
+    Each unfinished row takes the step ``-(H + mu diag(H))^-1 g`` with its own damping ``mu``
+    (updated from the ratio of actual to predicted decrease, as in Nielsen 1999), projected onto
+    the bounds; parameters on a bound with the gradient pushing outward are held fixed.
+
+    Parameters
+    ----------
+    problem : Problem
+        Objective, gradient and curvature of the B rows.
+    theta0 : numpy.ndarray
+        Shape ``(B, P)``: starting points (e.g. the fit to all data, for every resample).
+    max_iter : int
+        Largest number of steps tried per row.
+    ftol, xtol : float
+        Convergence when the relative decrease of the objective is at most ``ftol`` or the largest
+        relative parameter change is at most ``xtol``.
+    mu0 : float
+        Starting damping.
+
+    Returns
+    -------
+    SolveResult
+        Solutions, objectives, convergence flags and iteration counts.
+    """
+    lower, upper = problem.lower, problem.upper
+    theta = np.clip(np.array(theta0, dtype=np.float64, copy=True), lower, upper)
+    n_rows, n_par = theta.shape
+    everything = np.arange(n_rows, dtype=np.intp)
+    obj, grad, hess = problem.derivatives(theta, everything)
+    mu = np.full(n_rows, mu0)
+    nu = np.full(n_rows, 2.0)
+    converged = np.zeros(n_rows, dtype=bool)
+    n_iter = np.zeros(n_rows, dtype=np.int64)
+    finite = np.isfinite(obj) & np.isfinite(grad).all(axis=1) & np.isfinite(hess).all(axis=(1, 2))
+    active = everything[finite]
+    eye = np.eye(n_par)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        th, g, h = theta[active], grad[active], hess[active]
+        fixed = ((th <= lower) & (g > 0)) | ((th >= upper) & (g < 0))
+        free = ~fixed
+        g_free = np.where(free, g, 0.0)
+        h_free = h * (free[:, :, None] & free[:, None, :]) + eye * fixed[:, :, None]
+        # Jacobi scaling to unit diagonal (Marquardt's damping), and a shift of the spectrum
+        # where the curvature on the free parameters is not positive definite (modified Newton).
+        diag = np.abs(np.diagonal(h_free, axis1=1, axis2=2))
+        scale = np.sqrt(
+            np.maximum(diag, 1e-30 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
+        )
+        scaled = h_free / (scale[:, :, None] * scale[:, None, :])
+        lowest = np.linalg.eigvalsh(scaled)[:, 0]
+        shift = np.where(lowest < 1e-10, 1e-10 - lowest, 0.0)
+        model = scaled + eye * (shift + 1e-14)[:, None, None]
+        g_scaled = g_free / scale
+        z = -_batched_solve(model + eye * mu[active, None, None], g_scaled)
+        trial = np.clip(th + z / scale, lower, upper)
+        z = (trial - th) * scale
+        predicted = -np.einsum("bp,bp->b", g_scaled, z) - 0.5 * np.einsum(
+            "bp,bpq,bq->b", z, model, z
+        )
+        step = trial - th
+        new_obj = problem.objective(trial, active)
+        old = obj[active]
+        better = np.isfinite(new_obj) & (new_obj < old)
+        n_iter[active] += 1
+        acc = active[better]
+        rej = active[~better]
+        stop = acc[:0]
+        if acc.size:
+            moved = np.abs(step[better])
+            rel_step = np.max(moved / (np.abs(th[better]) + 1e-8), axis=1)
+            rel_dec = (old[better] - new_obj[better]) / np.maximum(np.abs(new_obj[better]), 1e-300)
+            rho = (old[better] - new_obj[better]) / np.maximum(predicted[better], 1e-300)
+            theta[acc] = trial[better]
+            o, gr, he = problem.derivatives(theta[acc], acc)
+            ok = np.isfinite(o) & np.isfinite(gr).all(axis=1) & np.isfinite(he).all(axis=(1, 2))
+            obj[acc], grad[acc], hess[acc] = o, gr, he
+            # Nielsen's update of the damping from the gain ratio.
+            factor = np.maximum(1.0 / 3.0, 1.0 - (2.0 * np.minimum(rho, 1.0) - 1.0) ** 3)
+            mu[acc] = np.maximum(mu[acc] * factor, 1e-15)
+            nu[acc] = 2.0
+            done = ok & ((rel_dec <= ftol) | (rel_step <= xtol))
+            converged[acc[done]] = True
+            stop = acc[done | ~ok]
+        mu[rej] *= nu[rej]
+        nu[rej] *= 2.0
+        stalled = rej[mu[rej] > 1e12]
+        converged[stalled] = True
+        finished = np.concatenate([stop, stalled])
+        if finished.size:
+            active = np.setdiff1d(active, finished, assume_unique=True)
+    return SolveResult(theta=theta, objective=obj, converged=converged, n_iter=n_iter)

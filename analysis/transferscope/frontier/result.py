@@ -1,0 +1,331 @@
+"""The result of one frontier fit: a frozen record with its points, curve and backtest."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from transferscope.frontier import kernels
+from transferscope.frontier.families import get_family
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Status of a fit.
+STATUSES: Final[tuple[str, ...]] = ("ok", "too_few_points", "did_not_converge", "degenerate")
+
+#: Statistics columns of a fit, in output order (parameters go between n_frontier and plateau).
+HEAD_COLUMNS: Final[tuple[str, ...]] = (
+    "family",
+    "frontier",
+    "status",
+    "message",
+    "n_points",
+    "n_frontier",
+)
+TAIL_COLUMNS: Final[tuple[str, ...]] = (
+    "plateau",
+    "plateau_ci_low",
+    "plateau_ci_high",
+    "ci_level",
+    "saturation_point",
+    "aicc",
+    "rmse",
+    "backtest_mae",
+    "bootstrap_failed_share",
+    "n_bootstrap",
+    "selected",
+    "upstream_min",
+    "upstream_max",
+)
+
+
+def _empty() -> Array:
+    return np.zeros(0)
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class FrontierResult:
+    """One family fitted to one group of runs with one frontier estimator.
+
+    Attributes
+    ----------
+    family, frontier : str
+        What was fitted, and to which points.
+    status : str
+        ``ok``, ``too_few_points``, ``did_not_converge`` or ``degenerate``.
+    message : str
+        Why, when the status is not ``ok`` (empty otherwise).
+    n_points : int
+        Runs with both scores in the group.
+    n_frontier : int
+        Points that define the frontier (all points for ``quantile``, ``stochastic``, ``all``).
+    params, stderr : dict
+        Estimates and standard errors by parameter name (NaN where not available).
+    plateau, plateau_ci_low, plateau_ci_high : float
+        The plateau and its bootstrap percentile interval.
+    ci_level : float
+        Nominal level of the interval.
+    saturation_point : float
+        Smallest upstream score whose predicted downstream score is within ``delta`` of the
+        plateau (largest, for a loss).
+    aicc, rmse : float
+        Fit statistics.
+    backtest_mae : float
+        Mean absolute error on the held-out frontier of a fit to the models below the upstream
+        quantile ``backtest_quantile``.
+    bootstrap_failed_share : float
+        Share of bootstrap refits that failed.
+    n_bootstrap : int
+        Resamples drawn.
+    selected : bool
+        Whether ``family="auto"`` chose this family (True for a family asked for by name).
+    options : dict
+        The options of the fit (JSON-safe).
+    x, y : numpy.ndarray
+        The points of the group.
+    on_frontier : numpy.ndarray
+        Which points define the frontier.
+    backtest_x, backtest_y, backtest_predicted : numpy.ndarray
+        Held-out frontier points of the backtest and their predictions.
+    bootstrap_plateaus : numpy.ndarray
+        Plateaus of the successful bootstrap refits.
+    """
+
+    family: str
+    frontier: str
+    status: str
+    message: str
+    n_points: int
+    n_frontier: int
+    params: dict[str, float]
+    stderr: dict[str, float]
+    plateau: float = math.nan
+    plateau_ci_low: float = math.nan
+    plateau_ci_high: float = math.nan
+    ci_level: float = 0.95
+    saturation_point: float = math.nan
+    aicc: float = math.nan
+    rmse: float = math.nan
+    backtest_mae: float = math.nan
+    bootstrap_failed_share: float = math.nan
+    n_bootstrap: int = 0
+    selected: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    x: Array = field(default_factory=_empty, repr=False)
+    y: Array = field(default_factory=_empty, repr=False)
+    on_frontier: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    backtest_x: Array = field(default_factory=_empty, repr=False)
+    backtest_y: Array = field(default_factory=_empty, repr=False)
+    backtest_predicted: Array = field(default_factory=_empty, repr=False)
+    bootstrap_plateaus: Array = field(default_factory=_empty, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the fit succeeded."""
+        return self.status == "ok"
+
+    def _theta(self) -> Array:
+        names = get_family(self.family).names
+        return np.array([self.params.get(n, math.nan) for n in names], dtype=np.float64)
+
+    def predict(self, x: ArrayLike) -> Array:
+        """Evaluate the fitted frontier curve at upstream scores ``x`` (NaN when the fit failed).
+
+        Parameters
+        ----------
+        x : array_like
+            Upstream scores.
+
+        Returns
+        -------
+        numpy.ndarray
+            Predicted best achievable downstream score.
+        """
+        xa = np.asarray(x, dtype=np.float64)
+        if not self.ok:
+            return np.full(xa.shape, np.nan)
+        return get_family(self.family).evaluate(xa, self._theta())
+
+    def predict_typical(self, x: ArrayLike) -> Array:
+        """Where a typical model at ``x`` lands: the curve, minus the mean shortfall for SFA.
+
+        Parameters
+        ----------
+        x : array_like
+            Upstream scores.
+
+        Returns
+        -------
+        numpy.ndarray
+            Predicted downstream score of a typical model.
+        """
+        out = self.predict(x)
+        if self.frontier == "stochastic" and self.ok:
+            kind = self.options.get("inefficiency", "half_normal")
+            out = out - kernels.mean_inefficiency(self.params["sigma_u"], kind)
+        return out
+
+    def curve_range(self) -> tuple[float, float]:
+        """Upstream range a curve is drawn over: the data up to the best possible score."""
+        fam = get_family(self.family)
+        if self.x.size == 0:
+            return (0.0, 1.0)
+        if fam.upstream == "lower":
+            return (fam.best_upstream, float(np.max(self.x)))
+        return (float(np.min(self.x)), fam.best_upstream)
+
+    def curve(self, n: int = 200) -> pd.DataFrame:
+        """Evaluate the fitted curve on a grid, for charts.
+
+        Parameters
+        ----------
+        n : int
+            Number of grid points.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``upstream_score`` and ``predicted`` (NaN when the fit failed).
+        """
+        low, high = self.curve_range()
+        grid = np.linspace(low, high, n)
+        return pd.DataFrame({"upstream_score": grid, "predicted": self.predict(grid)})
+
+    def frontier_points(self) -> pd.DataFrame:
+        """List the points of the group, marked whether they define the frontier.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``upstream_score``, ``downstream_score``, ``on_frontier`` (bool), ``predicted``
+            (the curve at the point).
+        """
+        return pd.DataFrame(
+            {
+                "upstream_score": self.x,
+                "downstream_score": self.y,
+                "on_frontier": self.on_frontier.astype(bool),
+                "predicted": self.predict(self.x),
+            }
+        )
+
+    def backtest_points(self) -> pd.DataFrame:
+        """Held-out frontier points of the backtest with their predictions.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``upstream_score``, ``downstream_score``, ``predicted``, ``error``
+            (predicted minus observed).
+        """
+        return pd.DataFrame(
+            {
+                "upstream_score": self.backtest_x,
+                "downstream_score": self.backtest_y,
+                "predicted": self.backtest_predicted,
+                "error": self.backtest_predicted - self.backtest_y,
+            }
+        )
+
+    def row(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """One output row: statistics and ``param_<name>``, ``param_<name>_se`` (NaN kept).
+
+        Parameters
+        ----------
+        names : tuple of str, optional
+            Parameter names to give columns for (default: this fit's).
+
+        Returns
+        -------
+        dict
+            Column name to value, in output order.
+        """
+        out: dict[str, Any] = {c: getattr(self, c) for c in HEAD_COLUMNS}
+        for name in names if names is not None else tuple(self.params):
+            out[f"param_{name}"] = self.params.get(name, math.nan)
+            out[f"param_{name}_se"] = self.stderr.get(name, math.nan)
+        for c in TAIL_COLUMNS:
+            if c == "upstream_min":
+                out[c] = float(np.min(self.x)) if self.x.size else math.nan
+            elif c == "upstream_max":
+                out[c] = float(np.max(self.x)) if self.x.size else math.nan
+            else:
+                out[c] = getattr(self, c)
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-safe record of the fit (one row of the store; NaN becomes ``None``).
+
+        Returns
+        -------
+        dict
+            The output row plus ``options``.
+        """
+        out: dict[str, Any] = {}
+        for key, value in self.row().items():
+            if isinstance(value, float | np.floating):
+                out[key] = _json_float(float(value))
+            elif isinstance(value, np.integer | np.bool_):
+                out[key] = value.item()
+            else:
+                out[key] = value
+        out["options"] = dict(self.options)
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Parameter table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``parameter``, ``estimate``, ``se``; one row per parameter, then ``plateau``
+            with its interval bounds in ``ci_low`` and ``ci_high``.
+        """
+        rows = [
+            {"parameter": n, "estimate": v, "se": self.stderr.get(n, math.nan)}
+            for n, v in self.params.items()
+        ]
+        rows.append(
+            {
+                "parameter": "plateau",
+                "estimate": self.plateau,
+                "se": math.nan,
+                "ci_low": self.plateau_ci_low,
+                "ci_high": self.plateau_ci_high,
+            }
+        )
+        frame = pd.DataFrame(rows)
+        for c in ("ci_low", "ci_high"):
+            if c not in frame:
+                frame[c] = math.nan
+        return frame[["parameter", "estimate", "se", "ci_low", "ci_high"]]
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p><b>{html.escape(self.family)}</b> on the <b>{html.escape(self.frontier)}</b> "
+            f"frontier: status <b>{html.escape(self.status)}</b>"
+            + (f" ({html.escape(self.message)})" if self.message else "")
+            + f"; {self.n_points} points, {self.n_frontier} on the frontier.</p>"
+        )
+        if not self.ok:
+            return head
+        stats = (
+            f"<p>plateau {self.plateau:.4f} [{self.plateau_ci_low:.4f}, "
+            f"{self.plateau_ci_high:.4f}] ({self.ci_level:.0%} bootstrap, "
+            f"{self.bootstrap_failed_share:.1%} of {self.n_bootstrap} resamples failed); "
+            f"saturation point {self.saturation_point:.4f}; AICc {self.aicc:.2f}; "
+            f"RMSE {self.rmse:.4f}; backtest MAE {self.backtest_mae:.4f}</p>"
+        )
+        table = self.summary().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        return head + stats + table
