@@ -107,7 +107,16 @@ def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | 
     return str(values[0]), None
 
 
-def _check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
+def check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
+    """Raise :class:`InputError` unless ``runs`` has the key and score columns.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+    by : sequence of str
+        Key columns.
+    """
     if not isinstance(runs, pd.DataFrame):
         raise InputError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
     needed = [*by, "upstream_score", "downstream_score"]
@@ -121,10 +130,26 @@ def _check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
             )
 
 
+#: One group: key, upstream scores, downstream scores, metrics and a problem (or None).
 Task = tuple[dict[str, Any], Any, Any, str | None, str | None, str | None]
 
 
-def _tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
+def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
+    """Split runs into groups: key, scores, metrics and a problem message per group.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+    by : sequence of str
+        Key columns (missing values form their own group).
+
+    Yields
+    ------
+    tuple
+        ``(key, x, y, upstream_metric, downstream_metric, problem)``; ``problem`` says why the
+        group mixes metrics, or is None.
+    """
     if not by:
         groups: Iterable[tuple[Any, pd.DataFrame]] = [((), runs)]
     else:
@@ -204,53 +229,204 @@ def output_columns(by: Sequence[str], family: str | Sequence[str], frontier: str
     return [*cols, *TAIL_COLUMNS]
 
 
-def results_frame(
-    by: Sequence[str],
-    pairs: Iterable[tuple[dict[str, Any], Sequence[FrontierResult]]],
-    columns: list[str],
-) -> pd.DataFrame:
-    """Assemble group keys and results into the output frame of :func:`fit_frontiers`.
+_FLOAT_COLUMNS: frozenset[str] = frozenset(
+    {
+        "plateau",
+        "plateau_ci_low",
+        "plateau_ci_high",
+        "ci_level",
+        "saturation_point",
+        "aicc",
+        "rmse",
+        "backtest_mae",
+        "bootstrap_failed_share",
+        "upstream_min",
+        "upstream_max",
+    }
+)
+
+
+def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Assemble output rows into the typed frame of :func:`fit_frontiers`.
 
     Parameters
     ----------
-    by : sequence of str
-        Key columns.
-    pairs : iterable
-        ``(group key, results)`` per group.
-    columns : list of str
-        Output columns (see :func:`output_columns`).
+    rows : sequence of dict
+        One dict per output row (group key and :meth:`FrontierResult.row`; ``None`` for missing).
+    columns : sequence of str
+        Output columns (see :func:`output_columns`), possibly followed by extra columns.
 
     Returns
     -------
     pandas.DataFrame
-        One row per group and family returned.
+        The rows with float parameters and statistics, integer counts, boolean ``selected`` and
+        string ``family``, ``frontier``, ``status`` and ``message``.
     """
-    rows = []
-    for key, results in pairs:
-        for r in results:
-            rows.append({**key, **r.row()})
-    frame = pd.DataFrame(rows, columns=columns)
-    for c in columns:
-        if c.startswith("param_") or c in {
-            "plateau",
-            "plateau_ci_low",
-            "plateau_ci_high",
-            "ci_level",
-            "saturation_point",
-            "aicc",
-            "rmse",
-            "backtest_mae",
-            "bootstrap_failed_share",
-            "upstream_min",
-            "upstream_max",
-        }:
-            frame[c] = frame[c].astype("float64")
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    for c in frame.columns:
+        if c.startswith("param_") or c in _FLOAT_COLUMNS:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     for c in ("n_points", "n_frontier", "n_bootstrap"):
         frame[c] = frame[c].astype("int64")
     frame["selected"] = frame["selected"].astype(bool)
     for c in ("family", "frontier", "status", "message"):
         frame[c] = frame[c].astype("string")
     return frame
+
+
+def restore_key_types(frame: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Give the key columns the types they have in ``runs`` (missing values stay missing).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Output rows.
+    runs : pandas.DataFrame
+        The runs they were fitted from.
+    by : sequence of str
+        Key columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame``, with its key columns cast where possible.
+    """
+    for c in by:
+        with contextlib.suppress(TypeError, ValueError):
+            frame[c] = frame[c].astype(runs[c].dtype)
+    return frame
+
+
+def check_families(family: str | Sequence[str]) -> None:
+    """Raise :class:`InputError` unless ``family`` is ``"auto"`` or registered names.
+
+    Parameters
+    ----------
+    family : str or sequence of str
+        As passed to :func:`fit_frontiers`.
+    """
+    names = [family] if isinstance(family, str) else list(family)
+    if not names:
+        raise InputError("no family given")
+    for name in names:
+        if name not in FAMILIES and not (name == "auto" and isinstance(family, str)):
+            raise InputError(
+                f"unknown family {name!r}; expected 'auto' or one of {tuple(FAMILIES)}"
+            )
+
+
+def worker_count(n_jobs: int) -> int:
+    """Count the worker processes for ``n_jobs`` (-1: every core).
+
+    Parameters
+    ----------
+    n_jobs : int
+        As passed by the user.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    return max(1, int(n_jobs))
+
+
+def progress_bar(total: int, show: bool) -> Any:
+    """Make a tqdm progress bar on stderr (silent unless ``show``).
+
+    Parameters
+    ----------
+    total : int
+        Number of groups.
+    show : bool
+        Whether to draw it.
+
+    Returns
+    -------
+    tqdm.tqdm
+        A context manager with ``update()``.
+    """
+    return tqdm(total=total, disable=not show, desc="fit", unit="group", leave=False)
+
+
+def fit_tasks(
+    tasks: Sequence[Task],
+    family: str | Sequence[str],
+    settings: Settings,
+    seed: int,
+    side_by_side: bool,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> list[list[FrontierResult]]:
+    """Fit groups, in this process or in a pool of processes (one group per task).
+
+    Parameters
+    ----------
+    tasks : sequence
+        Groups, as made by the DataFrame layer.
+    family, settings, seed, side_by_side
+        As for :func:`fit_frontiers`.
+    n_jobs : int
+        Worker processes (-1: every core).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    list of list of FrontierResult
+        The results of every task, in order.
+    """
+    jobs = worker_count(n_jobs)
+    out: list[list[FrontierResult]] = []
+    with progress_bar(len(tasks), progress) as bar:
+        if jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                out.append(_fit_task(task, family, settings, seed, side_by_side)[1])
+                bar.update()
+        else:
+            args = [(task, family, settings, seed, side_by_side) for task in tasks]
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+                for _, results in pool.map(_star, args, chunksize=1):
+                    out.append(results)
+                    bar.update()
+    return out
+
+
+def settings_from(
+    frontier: str,
+    bootstrap: int,
+    ci_level: float,
+    *,
+    tau: float,
+    inefficiency: Inefficiency,
+    noise_floor: float,
+    delta: float,
+    backtest_quantile: float,
+) -> Settings:
+    """Check the options and bundle them.
+
+    Parameters
+    ----------
+    frontier, bootstrap, ci_level, tau, inefficiency, noise_floor, delta, backtest_quantile
+        As for :func:`fit_frontiers`.
+
+    Returns
+    -------
+    Settings
+        The checked settings.
+    """
+    settings = Settings(
+        frontier=frontier,
+        bootstrap=bootstrap,
+        ci_level=ci_level,
+        delta=delta,
+        backtest_quantile=backtest_quantile,
+        options=FitOptions(tau=tau, inefficiency=inefficiency, noise_floor=noise_floor),
+    )
+    settings.check()
+    return settings
 
 
 def fit_frontiers(
@@ -335,48 +511,23 @@ def fit_frontiers(
         For missing columns, an unknown family or estimator, or an option out of range.
     """
     by = [by] if isinstance(by, str) else list(by)
-    _check_runs(runs, by)
-    settings = Settings(
-        frontier=frontier,
-        bootstrap=bootstrap,
-        ci_level=ci_level,
+    check_runs(runs, by)
+    settings = settings_from(
+        frontier,
+        bootstrap,
+        ci_level,
+        tau=tau,
+        inefficiency=inefficiency,
+        noise_floor=noise_floor,
         delta=delta,
         backtest_quantile=backtest_quantile,
-        options=FitOptions(tau=tau, inefficiency=inefficiency, noise_floor=noise_floor),
     )
-    settings.check()
-    if isinstance(family, str):
-        if family != "auto" and family not in FAMILIES:
-            raise InputError(
-                f"unknown family {family!r}; expected 'auto' or one of {tuple(FAMILIES)}"
-            )
-    else:
-        for name in family:
-            if name not in FAMILIES:
-                raise InputError(f"unknown family {name!r}; expected one of {tuple(FAMILIES)}")
-    columns = output_columns(by, family, frontier)
-    tasks = list(_tasks(runs, by))
-    bar = tqdm(total=len(tasks), disable=not progress, desc="fit", unit="group", leave=False)
-    jobs = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))
-    pairs: list[tuple[dict[str, Any], list[FrontierResult]]] = []
-    try:
-        if jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                pairs.append(_fit_task(task, family, settings, seed, side_by_side))
-                bar.update()
-        else:
-            args = [(task, family, settings, seed, side_by_side) for task in tasks]
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                for pair in pool.map(_star, args, chunksize=1):
-                    pairs.append(pair)
-                    bar.update()
-    finally:
-        bar.close()
-    frame = results_frame(by, pairs, columns)
-    for c in by:  # keep the key columns' types (missing values stay missing)
-        with contextlib.suppress(TypeError, ValueError):
-            frame[c] = frame[c].astype(runs[c].dtype)
-    return frame
+    check_families(family)
+    tasks = list(group_tasks(runs, by))
+    results = fit_tasks(tasks, family, settings, seed, side_by_side, n_jobs, progress)
+    rows = [{**t[0], **r.row()} for t, rs in zip(tasks, results, strict=True) for r in rs]
+    frame = results_frame(rows, output_columns(by, family, frontier))
+    return restore_key_types(frame, runs, by)
 
 
 def frontier_curves(
