@@ -803,6 +803,8 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     except duckdb.Error as exc:
         raise _open_error(exc, label) from None
     try:
+        # DuckDB draws its own progress bar on stdout for long queries; stdout is for results
+        con.execute("SET enable_progress_bar = false")
         version = _schema_version(con, label)
         latest = supported_version()
         if version > latest:
