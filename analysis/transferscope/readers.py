@@ -207,12 +207,15 @@ def _first_ragged_row(
 ) -> tuple[int, int] | None:
     """Find the first data row whose field count differs from the header's (error path only)."""
     opener = gzip.open if gzipped else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        records = (r for r in csv.reader(handle, delimiter=delimiter) if r)
-        next(records, None)  # the header
-        for row, record in enumerate(records, start=1):
-            if len(record) != n_columns:
-                return row, len(record)
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            records = (r for r in csv.reader(handle, delimiter=delimiter) if r)
+            next(records, None)  # the header
+            for row, record in enumerate(records, start=1):
+                if len(record) != n_columns:
+                    return row, len(record)
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError):
+        return None  # the reader's own message is reported instead
     return None
 
 

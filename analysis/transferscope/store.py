@@ -11,16 +11,16 @@ The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb``
   :func:`run_id` of the run's key (``schema.KEY_COLUMNS``), the primary key.
 - ``fits``: fitted frontiers, written by :mod:`transferscope.frontier`.
 
-An older store is migrated when opened for writing (all migrations in one transaction); a store
-with a newer schema than this code supports is refused. Every ingest is one transaction.
+An older store is migrated when opened for writing (all migrations in one transaction, see
+:mod:`transferscope.store_schema`); a store with a newer schema than this code supports is
+refused. Every ingest is one transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,16 @@ import pyarrow as pa
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS, RUN_DTYPES, SourceInfo
+from transferscope.store_schema import (
+    MIGRATIONS,
+    RUN_ID_SQL,
+    Migration,
+    ident,
+    migrate,
+    run_id,
+    schema_version,
+    supported_version,
+)
 from transferscope.validate import ValidatedRuns, validate_runs
 
 __all__ = [
@@ -48,9 +58,6 @@ __all__ = [
 
 MEMORY = ":memory:"
 _INCOMING = "_transferscope_incoming"
-_NOT_NULL = frozenset(
-    {"source", "model", "pretrained", "task", "method", "downstream_metric", "downstream_score"}
-)
 _SOURCE_COLUMNS = (
     "name",
     "title",
@@ -62,23 +69,6 @@ _SOURCE_COLUMNS = (
     "ingested_at",
     "n_rows",
 )
-_FITS_DDL = """
-CREATE TABLE fits (
-    fingerprint VARCHAR NOT NULL,
-    family VARCHAR NOT NULL,
-    frontier VARCHAR NOT NULL,
-    group_key JSON NOT NULL,
-    status VARCHAR NOT NULL,
-    record JSON NOT NULL,
-    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-    PRIMARY KEY (fingerprint, family)
-)
-"""
-
-
-def _ident(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _now() -> datetime:
@@ -96,153 +86,6 @@ def _one_row(
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-# --------------------------------------------------------------------------- schema versions
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One step of the store's schema history.
-
-    Parameters
-    ----------
-    version : int
-        Schema version after this step.
-    description : str
-        What the step does (kept in ``schema_info``).
-    apply : callable
-        ``apply(connection)`` runs the DDL/DML inside the migration transaction.
-    """
-
-    version: int
-    description: str
-    apply: Callable[[duckdb.DuckDBPyConnection], None]
-
-
-def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "CREATE TABLE schema_info (version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
-    )
-    con.execute(
-        "CREATE TABLE sources (name VARCHAR PRIMARY KEY, title VARCHAR, citation VARCHAR, "
-        'url VARCHAR, "commit" VARCHAR, sha256 VARCHAR, license VARCHAR, '
-        "ingested_at TIMESTAMP NOT NULL, n_rows BIGINT NOT NULL)"
-    )
-    columns = ", ".join(
-        f"{_ident(c)} {t}{' NOT NULL' if c in _NOT_NULL else ''}" for c, t in RUN_COLUMNS.items()
-    )
-    con.execute(f"CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, {columns})")
-    con.execute(_FITS_DDL)
-
-
-#: The schema history, oldest first. Version 0 is an empty database; each store records the
-#: versions it went through in ``schema_info``.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
-)
-
-
-def supported_version() -> int:
-    """Return the schema version this code reads and writes (the last migration's).
-
-    Returns
-    -------
-    int
-        The newest schema version.
-    """
-    return MIGRATIONS[-1].version
-
-
-def _schema_version(con: duckdb.DuckDBPyConnection, label: str) -> int:
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'main'"
-    ).fetchall()
-    tables = sorted(r[0] for r in rows)
-    if "schema_info" in tables:
-        (found,) = _one_row(con, "SELECT max(version) FROM schema_info")
-        return int(found) if found is not None else 0
-    if tables:
-        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise StoreError(
-            f"not a transferscope store: it has tables ({shown}) but no schema_info; "
-            "choose another --db",
-            file=label,
-        )
-    return 0
-
-
-def _migrate(con: duckdb.DuckDBPyConnection, version: int, label: str) -> None:
-    pending = [m for m in MIGRATIONS if m.version > version]
-    con.begin()
-    step = pending[0]
-    try:
-        for step in pending:
-            step.apply(con)
-            con.execute(
-                "INSERT INTO schema_info VALUES (?, ?, ?)",
-                [step.version, step.description, _now()],
-            )
-        con.commit()
-    except duckdb.Error as exc:
-        con.rollback()
-        raise StoreError(
-            f"migration of the store to schema version {step.version} failed "
-            f"(it stays at version {version}): {_one_line(exc)}",
-            file=label,
-        ) from None
-    except BaseException:
-        con.rollback()
-        raise
-
-
-# --------------------------------------------------------------------------------- run key
-
-
-def _key_sql(column: str) -> str:
-    ref = _ident(column)
-    if RUN_COLUMNS[column] == "BIGINT":
-        return f"coalesce(CAST({ref} AS VARCHAR), '~')"
-    text = f"CAST({ref} AS VARCHAR)"
-    return f"coalesce(CAST(strlen({text}) AS VARCHAR) || ':' || {text}, '~')"
-
-
-#: SQL for ``run_id`` over a relation with the key columns.
-RUN_ID_SQL = "md5(" + " || '|' || ".join(_key_sql(c) for c in KEY_COLUMNS) + ")"
-
-
-def run_id(key: Mapping[str, Any]) -> str:
-    """Compute the stable identifier of a run from its key, as the store does in SQL.
-
-    The key text joins, in the order of ``schema.KEY_COLUMNS``, one field per column with
-    ``|``: a missing value is ``~``, an integer its decimal digits, a text its length in UTF-8
-    bytes, ``:``, and the text (so the encoding is unambiguous). ``run_id`` is the MD5 hex
-    digest of that text's UTF-8 bytes. ``hparams`` enters as its canonical JSON text.
-
-    Parameters
-    ----------
-    key : mapping
-        Values of ``source, model, task, method, shots, seed, downstream_metric, hparams``;
-        missing entries count as missing values.
-
-    Returns
-    -------
-    str
-        32 lower-case hex digits.
-    """
-    fields = []
-    for column in KEY_COLUMNS:
-        value = key.get(column)
-        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-            fields.append("~")
-        elif RUN_COLUMNS[column] == "BIGINT":
-            fields.append(str(int(value)))
-        else:
-            text = str(value)
-            fields.append(f"{len(text.encode('utf-8'))}:{text}")
-    return hashlib.md5("|".join(fields).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 # ------------------------------------------------------------------------------ the result
@@ -392,7 +235,7 @@ class Store:
     @property
     def schema_version(self) -> int:
         """The store's recorded schema version."""
-        return _schema_version(self._con, self.label)
+        return schema_version(self._con, self.label)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -532,7 +375,7 @@ class Store:
                 raise InputError(
                     f"unknown filter column {column!r}; expected one of {', '.join(allowed)}"
                 )
-            ref = _ident(column) + ("::VARCHAR" if column == "hparams" else "")
+            ref = ident(column) + ("::VARCHAR" if column == "hparams" else "")
             values = (
                 list(wanted)
                 if isinstance(wanted, list | tuple | set | frozenset | pd.Series)
@@ -579,9 +422,9 @@ class Store:
         """
         where, params = self._where(filters, ("run_id", *RUN_COLUMNS))
         columns = ", ".join(
-            _ident(c) + ("::VARCHAR AS hparams" if c == "hparams" else "") for c in RUN_COLUMNS
+            ident(c) + ("::VARCHAR AS hparams" if c == "hparams" else "") for c in RUN_COLUMNS
         )
-        order = ", ".join(f"{_ident(c)} NULLS FIRST" for c in KEY_COLUMNS)
+        order = ", ".join(f"{ident(c)} NULLS FIRST" for c in KEY_COLUMNS)
         frame = self._frame(
             f"SELECT run_id, {columns} FROM runs{where} ORDER BY {order}, run_id", params
         )
@@ -612,11 +455,11 @@ class Store:
                 f"{', '.join(c for c in RUN_COLUMNS if c != 'hparams')}"
             )
         where, params = self._where(filters, ("run_id", *RUN_COLUMNS))
-        keys = ", ".join(_ident(c) for c in by)
+        keys = ", ".join(ident(c) for c in by)
         query = (
             f"SELECT {keys}, count(*) AS n_runs, count(DISTINCT model) AS n_models, "
             f"count(*) FILTER (WHERE pretrained) AS n_pretrained FROM runs{where} "
-            f"GROUP BY {keys} ORDER BY {', '.join(_ident(c) + ' NULLS LAST' for c in by)}"
+            f"GROUP BY {keys} ORDER BY {', '.join(ident(c) + ' NULLS LAST' for c in by)}"
         )
         frame = self._frame(query, params)
         return frame.astype(
@@ -633,7 +476,7 @@ class Store:
             Columns ``name, title, citation, url, commit, sha256, license`` (text),
             ``ingested_at`` (UTC timestamp), ``n_rows`` (runs held); sorted by name.
         """
-        columns = ", ".join(_ident(c) for c in _SOURCE_COLUMNS)
+        columns = ", ".join(ident(c) for c in _SOURCE_COLUMNS)
         frame = self._frame(f"SELECT {columns} FROM sources ORDER BY name", [])
         dtypes = dict.fromkeys(_SOURCE_COLUMNS[:7], "str") | {"n_rows": "int64"}
         frame = frame.astype(dtypes)
@@ -659,8 +502,8 @@ class Store:
             When the file cannot be written.
         """
         target = Path(path)
-        columns = ", ".join(_ident(c) for c in RUN_COLUMNS)
-        order = ", ".join(f"{_ident(c)} NULLS FIRST" for c in KEY_COLUMNS)
+        columns = ", ".join(ident(c) for c in RUN_COLUMNS)
+        order = ", ".join(f"{ident(c)} NULLS FIRST" for c in KEY_COLUMNS)
         query = f"SELECT run_id, {columns} FROM runs ORDER BY {order}, run_id"
         try:
             self._con.execute(f"COPY ({query}) TO ? (FORMAT parquet)", [str(target)])
@@ -679,7 +522,7 @@ def _plain(value: Any) -> Any:
 
 def _staged(columns: Iterable[str]) -> str:
     """Select the incoming rows with their source and run_id, as a subquery."""
-    listed = ", ".join(_ident(c) for c in columns)
+    listed = ", ".join(ident(c) for c in columns)
     return (
         f"(SELECT {RUN_ID_SQL} AS run_id, {listed} FROM "
         f"(SELECT CAST($1 AS VARCHAR) AS source, * FROM {_INCOMING}))"
@@ -689,8 +532,8 @@ def _staged(columns: Iterable[str]) -> str:
 def _compare(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int, int]:
     """Count incoming runs new, changed (same run_id, other values) and held runs gone."""
     values = [c for c in RUN_COLUMNS if c not in KEY_COLUMNS]
-    differs = " OR ".join(f"new.{_ident(c)} IS DISTINCT FROM old.{_ident(c)}" for c in values)
-    old_columns = ", ".join(_ident(c) for c in values)
+    differs = " OR ".join(f"new.{ident(c)} IS DISTINCT FROM old.{ident(c)}" for c in values)
+    old_columns = ", ".join(ident(c) for c in values)
     query = (
         f"SELECT count(*) FILTER (WHERE old.run_id IS NULL), "
         f"count(*) FILTER (WHERE new.run_id IS NOT NULL AND old.run_id IS NOT NULL "
@@ -705,7 +548,7 @@ def _compare(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int, int]:
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    listed = ", ".join(_ident(c) for c in RUN_COLUMNS)
+    listed = ", ".join(ident(c) for c in RUN_COLUMNS)
     con.execute(
         f"INSERT INTO runs (run_id, {listed}) SELECT run_id, {listed} FROM {_staged(RUN_COLUMNS)}",
         [name],
@@ -715,7 +558,7 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, name: str) -> None:
 def _write_source_row(con: duckdb.DuckDBPyConnection, info: SourceInfo, n_rows: int) -> None:
     con.execute("DELETE FROM sources WHERE name = ?", [info.name])
     con.execute(
-        f"INSERT INTO sources ({', '.join(_ident(c) for c in _SOURCE_COLUMNS)}) "
+        f"INSERT INTO sources ({', '.join(ident(c) for c in _SOURCE_COLUMNS)}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             info.name,
@@ -805,7 +648,7 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     try:
         # DuckDB draws its own progress bar on stdout for long queries; stdout is for results
         con.execute("SET enable_progress_bar = false")
-        version = _schema_version(con, label)
+        version = schema_version(con, label)
         latest = supported_version()
         if version > latest:
             raise StoreError(
@@ -820,7 +663,7 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
                     "open it once for writing (e.g. transferscope ingest)",
                     file=label,
                 )
-            _migrate(con, version, label)
+            migrate(con, version, label)
     except BaseException:
         con.close()
         raise

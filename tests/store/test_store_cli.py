@@ -244,11 +244,11 @@ _BAD_INPUTS: dict[str, tuple[Callable[[Path, Write], list[str]], str]] = {
     "neither": (lambda d, w: [], "give either PATH or --source NAME"),
     "percent with source": (
         lambda d, w: ["--source", "vtab", "--percent"],
-        "--percent apply to PATH, not to --source",
+        "--percent: only with PATH, not with --source",
     ),
     "from with path": (
         lambda d, w: [str(w("a.csv")), "--from", str(d)],
-        "--from apply to --source, not to PATH",
+        "--from: only with --source, not with PATH",
     ),
 }
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import transferscope.store as store_module
+import transferscope.store_schema as store_schema
 from transferscope.errors import InputError, StoreError
 from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS
 from transferscope.store import Migration, Store, open_store, run_id, supported_version
@@ -86,7 +86,7 @@ def test_migration_to_a_newer_version_keeps_the_data(
     with open_store(v1_store) as store:
         before = store.runs()
     monkeypatch.setattr(
-        store_module, "MIGRATIONS", (*store_module.MIGRATIONS, Migration(2, "note", add_note))
+        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(2, "note", add_note))
     )
     with open_store(v1_store) as store:
         assert store.schema_version == 2
@@ -103,7 +103,7 @@ def test_failed_migration_changes_nothing(v1_store: Path, monkeypatch: pytest.Mo
         con.execute("SELECT * FROM no_such_table")
 
     monkeypatch.setattr(
-        store_module, "MIGRATIONS", (*store_module.MIGRATIONS, Migration(2, "broken", broken))
+        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(2, "broken", broken))
     )
     with pytest.raises(StoreError, match="migration of the store to schema version 2 failed"):
         open_store(v1_store)
@@ -238,7 +238,7 @@ def test_run_id_in_python_equals_the_sql(key: dict[str, object]) -> None:
             f"CAST(? AS {'BIGINT' if RUN_COLUMNS[c] == 'BIGINT' else 'VARCHAR'}) AS {c}"
             for c in KEY_COLUMNS
         )
-        sql = f"SELECT {store_module.RUN_ID_SQL} FROM (SELECT {relation})"
+        sql = f"SELECT {store_schema.RUN_ID_SQL} FROM (SELECT {relation})"
         (found,) = con.execute(sql, [key[c] for c in KEY_COLUMNS]).fetchall()[0]
     assert found == run_id(key)
 

@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             if used
         ]
         if extra:
-            raise InputError(f"{', '.join(extra)} apply to PATH, not to --source")
+            raise InputError(f"{', '.join(extra)}: only with PATH, not with --source")
         with _stages(f"ingest {args.source}") as progress:
             result = ingest_source(
                 args.source,
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
             if used is not None
         ]
         if extra:
-            raise InputError(f"{', '.join(extra)} apply to --source, not to PATH")
+            raise InputError(f"{', '.join(extra)}: only with --source, not with PATH")
         column_map = parse_column_map(args.maps)
         with _stages(f"ingest {args.path.name}") as progress:
             result = ingest_file(
