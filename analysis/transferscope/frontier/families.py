@@ -482,7 +482,7 @@ def register(cls: type[Family]) -> type[Family]:
 for _cls in (Abnar, Power, Logit, Probit, Sigmoid, LossExp):
     register(_cls)
 
-_CACHE: dict[str, Family] = {}
+_CACHE: dict[type[Family], Family] = {}
 
 
 def get_family(name: str) -> Family:
@@ -503,9 +503,10 @@ def get_family(name: str) -> Family:
     KeyError
         For an unknown name.
     """
-    if name not in _CACHE:
-        _CACHE[name] = FAMILIES[name]()
-    return _CACHE[name]
+    cls = FAMILIES[name]
+    if cls not in _CACHE:
+        _CACHE[cls] = cls()
+    return _CACHE[cls]
 
 
 def families_for(upstream: Literal["higher", "lower"]) -> tuple[str, ...]:
