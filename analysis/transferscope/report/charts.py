@@ -37,6 +37,9 @@ HELD_OUT_SERIES = "held out (backtest)"
 _POINT_COLORS = {RUNS_SERIES: "#9a9a9a", FRONTIER_SERIES: "#222222", HELD_OUT_SERIES: "#d62728"}
 _CURVE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#9d755d", "#e45756")
 
+#: Method label of a scratch baseline shared by all methods of a task.
+SCRATCH_LABEL = "no pretraining (all methods)"
+
 #: Width of the plotting area of a single chart, in pixels.
 WIDTH = 420
 HEIGHT = 280
@@ -91,7 +94,8 @@ def frontier_chart(
     points : pandas.DataFrame
         Runs of the group: ``upstream_score``, ``downstream_score`` and optionally ``model``.
     frontier : pandas.DataFrame, optional
-        Frontier points the curves were fitted to: ``upstream_score``, ``downstream_score``.
+        Frontier points the curves were fitted to: ``upstream_score``, ``downstream_score`` and
+        optionally ``model``.
     curves : pandas.DataFrame, optional
         Fitted curves: ``family``, ``upstream_score``, ``downstream_score`` (predictions on a grid).
     plateaus : pandas.DataFrame, optional
@@ -99,7 +103,7 @@ def frontier_chart(
         (the interval may be missing).
     held_out : pandas.DataFrame, optional
         Frontier points held out by the backtest: ``upstream_score``, ``downstream_score`` and
-        optionally ``predicted`` (the prediction of the fit on the other points).
+        optionally ``predicted`` (the prediction of the fit on the other points) and ``model``.
     title : str or sequence of str
         Chart title (a sequence gives several lines).
     x_title, y_title : str
@@ -137,7 +141,12 @@ def frontier_chart(
             orient="bottom", columns=3, symbolLimit=0, symbolOpacity=1, symbolType="circle"
         ),
     )
-    x = alt.X("upstream_score:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    x = alt.X(
+        "upstream_score:Q",
+        title=x_title,
+        scale=alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=6, labelOverlap=True),
+    )
     y = alt.Y("downstream_score:Q", title=y_title, scale=alt.Scale(zero=False, nice=True))
     fmt = ".3f"
 
@@ -217,13 +226,14 @@ def frontier_chart(
         )
     if held_out is not None and not held_out.empty:
         cols = ["upstream_score", "downstream_score"]
-        if "predicted" in held_out:
-            cols.append("predicted")
+        cols += [c for c in ("predicted", "model") if c in held_out]
         held = held_out[cols].assign(series=HELD_OUT_SERIES)
         held_tooltip = [
             alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
             alt.Tooltip("downstream_score:Q", title="observed", format=fmt),
         ]
+        if "model" in held:
+            held_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
         if "predicted" in held:
             held_tooltip.append(alt.Tooltip("predicted:Q", title="predicted", format=fmt))
         layers.append(
@@ -272,7 +282,7 @@ def forest_chart(
     order = [str(m) for m in pooled["method"].tolist()]
     y = alt.Y("method:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
     n_tasks = 0 if per_task is None else int(per_task["task"].nunique())
-    band = max(22, 6 * n_tasks + 10)
+    band = max(30, 9 * n_tasks + 14)
     layers: list[alt.Chart] = []
     if reference is not None:
         layers.append(
@@ -460,8 +470,8 @@ def cd_diagram(
         alt.Chart(cd_frame)
         .mark_text(align="left", dx=4, dy=-9, fontSize=11)
         .encode(x=x, y=y, text="label:N"),
-        alt.Chart(pd.DataFrame({"x": [hi], "y": [0.85], "label": ["mean rank (1 = best) →"]}))
-        .mark_text(align="right", dy=-9, fontSize=11, color="#555555")
+        alt.Chart(pd.DataFrame({"x": [hi], "y": [0.0], "label": ["mean rank (1 = best)"]}))
+        .mark_text(align="left", dx=10, fontSize=11, color="#555555")
         .encode(x=x, y=y, text="label:N"),
         alt.Chart(vertical).mark_rule(color="#444444").encode(x=x, y=y, y2="y0:Q", tooltip=tooltip),
         alt.Chart(horizontal)
@@ -517,7 +527,8 @@ def ladder_frame(
     (pandas.DataFrame, pandas.DataFrame)
         Checkpoints: task, method, model, x (mean of ``x`` over the checkpoint's rows), mean, se
         (standard error over seeds; missing with one seed), n. Baselines: task, method, mean, se,
-        n, from the rows with ``pretrained`` false.
+        n, from the rows with ``pretrained`` false; when a task's baseline is the same under
+        every method name, one row with method :data:`SCRATCH_LABEL`.
     """
     pre = runs["pretrained"].fillna(True).astype(bool)
     ck = runs[pre & runs[x].notna()]
@@ -544,7 +555,15 @@ def ladder_frame(
         .reset_index()
     )
     base["se"] = base["sd"] / np.sqrt(base["n"])
-    return stat.reset_index(drop=True), base.drop(columns="sd").reset_index(drop=True)
+    base = base.drop(columns="sd")
+    # one baseline repeated under every method name (as the simulator writes it) is drawn once
+    parts = []
+    for _task, part in base.groupby("task", sort=True, dropna=False):
+        same = len(part) > 1 and part["mean"].nunique() == 1 and part["n"].nunique() == 1
+        parts.append(part.iloc[[0]].assign(method=SCRATCH_LABEL) if same else part)
+    if parts:
+        base = pd.concat(parts, ignore_index=True)
+    return stat.reset_index(drop=True), base.reset_index(drop=True)
 
 
 def ladder_chart(
@@ -585,16 +604,23 @@ def ladder_chart(
     bl["kind"] = "baseline"
     bl["model"] = "(no pretraining)"
     data = pd.concat([ck, bl], ignore_index=True)
-    methods = sorted({str(m) for m in data["method"]})
+    methods = sorted({str(m) for m in data["method"]} - {SCRATCH_LABEL})
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(methods))]
+    if (data["method"] == SCRATCH_LABEL).any():
+        methods.append(SCRATCH_LABEL)
+        colors.append("#555555")
     color = alt.Color(
         "method:N",
         title="method",
-        scale=alt.Scale(
-            domain=methods, range=[PALETTE[i % len(PALETTE)] for i in range(len(methods))]
-        ),
+        scale=alt.Scale(domain=methods, range=colors),
         legend=alt.Legend(orient="bottom", columns=4, labelLimit=200),
     )
-    x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    x = alt.X(
+        "x:Q",
+        title=x_title,
+        scale=alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=5, labelOverlap=True),
+    )
     y = alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False, nice=True))
     tooltip = [
         alt.Tooltip("method:N", title="method"),

@@ -1,0 +1,81 @@
+"""``transferscope report``: write the HTML report, Markdown summary and chart files of a store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from transferscope.cli._output import add_db_argument
+from transferscope.errors import InputError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write an HTML report (opens offline), a Markdown summary and PNG/SVG charts",
+        description=(
+            "Fit the frontier groups that have no current fit (default options), rank the "
+            "methods, and write DIR/index.html (self-contained), DIR/summary.md and "
+            "DIR/charts/*.png|svg."
+        ),
+    )
+    p.add_argument("--out", default="reports/latest", metavar="DIR", help="output folder")
+    p.add_argument("--task", nargs="+", default=None, metavar="TASK", help="only these tasks")
+    p.add_argument("--method", nargs="+", default=None, metavar="METHOD", help="only these methods")
+    p.add_argument(
+        "--family",
+        default=None,
+        metavar="F",
+        help="saturating family to fit and draw (default: the engine's), or 'all' for every one",
+    )
+    p.add_argument(
+        "--max-group-charts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="frontier charts to draw: the N fitted groups with the most runs (default 12)",
+    )
+    p.add_argument(
+        "--rank-metric",
+        choices=("gain", "slope", "retention"),
+        default="gain",
+        help="dependence metric the methods are ranked on",
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every bootstrap")
+    p.add_argument(
+        "--no-images", action="store_true", help="skip the PNG/SVG files (the page is complete)"
+    )
+    add_db_argument(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # imported here so that `transferscope --help` stays fast
+    from transferscope.report.build import DEFAULT_MAX_GROUP_CHARTS, build_report
+    from transferscope.store import open_store
+
+    n_charts = DEFAULT_MAX_GROUP_CHARTS if args.max_group_charts is None else args.max_group_charts
+    if n_charts < 0:
+        raise InputError(f"--max-group-charts must be >= 0, not {n_charts}")
+    with open_store(args.db) as store:
+        result = build_report(
+            store,
+            args.out,
+            tasks=args.task,
+            methods=args.method,
+            family=args.family,
+            max_group_charts=n_charts,
+            rank_metric=args.rank_metric,
+            seed=args.seed,
+            image_formats=() if args.no_images else ("png", "svg"),
+            progress=sys.stderr.isatty(),
+        )
+    print(f"report: {result.index_html.resolve()}")
+    print(f"summary: {result.summary_md.resolve()}")
+    print(
+        f"{result.n_runs} runs, {result.n_groups} groups ({result.n_groups_ok} fitted, "
+        f"{result.n_fitted_now} fitted now), {len(result.charts)} chart files, "
+        f"{result.seconds:.1f} s"
+    )
+    return 0

@@ -1,0 +1,406 @@
+"""The frontier part of the report: current fits, per-group charts, the plateau and status tables.
+
+Fits come from the store (the frontier engine's store-backed fit computes only the groups whose
+runs or options changed). For the groups that get a chart, the group is fitted once more without
+bootstrap to recover its frontier points and backtest (the point fit is deterministic, so it is
+the stored one); curves, plateaus and intervals are drawn from the stored rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from transferscope.report import charts
+from transferscope.report import html as H
+from transferscope.report.labels import group_label, score_axis_title
+from transferscope.report.markdown import md_escape, md_table
+from transferscope.store import Store
+
+#: Plateau overview rows drawn at most (the same order as the group charts).
+MAX_OVERVIEW_ROWS = 40
+#: Rows of the plateau table in summary.md at most (the page has all).
+MAX_MARKDOWN_ROWS = 200
+
+AddChart = Callable[[str, alt.TopLevelMixin, str], H.Figure]
+
+
+@dataclass(frozen=True)
+class FrontierSection:
+    """The frontier sections of a report and what they hold.
+
+    Parameters
+    ----------
+    sections : tuple of Section
+        Page sections (frontiers, plateau table, groups not fitted).
+    markdown : str
+        The same as Markdown.
+    by : tuple of str
+        Group key columns.
+    n_groups, n_ok, n_charted, n_fitted_now : int
+        Groups; fitted with status ok; drawn; fitted by this build.
+    choice : str
+        Sentence saying which groups are drawn.
+    fits : pandas.DataFrame
+        The current fits (columns of ``fit_frontiers``).
+    notes : tuple of str
+        Anything the reader should know (e.g. groups whose chart could not be redrawn).
+    """
+
+    sections: tuple[H.Section, ...]
+    markdown: str
+    by: tuple[str, ...]
+    n_groups: int
+    n_ok: int
+    n_charted: int
+    n_fitted_now: int
+    choice: str
+    fits: pd.DataFrame = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+
+def current_fits(
+    store: Store,
+    filters: dict[str, Any],
+    *,
+    family: str | None,
+    bootstrap: int | None,
+    seed: int,
+    progress: bool,
+) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
+    """Fits of every group: stored ones that are current, the others computed (and stored) now.
+
+    Parameters
+    ----------
+    store : Store
+        The store (fits computed now are written to it unless it is read-only).
+    filters : dict
+        Filters of the runs (as for :meth:`Store.runs`), the same as the report's.
+    family : str, optional
+        A family name, ``"all"`` (every family, side by side) or None for the engine's default.
+    bootstrap : int, optional
+        Resamples of the plateau interval (engine default when None).
+    seed : int
+        Seed of the resamples.
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    (pandas.DataFrame, int, tuple of str)
+        Fits in the columns of :func:`transferscope.frontier.fit_store`, the number of groups
+        fitted now (the others were reused), and the group key columns.
+    """
+    from transferscope.frontier import DEFAULT_BY
+    from transferscope.frontier.persist import fit_store
+
+    kwargs: dict[str, Any] = {"seed": seed, "progress": progress, **filters}
+    if bootstrap is not None:
+        kwargs["bootstrap"] = bootstrap
+    if family == "all":
+        kwargs.update(family="auto", side_by_side=True)
+    elif family is not None:
+        kwargs["family"] = family
+    fits = fit_store(store, **kwargs)
+    by = tuple(DEFAULT_BY)
+    fresh = fits[~fits["reused"].astype(bool)]
+    n_now = len(fresh.drop_duplicates(subset=list(by)))
+    return fits, n_now, by
+
+
+def _keys_of(row: pd.Series | dict[str, Any], by: tuple[str, ...]) -> dict[str, Any]:
+    return {c: row[c] for c in by}
+
+
+def _select(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
+    mask = np.ones(len(frame), dtype=bool)
+    for c, v in keys.items():
+        col = frame[c]
+        mask &= (col.isna() if H._missing(v) else (col == v).fillna(False)).to_numpy(dtype=bool)
+    return frame[mask]
+
+
+def _fmt(value: Any) -> str:
+    return H.format_value(value) if not H._missing(value) else "n/a"
+
+
+def _interval(row: Any) -> str:
+    lo, hi = row["plateau_ci_low"], row["plateau_ci_high"]
+    if H._missing(lo) or H._missing(hi):
+        return "no interval"
+    level = row["ci_level"]
+    pct = f"{round(100 * float(level))}% " if not H._missing(level) else ""
+    return f"{pct}interval {_fmt(lo)}–{_fmt(hi)}"
+
+
+def _group_chart(
+    runs: pd.DataFrame,
+    rows: pd.DataFrame,
+    keys: dict[str, Any],
+    *,
+    seed: int,
+) -> tuple[alt.LayerChart, str]:
+    """Chart and caption of one group (``rows``: its fits, the selected one first)."""
+    from transferscope.frontier import fit_group, frontier_curves
+
+    group = _select(runs, keys)
+    group = group[group["upstream_score"].notna() & group["downstream_score"].notna()]
+    main = rows.iloc[0]
+    up_metrics = group["upstream_metric"].dropna().unique().tolist()
+    down_metrics = group["downstream_metric"].dropna().unique().tolist()
+    up_metric = str(up_metrics[0]) if len(up_metrics) == 1 else None
+    down_metric = str(down_metrics[0]) if len(down_metrics) == 1 else None
+    result = fit_group(
+        group["upstream_score"].to_numpy(dtype=float),
+        group["downstream_score"].to_numpy(dtype=float),
+        family=str(main["family"]),
+        frontier=str(main["frontier"]),
+        bootstrap=0,
+        seed=seed,
+        upstream_metric=up_metric,
+        downstream_metric=down_metric,
+    )
+    # name the models behind the frontier and held-out points (matched on their two scores)
+    names = group[["upstream_score", "downstream_score", "model"]].drop_duplicates(
+        subset=["upstream_score", "downstream_score"]
+    )
+    frontier_pts = None
+    if str(main["frontier"]) in ("hull", "pareto") and result.ok:
+        fp = result.frontier_points()
+        frontier_pts = fp[fp["on_frontier"]].merge(
+            names, on=["upstream_score", "downstream_score"], how="left"
+        )
+    held = (
+        result.backtest_points().merge(names, on=["upstream_score", "downstream_score"], how="left")
+        if result.ok
+        else None
+    )
+    ok_rows = rows[rows["status"] == "ok"]
+    curves = frontier_curves(ok_rows, n=120).rename(columns={"predicted": "downstream_score"})
+    plateaus = ok_rows[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]]
+    label = group_label(keys)
+    title = [
+        label,
+        f"{main['family']} fit, {main['frontier']} frontier · plateau {_fmt(main['plateau'])} "
+        f"({_interval(main)})",
+    ]
+    chart = charts.frontier_chart(
+        group[["model", "upstream_score", "downstream_score"]],
+        frontier=frontier_pts,
+        curves=curves,
+        plateaus=plateaus,
+        held_out=held,
+        title=title,
+        x_title=score_axis_title("Upstream", up_metrics, group["upstream_task"].dropna().tolist()),
+        y_title=score_axis_title("Downstream", down_metrics),
+        seed=seed,
+    )
+    parts = [f"{len(group)} runs."]
+    if frontier_pts is not None:
+        parts.append(f"{len(frontier_pts)} frontier points.")
+    if held is not None and not held.empty:
+        parts.append(
+            f"Backtest: the {len(held)} highest frontier points were held out and predicted "
+            f"with mean absolute error {_fmt(main['backtest_mae'])}."
+        )
+    parts.append(
+        f"Within 0.01 of the plateau from an upstream score of {_fmt(main['saturation_point'])}."
+    )
+    return chart, " ".join(parts)
+
+
+def frontier_section(
+    store: Store,
+    runs: pd.DataFrame,
+    add: AddChart,
+    *,
+    filters: dict[str, Any],
+    family: str | None,
+    bootstrap: int | None,
+    seed: int,
+    max_group_charts: int,
+    progress: bool,
+) -> FrontierSection:
+    """Fit what is missing and build the frontier sections.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+    runs : pandas.DataFrame
+        Runs in the report.
+    filters : dict
+        The filters that selected ``runs`` (as for :meth:`Store.runs`).
+    add : callable
+        ``add(name, chart, caption) -> Figure`` registers a chart.
+    family : str, optional
+        Family to fit and draw; ``"all"`` for every family side by side.
+    bootstrap : int, optional
+        Bootstrap resamples of the plateau interval.
+    seed : int
+        Seed.
+    max_group_charts : int
+        Groups drawn at most.
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    FrontierSection
+        Sections, Markdown and counts.
+    """
+    fits, n_now, by = current_fits(
+        store, filters, family=family, bootstrap=bootstrap, seed=seed, progress=progress
+    )
+    by_list = list(by)
+    groups = fits.drop_duplicates(subset=by_list)
+    n_groups = len(groups)
+    selected = fits[fits["selected"].astype(bool)] if "selected" in fits else fits
+    selected = selected.drop_duplicates(subset=by_list)
+    ok = selected[selected["status"] == "ok"]
+    order = ok.assign(_label=[group_label(_keys_of(r, by)) for _, r in ok.iterrows()])
+    order = order.sort_values(["n_points", "_label"], ascending=[False, True], kind="stable")
+    # take the first key (the task) in turn, so that the charts cover as many tasks as they can
+    first = order[by_list[0]].astype("string").fillna("")
+    order = order.assign(_turn=first.groupby(first).cumcount().to_numpy())
+    order = order.sort_values(["_turn", "n_points", "_label"], ascending=[True, False, True])
+    charted = order.head(max_group_charts)
+    choice = (
+        f"Frontier charts are drawn for {len(charted)} of the {len(ok)} fitted groups: the "
+        f"groups with the most runs, taking each {by_list[0]} in turn; every group is in the "
+        "plateau table."
+        if len(ok) > len(charted)
+        else f"Frontier charts are drawn for all {len(charted)} fitted group(s)."
+    )
+
+    notes: list[str] = []
+    figures: list[H.Figure] = []
+    for i, (_, row) in enumerate(charted.iterrows()):
+        keys = _keys_of(row, by)
+        rows = _select(fits, keys)
+        rows = pd.concat(
+            [rows[rows["selected"].astype(bool)], rows[~rows["selected"].astype(bool)]]
+        )
+        chart, caption = _group_chart(runs, rows, keys, seed=seed)
+        figures.append(add(f"frontier-{i:03d}", chart, caption))
+
+    body: list[str] = [
+        H.paragraph(
+            "Each group of runs (" + " × ".join(by) + ") is fitted with a saturating curve of "
+            "downstream on upstream score. The plateau is where the curve tends as the upstream "
+            "score approaches its best value: beyond it, more pretraining stops paying off. The "
+            "backtest fits the models below the 80th upstream percentile and predicts the others."
+        ),
+        H.paragraph(
+            "How to read a group chart: grey dots are runs (one per model and seed); black dots, "
+            "when drawn, are the frontier points a hull or Pareto fit uses (the stochastic and "
+            "quantile estimators use every point and run the curve above most of them); the "
+            "coloured line is the fitted frontier, the best achievable downstream score at each "
+            "upstream score, extended to a perfect upstream score; the dashed line and shaded "
+            "band are the plateau and its bootstrap interval; red diamonds are the points held "
+            "out of the backtest fit."
+        ),
+        H.paragraph(choice, "note"),
+    ]
+    if len(order) > 1:
+        overview = (
+            order.head(MAX_OVERVIEW_ROWS)
+            .assign(group=lambda f: f["_label"])
+            .sort_values("_label", kind="stable")
+        )
+        down_metrics = runs["downstream_metric"].dropna().unique().tolist()
+        fig = add(
+            "plateaus",
+            charts.plateau_overview_chart(
+                overview,
+                title="Plateau per group",
+                x_title="Plateau: "
+                + score_axis_title("downstream", down_metrics)
+                + " as upstream → best",
+            ),
+            "Each row is one group: the dot is its plateau, the line its bootstrap interval. "
+            + (
+                f"{MAX_OVERVIEW_ROWS} groups, chosen as for the charts below, in name order."
+                if len(order) > MAX_OVERVIEW_ROWS
+                else "All fitted groups, in name order."
+            ),
+        )
+        body.append(fig.html())
+    body.append('<div class="charts">' + "".join(f.html() for f in figures) + "</div>")
+    frontier_sec = H.Section("frontiers", "Frontiers and plateaus", tuple(body))
+
+    table_cols: dict[str, str] = {c: c for c in by}
+    table_cols.update(
+        {
+            "family": "family", "frontier": "frontier", "selected": "chosen",
+            "n_points": "runs", "n_frontier": "frontier points", "plateau": "plateau",
+            "plateau_ci_low": "ci low", "plateau_ci_high": "ci high", "ci_level": "ci level",
+            "saturation_point": "saturation point", "backtest_mae": "backtest error (MAE)",
+            "aicc": "AICc", "rmse": "RMSE", "bootstrap_failed_share": "failed resamples",
+        }
+    )  # fmt: skip
+    ok_all = fits[fits["status"] == "ok"]
+    if family != "all":
+        table_cols.pop("selected")
+    table_sec = H.Section(
+        "plateaus",
+        "Plateau and backtest table",
+        (
+            H.paragraph(
+                "Every fitted group. Saturation point: the smallest upstream score whose predicted "
+                "downstream score is within 0.01 of the plateau. Backtest error: mean absolute "
+                "error on the held-out highest frontier points. Failed resamples: share of "
+                "bootstrap refits that did not converge."
+            ),
+            H.table(ok_all, table_cols, table_id="plateau-table", filterable=True),
+        ),
+    )
+    failed = fits[fits["status"] != "ok"]
+    fail_cols: dict[str, str] = {c: c for c in by}
+    fail_cols.update(
+        {"family": "family", "status": "status", "message": "reason", "n_points": "runs"}
+    )
+    fail_body: tuple[str, ...]
+    if failed.empty:
+        fail_body = (H.paragraph("Every group could be fitted."),)
+    else:
+        fail_body = (
+            H.paragraph(
+                f"{len(failed.drop_duplicates(subset=by_list))} group(s) could not be fitted. "
+                "too_few_points: fewer points than the family needs; did_not_converge: the "
+                "optimizer failed; degenerate: the points cannot determine a curve (e.g. one "
+                "upstream score, or mixed metrics)."
+            ),
+            H.table(failed, fail_cols, table_id="failed-table", filterable=True),
+        )
+    fail_sec = H.Section("not-fitted", "Groups that could not be fitted", fail_body)
+
+    md = ["## Frontiers and plateaus\n", f"{md_escape(choice)}\n"]
+    md_rows = ok_all.head(MAX_MARKDOWN_ROWS)
+    md.append(md_table(md_rows, table_cols))
+    if len(ok_all) > MAX_MARKDOWN_ROWS:
+        md.append(f"\n(first {MAX_MARKDOWN_ROWS} of {len(ok_all)} rows; all are in index.html)\n")
+    md.append("\n## Groups that could not be fitted\n")
+    md.append(md_table(failed, fail_cols) if not failed.empty else "None.\n")
+    return FrontierSection(
+        sections=(frontier_sec, table_sec, fail_sec),
+        markdown="\n".join(md) + "\n",
+        by=by,
+        n_groups=n_groups,
+        n_ok=len(ok),
+        n_charted=len(charted),
+        n_fitted_now=n_now,
+        choice=choice,
+        fits=fits,
+        notes=tuple(notes),
+    )
+
+
+def _finite(value: Any) -> bool:
+    return not H._missing(value) and math.isfinite(float(value))
