@@ -226,7 +226,10 @@ def _text(series: pd.Series, column: str, check: _Checker) -> pd.Series:
 def _as_number(series: pd.Series, column: str, check: _Checker) -> pd.Series:
     """Float64 series of the values; non-numeric values are an error."""
     if pd.api.types.is_bool_dtype(series):
-        check.fail("expected a number, got a true/false value", row=1, column=column)
+        row = check.first(series.notna())
+        if row is not None:
+            check.fail("expected a number, got a true/false value", row=row, column=column)
+        return pd.Series(np.nan, index=series.index, dtype="float64")
     if pd.api.types.is_numeric_dtype(series):
         return pd.Series(
             series.to_numpy(dtype="float64", na_value=np.nan), index=series.index, copy=False

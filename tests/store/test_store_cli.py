@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import types
@@ -397,3 +398,23 @@ def test_ingest_vtab_from_the_shared_data(
     assert {r["task"] for r in counts}.__len__() == 19
     code, out, _ = _run(argv, capsys)
     assert out == f"source 'vtab': 608 rows read, 0 added, 608 unchanged -> {db}\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from transferscope.cli.ingest import _stages
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    clock = iter(float(t) for t in range(100))  # one second per call: past tqdm's 0.5 s delay
+    monkeypatch.setattr("tqdm.std.time", lambda: next(clock))
+    with _stages("ingest runs.csv") as progress:
+        for stage in ("read", "validate", "write"):
+            progress(stage)
+    shown = terminal.getvalue()
+    assert "ingest runs.csv: validate [1/3 stages" in shown
+    assert "ingest runs.csv: write [2/3 stages" in shown

@@ -72,15 +72,15 @@ def _stages(label: str) -> Iterator[Progress]:
         disable=not sys.stderr.isatty(),
         delay=0.5,
         leave=False,
-        bar_format="{desc}: {postfix} [{n_fmt}/{total_fmt} stages, {elapsed}]",
+        bar_format="{desc} [{n_fmt}/{total_fmt} stages, {elapsed}]",
     )
     started: list[str] = []
 
     def progress(stage: str) -> None:
+        bar.set_description_str(f"{label}: {stage}", refresh=False)  # shown from the update
         if started:
             bar.update(1)
         started.append(stage)
-        bar.set_postfix_str(stage)
 
     try:
         yield progress
