@@ -363,16 +363,19 @@ def solve_implicit_bias(
     batch = np.broadcast_shapes(
         xa.shape[:-2], np.shape(y)[:-1], np.shape(sqrt_k)[:-1], ph_in.shape[:-1]
     )
-    xa = np.broadcast_to(xa, (*batch, n, dim)).reshape(-1, n, dim)
+    # Inputs shared across the batch are not copied: problem i uses x_flat[x_map[i]].
+    x_flat = xa.reshape(-1, n, dim)
+    x_map = np.broadcast_to(np.arange(x_flat.shape[0]).reshape(xa.shape[:-2]), batch).ravel()
     ya = np.broadcast_to(np.asarray(y, dtype=float), (*batch, n)).reshape(-1, n)
     sk = np.broadcast_to(np.asarray(sqrt_k, dtype=float), (*batch, dim)).reshape(-1, dim)
     ph = np.broadcast_to(ph_in, (*batch, dim)).reshape(-1, dim)
     if np.any(sk <= 0) or not np.all(np.isfinite(sk)):
         raise ValueError("sqrt_k must be finite and > 0")
+    xs = [x_flat[i] for i in x_map]
     if n >= dim:
-        beta, mu, iters, conv, res = _least_squares(xa, ya)
+        beta, mu, iters, conv, res = _least_squares(xs, ya)
     else:
-        beta, mu, iters, conv, res = _dual_newton(xa, ya, sk, ph, tol, max_iter)
+        beta, mu, iters, conv, res = _dual_newton(xs, ya, sk, ph, tol, max_iter)
     return BiasSolution(
         beta=beta.reshape(*batch, dim),
         mu=mu.reshape(*batch, n),
@@ -382,46 +385,42 @@ def solve_implicit_bias(
     )
 
 
-def _least_squares(x: NDArray[np.float64], y: NDArray[np.float64]) -> _Raw:
-    b, n, dim = x.shape
-    xt = np.swapaxes(x, -1, -2)
-    rhs = (xt @ y[..., None])[..., 0]
-    scale = np.linalg.norm(rhs, axis=-1)
-    scale = np.where(scale > 0, scale, 1.0)
-    try:  # normal equations: fast and accurate for the well-conditioned designs used here
-        beta = np.asarray(np.linalg.solve(xt @ x, rhs[..., None])[..., 0], dtype=float)
-    except np.linalg.LinAlgError:
-        beta = np.full((b, dim), np.nan)
-
-    def residual(bt: NDArray[np.float64]) -> NDArray[np.float64]:
-        grad = (xt @ ((x @ bt[..., None])[..., 0] - y)[..., None])[..., 0]
-        return np.asarray(np.linalg.norm(grad, axis=-1) / scale)
-
-    res = residual(beta)
-    for i in np.flatnonzero(~(res <= 1e-10)):  # ill-conditioned: fall back to an SVD solve
-        beta[i] = np.linalg.lstsq(x[i], y[i], rcond=None)[0]
-    res = residual(beta)
+def _least_squares(xs: list[NDArray[np.float64]], y: NDArray[np.float64]) -> _Raw:
+    b, n = y.shape
+    dim = xs[0].shape[1]
+    beta = np.empty((b, dim))
+    res = np.empty(b)
+    for i, x in enumerate(xs):
+        rhs = y[i] @ x
+        scale = float(np.linalg.norm(rhs)) or 1.0
+        try:  # normal equations: fast and accurate for the well-conditioned designs used here
+            beta[i] = np.linalg.solve(x.T @ x, rhs)
+        except np.linalg.LinAlgError:
+            beta[i] = np.nan
+        res[i] = np.linalg.norm((x @ beta[i] - y[i]) @ x) / scale
+        if not res[i] <= 1e-10:  # ill-conditioned: fall back to an SVD solve
+            beta[i] = np.linalg.lstsq(x, y[i], rcond=None)[0]
+            res[i] = np.linalg.norm((x @ beta[i] - y[i]) @ x) / scale
     return beta, np.zeros((b, n)), np.zeros(b, dtype=np.int64), np.ones(b, dtype=bool), res
 
 
 def _dual_newton(
-    x: NDArray[np.float64],
+    xs: list[NDArray[np.float64]],
     y: NDArray[np.float64],
     sk: NDArray[np.float64],
     ph: NDArray[np.float64],
     tol: float,
     max_iter: int,
 ) -> _Raw:
-    b, n, _ = x.shape
+    b, n = y.shape
     mu = np.zeros((b, n))
     iters = np.zeros(b, dtype=np.int64)
     active = np.ones(b, dtype=bool)
     y_norm = np.linalg.norm(y, axis=-1)
     y_norm = np.where(y_norm > 0, y_norm, 1.0)
-    xt = np.swapaxes(x, -1, -2)
 
     def arg(m: NDArray[np.float64], idx: NDArray[np.intp]) -> NDArray[np.float64]:
-        a = 2.0 * np.einsum("bnd,bn->bd", x[idx], m) + ph[idx]
+        a = 2.0 * np.stack([m[j] @ xs[i] for j, i in enumerate(idx)]) + ph[idx]
         return np.asarray(np.clip(a, -_MAX_ARG, _MAX_ARG))
 
     def dual(m: NDArray[np.float64], idx: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -435,14 +434,15 @@ def _dual_newton(
             break
         a = arg(mu[idx], idx)
         beta = sk[idx] / 2.0 * np.sinh(a)
-        grad = np.einsum("bnd,bd->bn", x[idx], beta) - y[idx]
+        grad = np.stack([xs[i] @ beta[j] for j, i in enumerate(idx)]) - y[idx]
         res[idx] = np.linalg.norm(grad, axis=-1) / y_norm[idx]
         done = res[idx] <= tol
         active[idx[done]] = False
         if np.all(done) or iters[idx].max() >= max_iter:
             break
         idx, a, grad = idx[~done], a[~done], grad[~done]
-        hess = (x[idx] * (sk[idx] * np.cosh(a))[:, None, :]) @ xt[idx]
+        weight = sk[idx] * np.cosh(a)
+        hess = np.stack([(xs[i] * weight[j]) @ xs[i].T for j, i in enumerate(idx)])
         step = -_solve_spd(hess, grad)
         decrement = -(grad * step).sum(-1)
         f0 = dual(mu[idx], idx)
@@ -460,13 +460,13 @@ def _dual_newton(
             t[sub[~ok]] *= 0.5
         mu[idx] += t[:, None] * step
         iters[idx] += 1
-    a = np.clip(2.0 * np.einsum("bnd,bn->bd", x, mu) + ph, -_MAX_ARG, _MAX_ARG)
+    a = arg(mu, np.arange(b))
     beta_all = np.asarray(sk / 2.0 * np.sinh(a), dtype=float)
     return beta_all, mu, iters, np.asarray(res <= tol), res
 
 
 def _solve_spd(hess: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Solve a batch of symmetric positive definite systems, with a ridge where one is singular."""
+    """Solve symmetric positive definite systems, with a ridge where one is singular."""
     try:
         return np.asarray(np.linalg.solve(hess, rhs[..., None])[..., 0])
     except np.linalg.LinAlgError:

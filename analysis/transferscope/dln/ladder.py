@@ -446,8 +446,9 @@ def ladder_ground_truth(
         Sorted by slope, largest first; columns method, regime, dependence (of the penalty,
         :class:`transferscope.dln.regimes.RegimeReport`), gain (mean over checkpoints of the mean
         downstream gain over scratch), gain_best and gain_worst (at the best and the worst
-        checkpoint), gain_range (gain_best - gain_worst), slope (mean over tasks and shots of the least-squares slope of logit mean
-        downstream on logit upstream across checkpoints, scores clipped to [0.005, 0.995]),
+        checkpoint), gain_range (gain_best - gain_worst), slope (mean over tasks and shots of the
+        least-squares slope of logit mean downstream on logit upstream across checkpoints, scores
+        clipped to [0.005, 0.995]),
         retention (mean over checkpoints of gain / gain at the best checkpoint, mean over tasks and
         shots; NaN where that gain is not positive), rank (0 = most dependent by slope).
     """

@@ -146,12 +146,12 @@ def gradient_descent(
     converged = np.zeros(size, dtype=bool)
     active = np.arange(size)
     while active.size:
-        xb, xtb, yb = xa[active], xt[active], ya[active]
+        xb, yb = xa[active], ya[active]
         wp, vp, wm, vm = (w[active] for w in ws)
         lm = lam_max[active]
         for _ in range(check_every):
             beta = wp * vp - wm * vm
-            g = (xtb @ ((xb @ beta[..., None])[..., 0] - yb)[..., None])[..., 0] / n
+            g = _rmatvec(xb, _matvec(xb, beta) - yb) / n
             r_max = (wp**2 + vp**2 + wm**2 + vm**2).max(-1)
             eta = np.minimum(step / np.maximum(np.abs(g).max(-1), 1e-300), stability / (lm * r_max))
             eg = eta[:, None] * g
@@ -160,9 +160,9 @@ def gradient_descent(
             w[active] = new
         steps[active] += check_every
         beta = wp * vp - wm * vm
-        resid = (xb @ beta[..., None])[..., 0] - yb
+        resid = _matvec(xb, beta) - yb
         loss = (resid**2).sum(-1) / (2 * n)
-        g = (xtb @ resid[..., None])[..., 0] / n
+        g = _rmatvec(xb, resid) / n
         ok = np.linalg.norm(g, axis=-1) <= tol_grad * grad_scale[active]
         if interpolating:
             ok &= loss <= tol_loss * loss_scale[active]
@@ -171,8 +171,8 @@ def gradient_descent(
 
     wp, vp, wm, vm = ws
     beta = wp * vp - wm * vm
-    resid = (xa @ beta[..., None])[..., 0] - ya
-    g = (xt @ resid[..., None])[..., 0] / n
+    resid = _matvec(xa, beta) - ya
+    g = _rmatvec(xa, resid) / n
     grad_w = np.sqrt(((g * vp) ** 2 + (g * wp) ** 2 + (g * vm) ** 2 + (g * wm) ** 2).sum(-1))
     shape_d = (*batch, dim)
     return GDResult(
@@ -188,3 +188,13 @@ def gradient_descent(
         loss=((resid**2).sum(-1) / (2 * n)).reshape(batch),
         grad_norm=grad_w.reshape(batch),
     )
+
+
+def _matvec(x: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x[i] @ b[i]`` for each problem (a loop of BLAS calls beats batched matmul on vectors)."""
+    return np.stack([x[i] @ b[i] for i in range(x.shape[0])])
+
+
+def _rmatvec(x: NDArray[np.float64], r: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``r[i] @ x[i]`` (that is ``x[i]^T r[i]``) for each problem."""
+    return np.stack([r[i] @ x[i] for i in range(x.shape[0])])
