@@ -85,7 +85,14 @@ def file_source(path: str | Path, name: str | None = None) -> SourceInfo:
     -------
     SourceInfo
         With ``name``, ``title`` (the file name), ``url`` and ``sha256`` set.
+
+    Raises
+    ------
+    InputError
+        For an empty ``name``.
     """
+    if name is not None and not name.strip():
+        raise InputError("--name: a source needs a non-empty name")
     file = Path(path)
     with file.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()

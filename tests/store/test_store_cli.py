@@ -243,6 +243,10 @@ _BAD_INPUTS: dict[str, tuple[Callable[[Path, Write], list[str]], str]] = {
     "unknown source": (lambda d, w: ["--source", "no-such-source"], "no-such-source"),
     "path and source": (lambda d, w: [str(w("a.csv")), "--source", "vtab"], "either PATH or"),
     "neither": (lambda d, w: [], "give either PATH or --source NAME"),
+    "empty name": (
+        lambda d, w: [str(w("a.csv")), "--name", " "],
+        "a source needs a non-empty name",
+    ),
     "percent with source": (
         lambda d, w: ["--source", "vtab", "--percent"],
         "--percent: only with PATH, not with --source",
