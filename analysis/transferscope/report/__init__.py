@@ -11,5 +11,6 @@ from __future__ import annotations
 
 from transferscope.report.build import ReportResult, build_report
 from transferscope.report.demo import DemoResult, run_demo
+from transferscope.report.frontiers import frontier_result_chart
 
-__all__ = ["DemoResult", "ReportResult", "build_report", "run_demo"]
+__all__ = ["DemoResult", "ReportResult", "build_report", "frontier_result_chart", "run_demo"]

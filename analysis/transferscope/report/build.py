@@ -40,6 +40,10 @@ from transferscope.store import Store
 DEFAULT_MAX_GROUP_CHARTS = 12
 #: Ladder panels (tasks) drawn by default.
 DEFAULT_MAX_LADDER_TASKS = 12
+#: A line of a ladder plot has at most this many checkpoints (more is not a ladder).
+MAX_LADDER_CHECKPOINTS = 200
+#: Points of the ladder chart at most (panels are dropped beyond it).
+MAX_LADDER_POINTS = 4000
 #: Ranking contexts (downstream metric x shots) drawn by default.
 DEFAULT_MAX_CONTEXTS = 4
 
@@ -361,12 +365,28 @@ def _ladder_section(
                 frame["task"], frame["downstream_metric"], frame["shots"], strict=True
             )
         ]
+    # a ladder: checkpoints of one pretraining run, or compared against training from scratch
+    is_ladder = (~pre) | frame["pretrain_steps"].notna()
+    ladder_like = set(frame.loc[is_ladder, "task"].astype(str))
+    frame = frame[frame["task"].astype(str).isin(ladder_like)]
+    if frame.empty:
+        return None
     ck, base = charts.ladder_frame(frame, x=x)
     n_ck = ck.groupby(["task", "method"]).size().reset_index(name="n")
-    ladder_tasks = sorted({str(t) for t in n_ck.loc[n_ck["n"] >= 2, "task"]})
+    fits = n_ck.groupby("task")["n"].agg(["min", "max"])
+    ladder_tasks = sorted(
+        str(t) for t, r in fits.iterrows() if r["max"] >= 2 and r["max"] <= MAX_LADDER_CHECKPOINTS
+    )
     if not ladder_tasks:
         return None
-    shown = ladder_tasks[:max_tasks]
+    shown: list[str] = []
+    n_rows = 0
+    for task in ladder_tasks[:max_tasks]:  # keep the chart's data small enough to embed
+        size = int((ck["task"].astype(str) == task).sum())
+        if shown and n_rows + size > MAX_LADDER_POINTS:
+            break
+        shown.append(task)
+        n_rows += size
     ck = ck[ck["task"].astype(str).isin(shown)]
     base = base[base["task"].astype(str).isin(shown)]
     x_long = (
@@ -402,7 +422,8 @@ def _ladder_section(
             0,
             H.paragraph(
                 f"{len(ladder_tasks)} tasks have a ladder; the first {len(shown)} by name are "
-                "drawn.",
+                "drawn (at most "
+                f"{max_tasks} panels of at most {MAX_LADDER_POINTS} points in all).",
                 "note",
             ),
         )

@@ -97,7 +97,9 @@ def frontier_chart(
         Frontier points the curves were fitted to: ``upstream_score``, ``downstream_score`` and
         optionally ``model``.
     curves : pandas.DataFrame, optional
-        Fitted curves: ``family``, ``upstream_score``, ``downstream_score`` (predictions on a grid).
+        Fitted curves: ``family``, ``upstream_score``, ``downstream_score`` (predictions on a
+        grid; grid points more than a tenth of the data's range below the lowest run are left
+        out).
     plateaus : pandas.DataFrame, optional
         One row per family: ``family``, ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``
         (the interval may be missing).
@@ -196,6 +198,12 @@ def frontier_chart(
     )
     if curves is not None and not curves.empty:
         cur = curves[["family", "upstream_score", "downstream_score"]].copy()
+        # keep the curves inside the data's vertical range (a curve may dive far below it)
+        ys = points["downstream_score"].to_numpy(dtype=float)
+        if np.isfinite(ys).any():
+            low = float(np.nanmin(ys))
+            span = float(np.nanmax(ys)) - low
+            cur = cur[cur["downstream_score"] >= low - 0.1 * max(span, 0.01)]
         cur["series"] = [curve_label(str(f)) for f in cur["family"]]
         layers.append(
             alt.Chart(cur)
@@ -318,7 +326,12 @@ def forest_chart(
         alt.Tooltip("ci_low:Q", title="interval low", format=".3f"),
         alt.Tooltip("ci_high:Q", title="interval high", format=".3f"),
     ]
-    x_enc = alt.X("estimate:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    x_enc = alt.X(
+        "estimate:Q",
+        title=x_title,
+        scale=alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=8, labelOverlap=True),
+    )
     layers.append(
         alt.Chart(pool)
         .mark_rule(color="#000000", strokeWidth=2.5)
@@ -695,7 +708,12 @@ def plateau_overview_chart(
         alt.Tooltip("plateau_ci_low:Q", title="interval low", format=".3f"),
         alt.Tooltip("plateau_ci_high:Q", title="interval high", format=".3f"),
     ]
-    x = alt.X("plateau:Q", title=x_title, scale=alt.Scale(zero=False, nice=True))
+    x = alt.X(
+        "plateau:Q",
+        title=x_title,
+        scale=alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=6, labelOverlap=True),
+    )
     rules = (
         alt.Chart(frame.dropna(subset=["plateau_ci_low", "plateau_ci_high"]))
         .mark_rule(color="#4c78a8", strokeWidth=2)

@@ -9,7 +9,7 @@ the stored one); curves, plateaus and intervals are drawn from the stored rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from transferscope.errors import InputError
+from transferscope.frontier.result import FrontierResult
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.labels import group_label, score_axis_title
@@ -139,6 +141,118 @@ def _interval(row: Any) -> str:
     return f"{pct}interval {_fmt(lo)}–{_fmt(hi)}"
 
 
+def _result_points(
+    result: FrontierResult, runs: pd.DataFrame | None
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Frontier points (hull and Pareto only) and held-out points, named by model when known."""
+    if not result.ok:
+        return None, None
+    frontier_pts = None
+    held = result.backtest_points()
+    if result.frontier in ("hull", "pareto"):
+        fp = result.frontier_points()
+        frontier_pts = fp[fp["on_frontier"]]
+    if runs is not None and "model" in runs:
+        # name the models behind the points (matched on their two scores)
+        names = runs[["upstream_score", "downstream_score", "model"]].drop_duplicates(
+            subset=["upstream_score", "downstream_score"]
+        )
+        on = ["upstream_score", "downstream_score"]
+        held = held.merge(names, on=on, how="left")
+        if frontier_pts is not None:
+            frontier_pts = frontier_pts.merge(names, on=on, how="left")
+    return frontier_pts, held
+
+
+def frontier_result_chart(
+    result: FrontierResult | Sequence[FrontierResult],
+    runs: pd.DataFrame | None = None,
+    *,
+    title: str | Sequence[str] | None = None,
+    x_title: str = "Upstream score",
+    y_title: str = "Downstream score",
+    seed: int = 0,
+) -> alt.LayerChart:
+    """Chart of one group's fit(s): runs, frontier points, curves, plateau band and backtest.
+
+    Parameters
+    ----------
+    result : FrontierResult or sequence of FrontierResult
+        Fits of one group (from :func:`transferscope.frontier.fit_group`); with several (e.g.
+        one per family), the first gives the frontier and backtest points and every one its
+        curve and plateau.
+    runs : pandas.DataFrame, optional
+        The group's runs (``upstream_score``, ``downstream_score``, optionally ``model`` for the
+        tooltips); by default the points stored in the first result.
+    title : str or sequence of str, optional
+        Chart title (default: family, frontier and plateau of the first result).
+    x_title, y_title : str
+        Axis titles, with units.
+    seed : int
+        Seed of the sample drawn when there are more than 5,000 runs.
+
+    Returns
+    -------
+    altair.LayerChart
+        See :func:`transferscope.report.charts.frontier_chart`.
+    """
+    results = [result] if not isinstance(result, Sequence) else list(result)
+    if not results:
+        raise InputError("frontier_result_chart needs at least one fit")
+    main = results[0]
+    points = (
+        pd.DataFrame({"upstream_score": main.x, "downstream_score": main.y})
+        if runs is None
+        else runs[runs["upstream_score"].notna() & runs["downstream_score"].notna()]
+    )
+    frontier_pts, held = _result_points(main, runs)
+    ok = [r for r in results if r.ok]
+    curves = (
+        pd.concat(
+            [
+                r.curve(120)
+                .rename(columns={"predicted": "downstream_score"})
+                .assign(family=r.family)
+                for r in ok
+            ],
+            ignore_index=True,
+        )
+        if ok
+        else None
+    )
+    plateaus = pd.DataFrame(
+        {
+            "family": [r.family for r in ok],
+            "plateau": [r.plateau for r in ok],
+            "plateau_ci_low": [r.plateau_ci_low for r in ok],
+            "plateau_ci_high": [r.plateau_ci_high for r in ok],
+        }
+    )
+    if title is None:
+        row = {
+            "plateau_ci_low": main.plateau_ci_low,
+            "plateau_ci_high": main.plateau_ci_high,
+            "ci_level": main.ci_level,
+        }
+        title = (
+            f"{main.family} fit, {main.frontier} frontier · plateau {_fmt(main.plateau)} "
+            f"({_interval(row)})"
+            if main.ok
+            else f"{main.family} fit, {main.frontier} frontier: {main.status} ({main.message})"
+        )
+    return charts.frontier_chart(
+        points,
+        frontier=frontier_pts,
+        curves=curves,
+        plateaus=plateaus if ok else None,
+        held_out=held,
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+        seed=seed,
+    )
+
+
 def _group_chart(
     runs: pd.DataFrame,
     rows: pd.DataFrame,
@@ -166,21 +280,7 @@ def _group_chart(
         upstream_metric=up_metric,
         downstream_metric=down_metric,
     )
-    # name the models behind the frontier and held-out points (matched on their two scores)
-    names = group[["upstream_score", "downstream_score", "model"]].drop_duplicates(
-        subset=["upstream_score", "downstream_score"]
-    )
-    frontier_pts = None
-    if str(main["frontier"]) in ("hull", "pareto") and result.ok:
-        fp = result.frontier_points()
-        frontier_pts = fp[fp["on_frontier"]].merge(
-            names, on=["upstream_score", "downstream_score"], how="left"
-        )
-    held = (
-        result.backtest_points().merge(names, on=["upstream_score", "downstream_score"], how="left")
-        if result.ok
-        else None
-    )
+    frontier_pts, held = _result_points(result, group)
     ok_rows = rows[rows["status"] == "ok"]
     curves = frontier_curves(ok_rows, n=120).rename(columns={"predicted": "downstream_score"})
     plateaus = ok_rows[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]]
