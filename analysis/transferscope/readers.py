@@ -156,14 +156,21 @@ def _header(path: Path, gzipped: bool, delimiter: str) -> list[str]:
     return []
 
 
-def _text_columns(names: list[str], column_map: Mapping[str, str]) -> list[str]:
-    """Input column names whose canonical name (after ``column_map``) is a text column."""
-    text = []
+_ARROW_TYPES = {"DOUBLE": pa.float64(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_()}
+
+
+def _column_types(
+    names: list[str], column_map: Mapping[str, str], *, typed: bool
+) -> dict[str, pa.DataType]:
+    """Arrow types by input column: text columns as text; with ``typed``, numbers too."""
+    types = {}
     for name in names:
-        canonical = column_map.get(name.strip(), name.strip())
-        if RUN_COLUMNS.get(canonical) in _TEXT_TYPES:
-            text.append(name)
-    return text
+        sql_type = RUN_COLUMNS.get(column_map.get(name.strip(), name.strip()))
+        if sql_type in _TEXT_TYPES:
+            types[name] = pa.string()
+        elif typed and sql_type in _ARROW_TYPES:
+            types[name] = _ARROW_TYPES[sql_type]
+    return types
 
 
 def _read_delimited(
@@ -178,16 +185,25 @@ def _read_delimited(
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise InputError(f"duplicate column name {duplicated[0]!r} in the header", file=str(path))
-    text = _text_columns(names, column_map)
-    convert = pa_csv.ConvertOptions(
-        column_types={n: pa.string() for n in text},
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
     parse = pa_csv.ParseOptions(delimiter=delimiter)
-    source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+
+    def read(typed: bool) -> pa.Table:
+        convert = pa_csv.ConvertOptions(
+            column_types=_column_types(names, column_map, typed=typed),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+        return pa_csv.read_csv(source, parse_options=parse, convert_options=convert)
+
     try:
-        table = pa_csv.read_csv(source, parse_options=parse, convert_options=convert)
+        try:
+            # fast path: canonical numeric columns parsed as numbers straight away
+            table = read(typed=True)
+        except pa.ArrowInvalid:
+            # a value that is not a number: read it as the reader infers, so that validation
+            # can name its row and column
+            table = read(typed=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         ragged = _first_ragged_row(path, gzipped, delimiter, len(names))
         if ragged is not None:
