@@ -1,0 +1,82 @@
+"""The demo end to end (a small ladder, a small bootstrap), and the report command's edges."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from report_synthetic import synthetic_ladder
+
+from transferscope.cli import main
+from transferscope.report.demo import DEMO_DB, DEMO_SOURCE
+from transferscope.store import open_store
+
+
+def test_demo_command_writes_a_report_into_a_fresh_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / DEMO_DB).write_bytes(b"left over by an earlier demo, not a database")
+    argv = ["demo", "--out", str(out), "--checkpoints", "4", "--tasks", "2", "--seeds", "2"]
+    assert main([*argv, "--dim", "30", "--bootstrap", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {(out / 'index.html').resolve()}" in printed
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for anchor in ("sources", "frontiers", "plateaus", "not-fitted", "ranking", "ladders"):
+        assert f'<section id="{anchor}">' in index
+    assert '<section id="knowledge">' in index  # the worked example's interactions
+    assert (out / "summary.md").exists()
+    assert len(list((out / "charts").glob("*.png"))) == len(list((out / "charts").glob("*.svg")))
+    with open_store(out / DEMO_DB, read_only=True) as store:
+        runs = store.runs()
+        assert set(store.sources()["name"]) == {DEMO_SOURCE}
+        # 2 tasks x 4 methods x 2 shots x 2 seeds x (4 checkpoints + scratch)
+        assert len(runs) == 2 * 4 * 2 * 2 * 5
+        n_fits = store.connection.execute("SELECT count(*) FROM fits").fetchone()
+        assert n_fits is not None and n_fits[0] == 2 * 4 * 2  # one per group, kept
+    groups = re.search(r"(\d+) frontier groups, (\d+) fitted", printed)
+    assert groups is not None and int(groups.group(1)) == 16
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    db = tmp_path / "small.duckdb"
+    with open_store(db) as store:
+        store.ingest(synthetic_ladder(tasks=("a", "b"), checkpoints=6, seeds=2), "small")
+    return db
+
+
+def test_report_command(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rep"
+    code = main(
+        ["report", "--db", str(small_store), "--out", str(out), "--task", "a", "--no-images"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"report: {(out / 'index.html').resolve()}" in printed
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Tasks kept: a." in page
+    assert not (out / "charts").exists()
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| b |" not in summary and "| a |" in summary
+
+
+def test_report_command_bad_input(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.duckdb"
+    open_store(empty).close()  # a valid store without runs
+    assert main(["report", "--db", str(empty), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no runs" in err[0]
+    assert (
+        main(["report", "--db", str(small_store), "--task", "nope", "--out", str(tmp_path / "o")])
+        == 2
+    )
+    assert "no runs matching the filters" in capsys.readouterr().err
+    assert main(["report", "--db", str(small_store), "--max-group-charts", "-1"]) == 2
+    assert not (tmp_path / "o").exists()
