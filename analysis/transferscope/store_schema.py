@@ -202,11 +202,12 @@ def _key_sql(column: str) -> str:
     if RUN_COLUMNS[column] == "BIGINT":
         return f"coalesce(CAST({ref} AS VARCHAR), '~')"
     text = f"CAST({ref} AS VARCHAR)"
-    return f"coalesce(CAST(strlen({text}) AS VARCHAR) || ':' || {text}, '~')"
+    return f"CASE WHEN {ref} IS NULL THEN '~' ELSE concat(strlen({text}), ':', {text}) END"
 
 
-#: SQL for ``run_id`` over a relation with the key columns.
-RUN_ID_SQL = "md5(" + " || '|' || ".join(_key_sql(c) for c in KEY_COLUMNS) + ")"
+#: SQL for ``run_id`` over a relation with the key columns (one ``concat``: cheaper than
+#: chains of ``||`` on a million rows).
+RUN_ID_SQL = "md5(concat(" + ", '|', ".join(_key_sql(c) for c in KEY_COLUMNS) + "))"
 
 
 def run_id(key: Mapping[str, Any]) -> str:
