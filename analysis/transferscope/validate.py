@@ -432,7 +432,7 @@ def _hparams(frame: pd.DataFrame, extras: list[str], check: _Checker) -> pd.Seri
             texts.append(canonical_json(merged) if merged else None)
         except ValueError as exc:
             check.fail(f"cannot store as JSON: {exc}", row=row, column="hparams")
-    return pd.Series(np.array(texts, dtype=object)[codes], dtype="str")
+    return pd.Series(pd.array(texts, dtype="str").take(codes))
 
 
 def _scores(out: dict[str, pd.Series], percent: bool, check: _Checker) -> None:
