@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -52,15 +53,21 @@ def test_report_command(
     small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "rep"
-    code = main(
-        ["report", "--db", str(small_store), "--out", str(out), "--task", "a", "--no-images"]
-    )
+    argv = ["report", "--db", str(small_store), "--out", str(out), "--task", "a", "--no-images"]
+    code = main([*argv, "--family", "all"])
     assert code == 0
     printed = capsys.readouterr().out
     assert f"report: {(out / 'index.html').resolve()}" in printed
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "Tasks kept: a." in page
     assert not (out / "charts").exists()
+    # --family all: every accuracy family's curve and plateau in each group chart
+    specs = json.loads(re.search(r'id="ts-specs">(.*?)</script>', page, re.S).group(1))
+    first = specs["chart-000"]
+    domain = first["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    fits = {d for d in domain if d.endswith(" fit")}
+    assert fits == {"abnar fit", "power fit", "logit fit", "probit fit", "sigmoid fit"}
+    assert "(chosen of 5 families)" in first["title"]["text"][1]
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "| b |" not in summary and "| a |" in summary
 

@@ -141,7 +141,7 @@ def test_summary_markdown(built: Built) -> None:
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     assert "\\[click\\]" not in text  # citation is not in the Markdown table
     assert "too\\_few\\_points" in text  # the group that could not be fitted, with its status
-    assert "## Method ranking (gain)" in text
+    assert "## Ranking of methods (gain)" in text
 
 
 def test_failed_group_has_its_reason(built: Built) -> None:

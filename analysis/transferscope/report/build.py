@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from transferscope import __version__
 from transferscope.errors import InputError
 from transferscope.report import charts
 from transferscope.report import html as H
-from transferscope.report.frontiers import FrontierSection, frontier_section
+from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
 from transferscope.store import Store
@@ -213,11 +212,35 @@ def _context_columns(frame: pd.DataFrame, entity: str = "method") -> list[str]:
     return cols[: cols.index(entity)] if entity in cols else []
 
 
+def choose_entity(runs: pd.DataFrame) -> str:
+    """Column to rank: ``method``, or ``model`` when every context has a single method.
+
+    Tables such as VTAB-1k compare pretraining methods (stored as models, with a
+    ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
+    nothing, so their models are ranked instead.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    str
+        ``"method"`` or ``"model"``.
+    """
+    contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
+    one_method = int(contexts["method"].nunique().max()) <= 1
+    pre = runs[runs["pretrained"].fillna(True).astype(bool)]
+    return "model" if one_method and pre["model"].nunique() >= 2 else "method"
+
+
 def _ranking_section(
     runs: pd.DataFrame,
     add: Callable[[str, alt.TopLevelMixin, str], H.Figure],
     *,
     metric: str,
+    entity: str | None,
     bootstrap: int,
     seed: int,
     max_contexts: int,
@@ -225,17 +248,25 @@ def _ranking_section(
     from transferscope.dependence import task_values
     from transferscope.ranking import friedman_nemenyi, rank_methods
 
+    ent = choose_entity(runs) if entity is None else entity
+    noun = "methods" if ent == "method" else f"{ent}s"
     title = "Method ranking: dependence on pretraining"
-    intro = H.paragraph(
-        f"Methods are ranked by their {metric} ({_RANK_MEANING[metric]}), computed per task "
+    text = (
+        f"The {noun} are ranked by their {metric} ({_RANK_MEANING[metric]}), computed per task "
         "against the runs without pretraining and pooled across tasks by random-effects "
-        "meta-analysis. p_best is the share of bootstrap resamples of tasks in which a method "
-        "ranks first."
+        f"meta-analysis. p_best is the share of bootstrap resamples of tasks in which one ranks "
+        "first."
     )
+    if ent != "method" and entity is None:
+        text += (
+            " Each context has a single adaptation method, so the pretrained models (for a table "
+            "such as VTAB-1k, the pretraining methods) are ranked instead."
+        )
+    intro = H.paragraph(text)
     try:
-        ranking = rank_methods(runs, metric=metric, bootstrap=bootstrap, seed=seed)
-        values = task_values(runs, metric)
-        fried = friedman_nemenyi(runs, metric)
+        ranking = rank_methods(runs, metric=metric, bootstrap=bootstrap, seed=seed, entity=ent)
+        values = task_values(runs, metric, entity=ent)
+        fried = friedman_nemenyi(runs, metric, entity=ent)
     except InputError as exc:
         note = f"No ranking could be made: {exc}"
         return (
@@ -253,10 +284,14 @@ def _ranking_section(
             f"## Ranking\n\n{md_escape(note)}\n\n",
             0,
         )
+    if ent != "method":  # the chart builders name the ranked column "method"
+        ranking = ranking.drop(columns=["method"], errors="ignore").rename(columns={ent: "method"})
+        values = values.drop(columns=["method"], errors="ignore").rename(columns={ent: "method"})
+        fried = fried.drop(columns=["method"], errors="ignore").rename(columns={ent: "method"})
     context = _context_columns(ranking)
     groups = list(ranking.groupby(context, dropna=False, sort=True)) if context else [((), ranking)]
     body: list[str] = [intro]
-    md = [f"## Method ranking ({md_escape(metric)})\n"]
+    md = [f"## Ranking of {md_escape(noun)} ({md_escape(metric)})\n"]
     if len(groups) > max_contexts:
         body.append(
             H.paragraph(
@@ -266,7 +301,7 @@ def _ranking_section(
             )
         )
     cols = {
-        "method": "method", "rank": "rank", "estimate": "pooled estimate", "ci_low": "ci low",
+        "method": ent, "rank": "rank", "estimate": "pooled estimate", "ci_low": "ci low",
         "ci_high": "ci high", "diff_from_best": "behind best", "se": "se of difference",
         "p_best": "p_best", "n_tasks": "tasks", "tau2": "tau²", "i2": "I² (%)",
         "pool_method": "pooling", "status": "status",
@@ -285,15 +320,12 @@ def _ranking_section(
         md.append(f"### {md_escape(label)}\n\n" + md_table(table, cols) + "\n")
         if i >= max_contexts:
             continue
-        mask = np.ones(len(values), dtype=bool)
-        for c, v in keys.items():
-            mask &= (values[c].isna() if H._missing(v) else values[c] == v).to_numpy(dtype=bool)
-        per_task = values[mask]
+        per_task = select_rows(values, keys)
         figs = []
         chart = charts.forest_chart(
             table,
             per_task,
-            title=["Pooled " + metric + " per method", label],
+            title=[f"Pooled {metric} per {ent}", label],
             x_title=_RANK_AXIS[metric],
             reference=0.0 if metric == "gain" else None,
         )
@@ -301,18 +333,14 @@ def _ranking_section(
             add(
                 f"forest-{i}",
                 chart,
-                "Forest plot. Black diamond: the pooled estimate per method with its "
+                f"Forest plot. Black diamond: the pooled estimate per {ent} with its "
                 f"{round(100 * float(table['ci_level'].iloc[0]))}% interval (thick line); "
                 "grey points and thin lines: the per-task values and their intervals, one row "
-                "per task inside the method's band. Methods are sorted best first."
+                f"per task inside the {ent}'s band. The best comes first."
                 + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
             )
         )
-        fmask = np.ones(len(fried), dtype=bool)
-        for c, v in keys.items():
-            if c in fried:
-                fmask &= (fried[c].isna() if H._missing(v) else fried[c] == v).to_numpy(dtype=bool)
-        fr = fried[fmask]
+        fr = select_rows(fried, {c: v for c, v in keys.items() if c in fried})
         if not fr.empty and (fr["status"] == "ok").all():
             cd = float(fr["critical_difference"].iloc[0])
             chart = charts.cd_diagram(
@@ -325,8 +353,9 @@ def _ranking_section(
                 add(
                     f"cd-{i}",
                     chart,
-                    f"Mean rank of each method across {int(fr['n_tasks'].iloc[0])} tasks "
-                    "(1 = best, left). Methods joined by a red bar are not significantly "
+                    f"Mean rank of each {ent} across {int(fr['n_tasks'].iloc[0])} tasks "
+                    f"(1 = best, left). {noun.capitalize()} joined by a red bar are not "
+                    "significantly "
                     "different (Nemenyi test); the bar at the top is the critical difference. "
                     f"Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
                     f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
@@ -335,8 +364,8 @@ def _ranking_section(
         else:
             body.append(
                 H.paragraph(
-                    "No critical-difference diagram: it needs at least two methods with values on "
-                    "at least two common tasks.",
+                    f"No critical-difference diagram: it needs at least two {noun} with values "
+                    "on at least two common tasks.",
                     "note",
                 )
             )
@@ -518,6 +547,7 @@ def build_report(
     max_ladder_tasks: int = DEFAULT_MAX_LADDER_TASKS,
     max_contexts: int = DEFAULT_MAX_CONTEXTS,
     rank_metric: str = "gain",
+    rank_entity: str | None = None,
     rank_bootstrap: int = 1000,
     fit_bootstrap: int | None = None,
     seed: int = 0,
@@ -548,6 +578,9 @@ def build_report(
         Ranking contexts (downstream metric × shots) that get charts.
     rank_metric : {"gain", "slope", "retention"}
         Dependence metric the methods are ranked on.
+    rank_entity : str, optional
+        Column ranked; by default ``method``, or ``model`` when every context has a single
+        method (see :func:`choose_entity`).
     rank_bootstrap : int
         Bootstrap resamples of tasks for ``p_best``.
     fit_bootstrap : int, optional
@@ -614,6 +647,7 @@ def build_report(
         runs,
         collector.add,
         metric=rank_metric,
+        entity=rank_entity,
         bootstrap=rank_bootstrap,
         seed=seed,
         max_contexts=max_contexts,

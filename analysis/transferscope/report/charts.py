@@ -290,7 +290,7 @@ def forest_chart(
     order = [str(m) for m in pooled["method"].tolist()]
     y = alt.Y("method:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
     n_tasks = 0 if per_task is None else int(per_task["task"].nunique())
-    band = max(30, 9 * n_tasks + 14)
+    band = max(30, min(6 * n_tasks + 14, 90))
     layers: list[alt.Chart] = []
     if reference is not None:
         layers.append(

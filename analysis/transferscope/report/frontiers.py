@@ -120,7 +120,21 @@ def _keys_of(row: pd.Series | dict[str, Any], by: tuple[str, ...]) -> dict[str, 
     return {c: row[c] for c in by}
 
 
-def _select(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
+def select_rows(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
+    """Rows of ``frame`` whose columns equal ``keys`` (a missing key matches missing values).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any frame with the key columns.
+    keys : dict
+        Column to value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matching rows.
+    """
     mask = np.ones(len(frame), dtype=bool)
     for c, v in keys.items():
         col = frame[c]
@@ -263,7 +277,7 @@ def _group_chart(
     """Chart and caption of one group (``rows``: its fits, the selected one first)."""
     from transferscope.frontier import fit_group, frontier_curves
 
-    group = _select(runs, keys)
+    group = select_rows(runs, keys)
     group = group[group["upstream_score"].notna() & group["downstream_score"].notna()]
     main = rows.iloc[0]
     up_metrics = group["upstream_metric"].dropna().unique().tolist()
@@ -285,10 +299,11 @@ def _group_chart(
     curves = frontier_curves(ok_rows, n=120).rename(columns={"predicted": "downstream_score"})
     plateaus = ok_rows[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]]
     label = group_label(keys)
+    chosen = f" (chosen of {len(ok_rows)} families)" if len(ok_rows) > 1 else ""
     title = [
         label,
-        f"{main['family']} fit, {main['frontier']} frontier · plateau {_fmt(main['plateau'])} "
-        f"({_interval(main)})",
+        f"{main['family']} fit{chosen}, {main['frontier']} frontier · plateau "
+        f"{_fmt(main['plateau'])} ({_interval(main)})",
     ]
     chart = charts.frontier_chart(
         group[["model", "upstream_score", "downstream_score"]],
@@ -383,7 +398,7 @@ def frontier_section(
     figures: list[H.Figure] = []
     for i, (_, row) in enumerate(charted.iterrows()):
         keys = _keys_of(row, by)
-        rows = _select(fits, keys)
+        rows = select_rows(fits, keys)
         rows = pd.concat(
             [rows[rows["selected"].astype(bool)], rows[~rows["selected"].astype(bool)]]
         )
