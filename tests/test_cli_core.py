@@ -63,3 +63,60 @@ def test_snake_case(name: str, expected: str) -> None:
 )
 def test_metric_direction(metric: str | None, direction: str) -> None:
     assert metric_direction(metric) == direction
+
+
+def test_every_command_registers_under_its_module_name() -> None:
+    from transferscope.cli import build_parser, commands
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert sorted(sub.choices) == commands()
+    for name in commands():
+        only = build_parser(only=name)
+        only_sub = next(a for a in only._actions if a.dest == "command")
+        assert list(only_sub.choices) == [name]
+
+
+def test_runs_command_does_not_import_the_statistics_stack(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from transferscope.cli import main; main(['runs', '--db', sys.argv[1]]);"
+        "print('heavy:', *(m for m in ('lmfit', 'statsmodels', 'altair') if m in sys.modules))"
+    )
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "s.duckdb")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    assert out[-1] == "heavy:"
+
+
+def test_broken_pipe_ends_quietly(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.duckdb"
+    csv = tmp_path / "runs.csv"
+    rows = ["model,task,method,upstream_score,downstream_score"]
+    rows += [f"m{i},task_{i:06d},full_ft,0.5,0.6" for i in range(5000)]  # > 64 KiB of output
+    csv.write_text("\n".join(rows) + "\n")
+    cmd = [sys.executable, "-m", "transferscope.cli"]
+    subprocess.run([*cmd, "ingest", str(csv), "--db", str(db)], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*cmd, "runs", "--db", str(db), "--format", "csv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, like `| head -1`
+    _, err = proc.communicate()
+    assert proc.returncode == 0
+    assert b"Traceback" not in err

@@ -1,15 +1,20 @@
 """Command line: ``transferscope COMMAND ...``.
 
-Every module in this package that defines ``register(subparsers)`` adds one or more commands;
-each registers a ``func(args) -> int`` with ``parser.set_defaults(func=...)``. The modules only
-parse arguments and call library functions (thin edges). Exit status: 0 done, 2 bad input or
-usage (one line on stderr, no traceback), 1 a fault of the program.
+Every module in this package whose name does not start with ``_`` defines
+``register(subparsers)``, which adds the command of the module's own name and sets
+``func(args) -> int`` with ``parser.set_defaults(func=...)``. The modules only parse arguments and
+call library functions (thin edges). Only the module of the command being run is imported, so
+``transferscope runs`` does not pay for the statistics libraries that ``fit`` needs.
+
+Exit status: 0 done, 2 bad input or usage (one line on stderr, no traceback), 1 a fault of the
+program.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -25,8 +30,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every command found in this package.
+def commands() -> list[str]:
+    """List the command names: the public modules of this package.
+
+    Returns
+    -------
+    list of str
+        Sorted command names, e.g. ``["demo", "fit", "ingest", ...]``.
+    """
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser with the commands found in this package.
+
+    Parameters
+    ----------
+    only : str, optional
+        Import and register just this command (the one about to run); every command when omitted
+        or when it names none.
 
     Returns
     -------
@@ -39,14 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    names = commands()
+    for name in [only] if only in names else names:
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(sub)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """Return the first argument that is not an option: the command, if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,9 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 done, 2 bad input or usage, 1 a fault of the program.
     """
-    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command_of(args_list))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
         status = args.func(args)
     except SystemExit as exc:  # argparse usage errors and --help
         return int(exc.code) if isinstance(exc.code, int) else 2
@@ -74,7 +99,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("transferscope: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``transferscope runs | head``): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 0
     return int(status or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover
