@@ -82,8 +82,8 @@ def refit_resamples(
     indices: IntArray,
     *,
     max_iter: int = 500,
-    ftol: float = 1e-10,
-    xtol: float = 1e-8,
+    ftol: float = 1e-9,
+    xtol: float = 1e-6,
 ) -> BootstrapFits:
     """Rebuild the frontier of every resample and refit it.
 
@@ -104,7 +104,7 @@ def refit_resamples(
     max_iter : int
         Largest number of solver iterations per resample.
     ftol, xtol : float
-        Convergence tolerances of :func:`kernels.solve` (a relative change of 1e-8 in the
+        Convergence tolerances of :func:`kernels.solve` (a relative change of 1e-6 in the
         parameters is far below the plateau's sampling error).
 
     Returns

@@ -96,7 +96,7 @@ class CurveFit:
     rmse : float
         Root mean squared difference between the points and the fitted location.
     theta : numpy.ndarray
-        The solver's parameter vector (for ``stochastic`` the scales are on the log scale).
+        The solver's parameter vector (the estimates, for every estimator).
     """
 
     names: tuple[str, ...]
@@ -411,11 +411,11 @@ def fit_stochastic(
 
     ``v ~ N(0, sigma_v^2)``; ``u >= 0`` half-normal with scale ``sigma_u`` or exponential with
     mean ``sigma_u``. The likelihood (:func:`kernels.sfa_loglik`) is maximized over the family's
-    parameters and ``log sigma_v``, ``log sigma_u`` by damped Newton steps on its analytic
+    parameters and ``sigma_v``, ``sigma_u`` by damped Newton steps on its analytic
     gradient and Hessian (:func:`kernels.solve`), from the given curve with ``sigma_u`` at the
-    residual standard deviation, once with the noise at half of it and once at its floor; the
-    better maximum is kept. Standard errors come from the numerical Hessian of the analytic
-    gradient at the maximum (parameters held on a bound get none).
+    residual standard deviation and the noise at half of it, then again from that maximum with
+    the noise at its floor; the better maximum is kept. Standard errors come from the numerical
+    Hessian of the analytic gradient at the maximum (parameters held on a bound get none).
 
     Parameters
     ----------
@@ -449,7 +449,7 @@ def fit_stochastic(
     theta0 = np.array([family.clip(start)[k] for k in family.names])
     with np.errstate(all="ignore"):
         spread = float(np.std(y - family.evaluate(x, theta0)))
-    log_s = math.log(min(max(spread, 2.0 * noise_floor), 0.5))
+    scale = min(max(spread, 2.0 * noise_floor), 0.5)
     bounds = list(zip(problem.lower, problem.upper, strict=True))
 
     def fun(phi: Array) -> tuple[float, Array]:
@@ -462,8 +462,8 @@ def fit_stochastic(
     # The likelihood can have a second maximum with the noise at its floor (nearly a
     # deterministic frontier): start once from each side and keep the better.
     candidates = [
-        np.concatenate([theta0, [log_v, log_s]])
-        for log_v in (log_s - math.log(2.0), math.log(max(noise_floor, 1e-6)) + 0.1)
+        np.concatenate([theta0, [sigma_v, scale]])
+        for sigma_v in (scale / 2.0, 1.1 * max(noise_floor, 1e-6))
     ]
     if optimizer == "lbfgsb":
         found_phi, found_obj, found_ok = [], [], []
@@ -489,11 +489,17 @@ def fit_stochastic(
         best = int(np.argmin(found_obj))
         phi, ok = found_phi[best], found_ok[best]
     else:
-        polished = kernels.solve(problem, np.array(candidates), max_iter=500)
-        objective = np.where(polished.converged, polished.objective, np.inf)
-        best = int(np.argmin(objective))
-        ok = bool(polished.converged[best]) and bool(np.isfinite(polished.theta[best]).all())
-        phi = polished.theta[best]
+        # start 1 first; start 2 from its curve with the noise at the floor (a local search)
+        first = kernels.solve(problem, candidates[0][None, :], max_iter=1000, xtol=1e-8)
+        if first.converged[0]:
+            candidates[1][:p] = first.theta[0, :p]
+            candidates[1][p + 1] = first.theta[0, p + 1]
+        second = kernels.solve(problem, candidates[1][None, :], max_iter=1000, xtol=1e-8)
+        options = [(first.objective[0], first.converged[0], first.theta[0])]
+        options.append((second.objective[0], second.converged[0], second.theta[0]))
+        done = [o for o in options if o[1] and np.isfinite(o[0]) and np.isfinite(o[2]).all()]
+        ok = bool(done)
+        phi = min(done, key=lambda o: o[0])[2] if done else first.theta[0]
     obj = value(phi)
     hess = _numeric_hessian(lambda v: fun(v)[1], phi, problem.lower, problem.upper)
     grad = fun(phi)[1]
@@ -504,9 +510,7 @@ def fit_stochastic(
         inverse = np.asarray(np.linalg.inv(hess[np.ix_(free, free)]), dtype=np.float64)
         se_phi[free] = _stderr(inverse)
     values = phi.copy()
-    values[p:] = np.exp(phi[p:])
     se = se_phi.copy()
-    se[p:] = values[p:] * se_phi[p:]
     sigma_u = values[p + 1]
     with np.errstate(all="ignore"):
         loc = family.evaluate(x, phi[:p]) - kernels.mean_inefficiency(sigma_u, inefficiency)
@@ -565,10 +569,12 @@ def fit_estimator(
     guess = family.clip(start if start is not None else family.initial(xf, yf))
     if frontier in POINT_FRONTIERS or frontier == "all":
         return fit_least_squares(family, xf, yf, guess), mask
-    if start is None:
-        base = fit_least_squares(family, x, y, guess)
-        if base.converged:
-            guess = family.clip(base.as_dict())
+    if start is None:  # least squares on all points as the start (batched solver, B = 1)
+        problem = kernels.LeastSquares(family, x[None, :], y[None, :], np.ones((1, len(x))))
+        theta0 = np.array([[guess[k] for k in family.names]])
+        base = kernels.solve(problem, theta0, max_iter=200, ftol=1e-8, xtol=1e-6)
+        if np.isfinite(base.theta).all():
+            guess = family.clip(dict(zip(family.names, base.theta[0].tolist(), strict=True)))
     if frontier == "quantile":
         return quantile_newton(family, x, y, guess, options), mask
     if frontier == "stochastic":

@@ -59,6 +59,19 @@ def _probit(p: ArrayLike) -> Array:
     return np.asarray(special.ndtri(np.clip(p, _EDGE, 1.0 - _EDGE)), dtype=np.float64)
 
 
+def _power(x: Any, alpha: Any) -> tuple[Any, Any]:
+    """``(1 - x)**alpha`` (0 where ``x >= 1``) and ``log(1 - x)`` (0 there).
+
+    Written as ``exp(alpha * log(1 - x))`` so that the logarithm is taken once per upstream score
+    even when ``alpha`` varies over a batch of rows (``x`` of shape ``(1, n)``).
+    """
+    e = np.maximum(1.0 - np.asarray(x, dtype=np.float64), 0.0)
+    with np.errstate(divide="ignore"):
+        log_e = np.log(np.where(e > 0, e, 1.0))
+        pw = np.where(e > 0, 1.0, 0.0) * np.exp(alpha * log_e)
+    return pw, log_e
+
+
 class Family(lmfit.Model):
     """Base class of the saturating families: an :class:`lmfit.Model` with bounds and a plateau.
 
@@ -254,14 +267,12 @@ class Abnar(Family):
     @staticmethod
     def curve(x: Any, k: Any, alpha: Any, e_ir: Any) -> Any:
         """``1 - e_ir - k * (1 - x)**alpha``."""
-        return 1.0 - e_ir - k * np.maximum(1.0 - x, 0.0) ** alpha
+        return 1.0 - e_ir - k * _power(x, alpha)[0]
 
     def jacobian(self, x: Array, *theta: Array) -> list[Array]:
         """Analytic partial derivatives."""
         k, alpha, _ = theta
-        e = np.maximum(1.0 - x, 0.0)
-        pw = e**alpha
-        log_e = np.log(np.where(e > 0, e, 1.0))
+        pw, log_e = _power(x, alpha)
         return [-pw, -k * pw * log_e, -np.ones_like(pw)]
 
     def plateau(self, *theta: Any) -> Any:
@@ -286,14 +297,13 @@ class Power(Family):
     @staticmethod
     def curve(x: Any, k: Any, alpha: Any) -> Any:
         """``1 - k * (1 - x)**alpha``."""
-        return 1.0 - k * np.maximum(1.0 - x, 0.0) ** alpha
+        return 1.0 - k * _power(x, alpha)[0]
 
     def jacobian(self, x: Array, *theta: Array) -> list[Array]:
         """Analytic partial derivatives."""
         k, alpha = theta
-        e = np.maximum(1.0 - x, 0.0)
-        pw = e**alpha
-        return [-pw, -k * pw * np.log(np.where(e > 0, e, 1.0))]
+        pw, log_e = _power(x, alpha)
+        return [-pw, -k * pw * log_e]
 
     def plateau(self, *theta: Any) -> Any:
         """Return 1 (no irreducible error)."""

@@ -270,8 +270,8 @@ class _CurveProblem:
         with np.errstate(all="ignore"):
             return np.asarray(self.family.curve(x, *self._cols(theta)), dtype=np.float64)
 
-    def _jac(self, x: Array, theta: Array) -> Array:
-        """Shape ``(k, p, n)``."""
+    def _jac(self, x: Array, theta: Array) -> list[Array]:
+        """Differentiate the curve by each parameter (arrays of shape ``(k, n)``)."""
         cols = self._cols(theta)
         with np.errstate(all="ignore"):
             parts = self.family.jacobian(x, *cols)
@@ -279,7 +279,52 @@ class _CurveProblem:
                 fam = self.family
                 parts = central_jacobian(fam.curve, x, cols, fam.lower, fam.upper)
             shape = np.broadcast_shapes(x.shape, (theta.shape[0], 1))
-            return np.stack([np.broadcast_to(d, shape) for d in parts], axis=1)
+            return [np.broadcast_to(d, shape) for d in parts]
+
+
+def dot(parts: list[Array], v: Array) -> Array:
+    """Contract per-parameter arrays with a vector over observations.
+
+    Parameters
+    ----------
+    parts : list of numpy.ndarray
+        ``p`` arrays of shape ``(k, n)`` (e.g. the curve's derivatives).
+    v : numpy.ndarray
+        Shape ``(k, n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(k, p)``: ``sum_n parts[j][:, n] * v[:, n]`` (one einsum per parameter, much
+        faster than a batched matmul with a small inner dimension).
+    """
+    v = np.broadcast_to(v, parts[0].shape)
+    return np.stack([np.einsum("bn,bn->b", d, v) for d in parts], axis=1)
+
+
+def gram(parts: list[Array], h: Array) -> Array:
+    """Weighted Gram matrices ``sum_n h J J'`` of per-parameter arrays.
+
+    Parameters
+    ----------
+    parts : list of numpy.ndarray
+        ``p`` arrays of shape ``(k, n)``.
+    h : numpy.ndarray
+        Weights, shape ``(k, n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(k, p, p)``.
+    """
+    p = len(parts)
+    out = np.empty((parts[0].shape[0], p, p))
+    h = np.broadcast_to(h, parts[0].shape)
+    for i in range(p):
+        weighted = parts[i] * h
+        for j in range(i, p):
+            out[:, i, j] = out[:, j, i] = np.einsum("bn,bn->b", weighted, parts[j])
+    return out
 
 
 class LeastSquares(_CurveProblem):
@@ -313,8 +358,8 @@ class LeastSquares(_CurveProblem):
         jac = self._jac(x, theta)
         wr = w * r
         obj = 0.5 * np.einsum("bn,bn->b", wr, r)
-        grad = -np.einsum("bpn,bn->bp", jac, wr)
-        hess = np.matmul(jac * w[:, None, :], jac.transpose(0, 2, 1))
+        grad = -dot(jac, wr)
+        hess = gram(jac, w)
         return obj, grad, hess
 
 
@@ -404,8 +449,8 @@ class Quantile(_CurveProblem):
         jac = self._jac(x, theta)
         psi, omega = pinball_weights(r, self.tau, self.h)
         obj = np.einsum("bn,bn->b", w, pinball(r, self.tau, self.h))
-        grad = -np.einsum("bpn,bn->bp", jac, w * psi)
-        hess = np.matmul(jac * (w * omega)[:, None, :], jac.transpose(0, 2, 1))
+        grad = -dot(jac, w * psi)
+        hess = gram(jac, w * omega)
         return obj, grad, hess
 
 
@@ -429,22 +474,32 @@ def sfa_loglik(eps: Array, sigma_v: Array, sigma_u: Array, inefficiency: Ineffic
         Log-density per observation (Aigner, Lovell and Schmidt 1977; Meeusen and van den
         Broeck 1977).
     """
+    return _loglik_parts(eps, sigma_v, sigma_u, inefficiency)[0]
+
+
+def _loglik_parts(
+    eps: Array, sigma_v: Array, sigma_u: Array, inefficiency: Inefficiency
+) -> tuple[Array, Array]:
+    """Log-density and the ``log Phi`` term inside it (reused by the derivatives)."""
     with np.errstate(all="ignore"):
         if inefficiency == "half_normal":
             s2 = sigma_v * sigma_v + sigma_u * sigma_u
             a = eps * (-sigma_u / (sigma_v * np.sqrt(s2)))
+            log_cdf = special.log_ndtr(a)
             const = np.log(2.0) - 0.5 * np.log(s2) - _LOG_SQRT_2PI
-            return np.asarray(const - (0.5 / s2) * eps * eps + special.log_ndtr(a), np.float64)
+            return np.asarray(const - (0.5 / s2) * eps * eps + log_cdf, np.float64), log_cdf
         if inefficiency == "exponential":
             b = eps * (-1.0 / sigma_v) - sigma_v / sigma_u
+            log_cdf = special.log_ndtr(b)
             const = -np.log(sigma_u) + 0.5 * (sigma_v / sigma_u) ** 2
-            return np.asarray(const + eps * (1.0 / sigma_u) + special.log_ndtr(b), np.float64)
+            return np.asarray(const + eps * (1.0 / sigma_u) + log_cdf, np.float64), log_cdf
     raise ValueError(f"unknown inefficiency {inefficiency!r}")
 
 
-def _mills(z: Array) -> tuple[Array, Array, Array]:
+def _mills(z: Array, log_cdf: Array | None = None) -> tuple[Array, Array, Array]:
     """``log Phi(z)``, the inverse Mills ratio ``m = phi(z) / Phi(z)`` and ``d m / d z``."""
-    log_cdf = special.log_ndtr(z)
+    if log_cdf is None:
+        log_cdf = special.log_ndtr(z)
     m = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)
     return log_cdf, m, -m * (z + m)
 
@@ -452,16 +507,18 @@ def _mills(z: Array) -> tuple[Array, Array, Array]:
 def sfa_derivatives(
     eps: Array,
     w: Array,
-    jac: Array,
+    jac: list[Array],
     log_sigma_v: Array,
     log_sigma_u: Array,
     inefficiency: Inefficiency,
+    curve_hessian: Array | None = None,
+    log_cdf: Array | None = None,
+    with_objective: bool = True,
 ) -> tuple[Array, Array, Array]:
     """Weighted negative log-likelihood of a stochastic frontier, its gradient and Hessian.
 
     The parameters are the curve's ``theta`` (through ``eps = y - f(x; theta)``, whose Jacobian is
-    ``-jac``) and the log scales. The Hessian is exact except for the curve's second derivatives
-    (the Gauss-Newton approximation); the log-density's derivatives are analytic, written with
+    ``-jac``) and the log scales. The log-density's derivatives are analytic, written with
     the inverse Mills ratio ``m(z) = phi(z) / Phi(z)`` and ``m'(z) = -m (z + m)``, and summed over
     observations before the per-row scale terms are applied, so that each observation costs one
     ``log Phi`` and one ``exp``.
@@ -472,12 +529,19 @@ def sfa_derivatives(
         Shape ``(B, n)``: residuals.
     w : numpy.ndarray
         Shape ``(B, n)`` or ``(1, n)``: observation weights.
-    jac : numpy.ndarray
-        Shape ``(B, p, n)``: derivatives of the curve by its parameters.
+    jac : list of numpy.ndarray
+        ``p`` arrays of shape ``(B, n)``: derivatives of the curve by its parameters.
     log_sigma_v, log_sigma_u : numpy.ndarray
         Shape ``(B, 1)``.
     inefficiency : {"half_normal", "exponential"}
         Distribution of ``u``.
+    curve_hessian : numpy.ndarray, optional
+        Shape ``(B, p, p, n)``: second derivatives of the curve; with them the Hessian is exact
+        (Newton's method), without them it is the Gauss-Newton approximation.
+    log_cdf : numpy.ndarray, optional
+        The ``log Phi`` term at these residuals, when already computed by the objective.
+    with_objective : bool
+        Compute the objective (NaN otherwise, when the caller knows it already).
 
     Returns
     -------
@@ -488,7 +552,7 @@ def sfa_derivatives(
     hessian : numpy.ndarray
         Shape ``(B, p + 2, p + 2)``.
     """
-    k, p = jac.shape[0], jac.shape[1]
+    k, p = eps.shape[0], len(jac)
     sv, su = np.exp(log_sigma_v), np.exp(log_sigma_u)
     w = np.broadcast_to(w, eps.shape)
     s1 = w.sum(axis=1, keepdims=True)
@@ -508,20 +572,20 @@ def sfa_derivatives(
             c = su / sv * np.sqrt(q)
             kv, ku = -1.0 + 0.5 * lv, 1.0 + 0.5 * lu
             a = eps * -c
-            log_cdf, m, dm = _mills(a)
+            log_cdf, m, dm = _mills(a, log_cdf)
             e2 = eps * eps
-            ll = (np.log(2.0) + 0.5 * np.log(q) - _LOG_SQRT_2PI) - (0.5 * q) * e2 + log_cdf
+            if with_objective:
+                ll = (np.log(2.0) + 0.5 * np.log(q) - _LOG_SQRT_2PI) - (0.5 * q) * e2 + log_cdf
+            if curve_hessian is not None:
+                ll_e = -q * eps - c * m
             s_e2, s_ma, s_dma2 = total(e2), total(m * a), total(dm * a * a)
             # theta: ll_e = -q eps - c m; ll_es = -q l_s eps - c k_s (dm a + m)
             we, wm, wdma = w * eps, w * m, w * (dm * a)
-            vecs = np.stack([we, wm, wdma], axis=2)
-            jv = np.matmul(jac, vecs)  # (k, p, 3)
-            grad[:, :p] = -q * jv[:, :, 0] - c * jv[:, :, 1]
-            hess[:, :p, :p] = np.matmul(
-                jac * (w * (q - dm * (c * c)))[:, None, :], jac.transpose(0, 2, 1)
-            )
-            hess[:, :p, p] = -q * lv * jv[:, :, 0] - c * kv * (jv[:, :, 2] + jv[:, :, 1])
-            hess[:, :p, p + 1] = -q * lu * jv[:, :, 0] - c * ku * (jv[:, :, 2] + jv[:, :, 1])
+            j_e, j_m, j_dma = dot(jac, we), dot(jac, wm), dot(jac, wdma)
+            grad[:, :p] = -q * j_e - c * j_m
+            hess[:, :p, :p] = gram(jac, w * (q - dm * (c * c)))
+            hess[:, :p, p] = -q * lv * j_e - c * kv * (j_dma + j_m)
+            hess[:, :p, p + 1] = -q * lu * j_e - c * ku * (j_dma + j_m)
             g_v = 0.5 * lv * s1 - 0.5 * q * lv * s_e2 + kv * s_ma
             g_u = 0.5 * lu * s1 - 0.5 * q * lu * s_e2 + ku * s_ma
 
@@ -539,21 +603,21 @@ def sfa_derivatives(
         elif inefficiency == "exponential":
             iv, iu, r = 1.0 / sv, 1.0 / su, sv / su
             b = eps * -iv - r
-            log_cdf, m, dm = _mills(b)
-            ll = (-log_sigma_u + 0.5 * r * r) + eps * iu + log_cdf
+            log_cdf, m, dm = _mills(b, log_cdf)
+            if with_objective:
+                ll = (-log_sigma_u + 0.5 * r * r) + eps * iu + log_cdf
+            if curve_hessian is not None:
+                ll_e = iu - iv * m
             s_e, s_m, s_mb = total(eps), total(m), total(m * b)
             s_d, s_db, s_db2 = total(dm), total(dm * b), total(dm * b * b)
             wm, wd, wdb = w * m, w * dm, w * (dm * b)
-            vecs = np.stack([w, wm, wd, wdb], axis=2)
-            jv = np.matmul(jac, vecs)  # (k, p, 4)
+            j_w, j_m, j_d, j_db = dot(jac, w), dot(jac, wm), dot(jac, wd), dot(jac, wdb)
             # ll_e = iu - iv m; ll_ee = iv^2 dm
-            grad[:, :p] = iu * jv[:, :, 0] - iv * jv[:, :, 1]
-            hess[:, :p, :p] = np.matmul(
-                jac * (w * (-(iv * iv) * dm))[:, None, :], jac.transpose(0, 2, 1)
-            )
+            grad[:, :p] = iu * j_w - iv * j_m
+            hess[:, :p, :p] = gram(jac, w * (-(iv * iv) * dm))
             # ll_ev = iv (dm (b + 2r) + m); ll_eu = -iu - iv r dm
-            hess[:, :p, p] = iv * (jv[:, :, 3] + 2.0 * r * jv[:, :, 2] + jv[:, :, 1])
-            hess[:, :p, p + 1] = -iu * jv[:, :, 0] - iv * r * jv[:, :, 2]
+            hess[:, :p, p] = iv * (j_db + 2.0 * r * j_d + j_m)
+            hess[:, :p, p + 1] = -iu * j_w - iv * r * j_d
             g_v = r * r * s1 - s_mb - 2.0 * r * s_m
             g_u = (-1.0 - r * r) * s1 - iu * s_e + r * s_m
             h_vv = 2.0 * r * r * s1 + s_db2 + 4.0 * r * s_db + 4.0 * r * r * s_d + s_mb
@@ -562,7 +626,7 @@ def sfa_derivatives(
         else:
             raise ValueError(f"unknown inefficiency {inefficiency!r}")
         # objective = -sum w ll; its Hessian is minus that of ll.
-        objective = -np.einsum("bn,bn->b", w, ll)
+        objective = -np.einsum("bn,bn->b", w, ll) if with_objective else np.full(k, np.nan)
         grad[:, p] = -g_v[:, 0]
         grad[:, p + 1] = -g_u[:, 0]
         hess[:, p, :p] = hess[:, :p, p]
@@ -570,6 +634,10 @@ def sfa_derivatives(
         hess[:, p, p] = -h_vv[:, 0]
         hess[:, p + 1, p + 1] = -h_uu[:, 0]
         hess[:, p, p + 1] = hess[:, p + 1, p] = -h_vu[:, 0]
+        if curve_hessian is not None:
+            # sum_n w ll_e d2f/dtheta2: the term Gauss-Newton drops (Newton's convergence)
+            extra = np.einsum("bpqn,bn->bpq", curve_hessian, w * ll_e)
+            hess[:, :p, :p] += extra
     return np.asarray(objective, np.float64), grad, hess
 
 
@@ -595,9 +663,10 @@ def mean_inefficiency(sigma_u: Array | float, inefficiency: Inefficiency) -> Arr
 class StochasticFrontier(_CurveProblem):
     """Negative log-likelihood of ``y = f(x; theta) - u + v``, weighted per observation.
 
-    The parameter vector is ``(theta, log sigma_v, log sigma_u)``. The curvature is the Hessian
-    without the curve's second derivatives (Gauss-Newton's approximation); it need not be
-    definite, :func:`solve` shifts it where it is not.
+    The parameter vector is ``(theta, sigma_v, sigma_u)``. The scales are not on the log scale:
+    when the residuals are skewed the wrong way the maximum lies at ``sigma_u = 0``, which a
+    bound reaches in one step but a log scale approaches only one unit per step. The curvature
+    is the Hessian; it need not be definite, :func:`solve` shifts it where it is not.
 
     Parameters
     ----------
@@ -611,6 +680,9 @@ class StochasticFrontier(_CurveProblem):
         Smallest ``sigma_v``. As ``sigma_v -> 0`` the likelihood tends to that of a deterministic
         frontier through the top points, a boundary maximum that is no smooth optimization
         problem; a floor at the precision of any real accuracy measurement keeps it regular.
+    exact : bool
+        Include the curve's second derivatives (forward differences of its Jacobian) in the
+        Hessian; otherwise Gauss-Newton's approximation drops them.
     """
 
     def __init__(
@@ -621,30 +693,83 @@ class StochasticFrontier(_CurveProblem):
         w: Array,
         inefficiency: Inefficiency,
         noise_floor: float = 1e-3,
+        exact: bool = False,
     ) -> None:
         super().__init__(family, x, y, w)
         self.inefficiency: Inefficiency = inefficiency
-        low, high = np.log(SIGMA_BOUNDS[0]), np.log(SIGMA_BOUNDS[1])
-        self.lower = np.concatenate([family.lower, [np.log(max(noise_floor, 1e-6)), low]])
+        self.exact = exact
+        self._last: tuple[Array, Array] | None = None
+        self._reuse: tuple[Array, Array] | None = None
+        low, high = SIGMA_BOUNDS
+        self.lower = np.concatenate([family.lower, [max(noise_floor, low), low]])
         self.upper = np.concatenate([family.upper, [high, high]])
 
     def objective(self, theta: Array, rows: IntArray) -> Array:
         """Negative weighted log-likelihood per row."""
         x, y, w = self._data(rows)
         eps = y - self._curve(x, theta)
-        sv = np.exp(theta[:, self.p : self.p + 1])
-        su = np.exp(theta[:, self.p + 1 : self.p + 2])
-        ll = sfa_loglik(eps, sv, su, self.inefficiency)
+        sv = theta[:, self.p : self.p + 1]
+        su = theta[:, self.p + 1 : self.p + 2]
+        ll, log_cdf = _loglik_parts(eps, sv, su, self.inefficiency)
+        self._last = (eps, log_cdf)
         return np.asarray(-np.einsum("bn,bn->b", np.broadcast_to(w, ll.shape), ll), np.float64)
+
+    def accept(self, mask: BoolArray) -> None:
+        """Keep residuals of the rows ``mask`` of the last objective call for :meth:`derivatives`.
+
+        :func:`solve` calls it before asking for the derivatives at accepted trial points, which
+        saves evaluating the curve and ``log Phi`` again.
+        """
+        if self._last is not None:
+            eps, log_cdf = self._last
+            self._reuse = (eps[mask], log_cdf[mask])
 
     def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
         """Negative log-likelihood, its gradient and Hessian (see :func:`sfa_derivatives`)."""
         x, y, w = self._data(rows)
-        eps = y - self._curve(x, theta)
+        log_cdf: Array | None = None
+        if self._reuse is not None and self._reuse[0].shape[0] == theta.shape[0]:
+            eps, log_cdf = self._reuse
+        else:
+            eps = y - self._curve(x, theta)
+        self._reuse = None
         jac = self._jac(x, theta)
-        log_v = theta[:, self.p : self.p + 1]
-        log_u = theta[:, self.p + 1 : self.p + 2]
-        return sfa_derivatives(eps, w, jac, log_v, log_u, self.inefficiency)
+        p = self.p
+        sv, su = theta[:, p : p + 1], theta[:, p + 1 : p + 2]
+        curve_hessian = None
+        if self.exact:
+            k, n = eps.shape
+            curve_hessian = np.empty((k, p, p, n))
+            for j in range(p):
+                h = 1e-6 * np.maximum(np.abs(theta[:, j]), 1e-3)
+                moved = theta.copy()
+                moved[:, j] += h
+                shifted = self._jac(x, moved)
+                for i in range(p):
+                    curve_hessian[:, i, j, :] = (shifted[i] - jac[i]) / h[:, None]
+            curve_hessian = 0.5 * (curve_hessian + curve_hessian.transpose(0, 2, 1, 3))
+        with np.errstate(all="ignore"):
+            obj, grad, hess = sfa_derivatives(
+                eps,
+                w,
+                jac,
+                np.log(sv),
+                np.log(su),
+                self.inefficiency,
+                curve_hessian=curve_hessian,
+                log_cdf=log_cdf,
+                with_objective=log_cdf is None,
+            )
+            # from (log sigma_v, log sigma_u) to (sigma_v, sigma_u): d/ds = (1/s) d/dlog s
+            scales = np.concatenate([sv, su], axis=1)  # (k, 2)
+            g_log = grad[:, p:].copy()
+            grad[:, p:] = g_log / scales
+            hess[:, :p, p:] /= scales[:, None, :]
+            hess[:, p:, :p] /= scales[:, :, None]
+            block = hess[:, p:, p:] / (scales[:, :, None] * scales[:, None, :])
+            block -= np.einsum("bi,ij->bij", g_log / (scales * scales), np.eye(2))
+            hess[:, p:, p:] = block
+        return obj, grad, hess
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,9 +895,12 @@ def solve(
             rel_dec = (old[better] - new_obj[better]) / np.maximum(np.abs(new_obj[better]), 1e-300)
             rho = (old[better] - new_obj[better]) / np.maximum(predicted[better], 1e-300)
             theta[acc] = trial[better]
-            o, gr, he = problem.derivatives(theta[acc], acc)
-            ok = np.isfinite(o) & np.isfinite(gr).all(axis=1) & np.isfinite(he).all(axis=(1, 2))
-            obj[acc], grad[acc], hess[acc] = o, gr, he
+            accept = getattr(problem, "accept", None)
+            if accept is not None:
+                accept(better)
+            _, gr, he = problem.derivatives(theta[acc], acc)  # the objective is new_obj
+            ok = np.isfinite(gr).all(axis=1) & np.isfinite(he).all(axis=(1, 2))
+            obj[acc], grad[acc], hess[acc] = new_obj[better], gr, he
             # Nielsen's update of the damping from the gain ratio.
             factor = np.maximum(1.0 / 3.0, 1.0 - (2.0 * np.minimum(rho, 1.0) - 1.0) ** 3)
             mu[acc] = np.maximum(mu[acc] * factor, 1e-15)
