@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -77,6 +79,10 @@ def test_solver_batches_and_broadcasts() -> None:
     sks = np.stack([np.full(40, v) for v in (0.01, 1.0, 10.0)])
     batched = solve_implicit_bias(x, y, sks)
     assert batched.beta.shape == (3, 40) and batched.converged.all()
+    record = batched.to_record()
+    assert record["n_problems"] == record["n_converged"] == 3
+    assert json.loads(json.dumps(record)) == record
+    assert len(batched.summary()) == 3 and "BiasSolution" in batched._repr_html_()
     for i in range(3):
         single = solve_implicit_bias(x, y, sks[i])
         np.testing.assert_allclose(batched.beta[i], single.beta, rtol=1e-10, atol=1e-13)

@@ -66,6 +66,8 @@ def runs(problem: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     yp = np.concatenate([problem["yp"]] * len(names))
     pt = gradient_descent(xp, yp, w0, step=STEP)
     assert pt.converged.all()
+    assert pt.to_record()["n_converged"] == len(names) * SEEDS
+    assert (pt.summary()["loss"] <= 1e-20 * (yp**2).sum(-1).max()).all()
     ft_inits = []
     for i, (_, _, gamma) in enumerate(SETTINGS.values()):
         wp, _, wm, _ = (w[i * SEEDS : (i + 1) * SEEDS] for w in pt.weights)

@@ -66,10 +66,12 @@ between ``B^2/(4c)`` (``c >> |B|``) and ``|B|/2`` (``c << |B|``).
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 Readout = Literal["balanced", "constant"]
@@ -317,6 +319,29 @@ class BiasSolution:
     n_iter: NDArray[np.int64]
     converged: NDArray[np.bool_]
     residual: NDArray[np.float64]
+
+    def to_record(self) -> dict[str, object]:
+        """Return a JSON-safe summary: problems, converged count, largest residual, iterations."""
+        return {
+            "n_problems": int(np.size(self.converged)),
+            "n_converged": int(np.sum(self.converged)),
+            "max_residual": float(np.max(self.residual)),
+            "max_iterations": int(np.max(self.n_iter)),
+        }
+
+    def summary(self) -> pd.DataFrame:
+        """Return one row per problem: problem (flat index), n_iter, converged, residual."""
+        return pd.DataFrame(
+            {
+                "problem": np.arange(np.size(self.converged)),
+                "n_iter": np.ravel(self.n_iter),
+                "converged": np.ravel(self.converged),
+                "residual": np.ravel(self.residual),
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        return "<p>BiasSolution: " + html.escape(str(self.to_record())) + "</p>"
 
 
 def solve_implicit_bias(

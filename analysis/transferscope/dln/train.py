@@ -17,9 +17,11 @@ criterion.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 Weights = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
@@ -51,6 +53,30 @@ class GDResult:
     converged: NDArray[np.bool_]
     loss: NDArray[np.float64]
     grad_norm: NDArray[np.float64]
+
+    def to_record(self) -> dict[str, object]:
+        """Return a JSON-safe summary: problems, converged count, most steps, largest loss."""
+        return {
+            "n_problems": int(np.size(self.converged)),
+            "n_converged": int(np.sum(self.converged)),
+            "max_steps": int(np.max(self.steps)),
+            "max_loss": float(np.max(self.loss)),
+        }
+
+    def summary(self) -> pd.DataFrame:
+        """Return one row per problem: problem (flat index), steps, converged, loss, grad_norm."""
+        return pd.DataFrame(
+            {
+                "problem": np.arange(np.size(self.converged)),
+                "steps": np.ravel(self.steps),
+                "converged": np.ravel(self.converged),
+                "loss": np.ravel(self.loss),
+                "grad_norm": np.ravel(self.grad_norm),
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        return "<p>GDResult: " + html.escape(str(self.to_record())) + "</p>"
 
 
 def scratch_init(
@@ -139,7 +165,7 @@ def gradient_descent(
     gram = xa @ xt / n if n <= dim else xt @ xa / n
     lam_max = np.linalg.eigvalsh(gram)[:, -1]
     loss_scale = np.maximum((ya**2).sum(-1) / (2 * n), 1e-300)
-    grad_scale = np.maximum(np.linalg.norm((xt @ ya[..., None])[..., 0], axis=-1) / n, 1e-300)
+    grad_scale = np.maximum(np.linalg.norm(_rmatvec(xa, ya), axis=-1) / n, 1e-300)
     interpolating = n < dim
 
     steps = np.zeros(size, dtype=np.int64)
@@ -191,10 +217,10 @@ def gradient_descent(
 
 
 def _matvec(x: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``x[i] @ b[i]`` for each problem (a loop of BLAS calls beats batched matmul on vectors)."""
-    return np.stack([x[i] @ b[i] for i in range(x.shape[0])])
+    """``x[i] @ b[i]`` for each problem."""
+    return np.asarray((x @ b[..., None])[..., 0])
 
 
 def _rmatvec(x: NDArray[np.float64], r: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``r[i] @ x[i]`` (that is ``x[i]^T r[i]``) for each problem."""
-    return np.stack([r[i] @ x[i] for i in range(x.shape[0])])
+    """``r[i] @ x[i]`` (that is ``x[i]^T r[i]``) for each problem, without transposing ``x``."""
+    return np.asarray((r[..., None, :] @ x)[..., 0, :])
