@@ -120,3 +120,11 @@ def test_broken_pipe_ends_quietly(tmp_path) -> None:
     _, err = proc.communicate()
     assert proc.returncode == 0
     assert b"Traceback" not in err
+
+
+def test_every_public_name_resolves() -> None:
+    import transferscope
+
+    for name in transferscope.__all__:
+        assert getattr(transferscope, name) is not None, name
+    assert set(transferscope.__all__) <= set(dir(transferscope))

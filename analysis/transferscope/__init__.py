@@ -3,10 +3,93 @@
 Load published result tables and your own runs into DuckDB, fit saturating frontiers of
 downstream versus upstream accuracy, extrapolate their plateaus with honest uncertainty, and
 rank adaptation methods by how much they depend on pretraining.
+
+The names below are imported on first use, so ``import transferscope`` stays cheap and the
+command line starts quickly.
+
+==========================  =====================================================
+store                       ``open_store``, ``Store``
+ingest                      ``ingest_file``, ``validate_runs``, ``read_table``
+published sources           ``load_source``, ``known_sources``
+frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``frontier_curves``
+dependence and ranking      ``dependence``, ``task_values``, ``pooled_dependence``,
+                            ``rank_methods``, ``pairwise_comparisons``,
+                            ``friedman_nemenyi``, ``method_slopes``
+meta-analysis               ``pool_effects``, ``meta_regression``
+theory (diagonal networks)  ``simulate_ladder``
+interactions (knowledge)    ``interactions``, ``compare_knowledge``, ``knowledge_records``
+reports                     ``build_report``, ``run_demo``
+==========================  =====================================================
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS: dict[str, str] = {
+    "open_store": "transferscope.store",
+    "Store": "transferscope.store",
+    "ingest_file": "transferscope.ingest",
+    "validate_runs": "transferscope.validate",
+    "read_table": "transferscope.readers",
+    "load_source": "transferscope.sources",
+    "known_sources": "transferscope.sources",
+    "fit_frontiers": "transferscope.frontier",
+    "fit_group": "transferscope.frontier",
+    "frontier_curves": "transferscope.frontier",
+    "dependence": "transferscope.dependence",
+    "task_values": "transferscope.dependence",
+    "rank_methods": "transferscope.ranking",
+    "pooled_dependence": "transferscope.ranking",
+    "pairwise_comparisons": "transferscope.ranking",
+    "friedman_nemenyi": "transferscope.ranking",
+    "method_slopes": "transferscope.mixed",
+    "pool_effects": "transferscope.meta",
+    "meta_regression": "transferscope.meta",
+    "simulate_ladder": "transferscope.dln",
+    "interactions": "transferscope.knowledge",
+    "compare_knowledge": "transferscope.knowledge",
+    "knowledge_records": "transferscope.knowledge",
+    "build_report": "transferscope.report",
+    "run_demo": "transferscope.report",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'transferscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from transferscope.dependence import dependence, task_values
+    from transferscope.dln import simulate_ladder
+    from transferscope.frontier import fit_frontiers, fit_group, frontier_curves
+    from transferscope.ingest import ingest_file
+    from transferscope.knowledge import compare_knowledge, interactions, knowledge_records
+    from transferscope.meta import meta_regression, pool_effects
+    from transferscope.mixed import method_slopes
+    from transferscope.ranking import (
+        friedman_nemenyi,
+        pairwise_comparisons,
+        pooled_dependence,
+        rank_methods,
+    )
+    from transferscope.readers import read_table
+    from transferscope.report import build_report, run_demo
+    from transferscope.sources import known_sources, load_source
+    from transferscope.store import Store, open_store
+    from transferscope.validate import validate_runs

@@ -51,6 +51,30 @@ KEY_COLUMNS: Final[tuple[str, ...]] = (
     "hparams",
 )
 
+
+#: Columns of table ``interactions`` (knowledge kept, discarded and learned; one row per
+#: comparison, role, input and subset), with their DuckDB types. ``input_id`` is null on rows
+#: that aggregate over inputs. See :func:`transferscope.knowledge.knowledge_records`.
+KNOWLEDGE_COLUMNS: Final[dict[str, str]] = {
+    "comparison": "VARCHAR",
+    "task": "VARCHAR",
+    "role": "VARCHAR",
+    "model": "VARCHAR",
+    "input_id": "BIGINT",
+    "n_variables": "INTEGER",
+    "subset": "BIGINT",
+    "interaction_order": "INTEGER",
+    "interaction": "DOUBLE",
+    "strength": "DOUBLE",
+    "relative_strength": "DOUBLE",
+    "salient": "BOOLEAN",
+    "tau": "DOUBLE",
+    "preserved": "BOOLEAN",
+    "discarded": "BOOLEAN",
+    "newly_learned": "BOOLEAN",
+    "exclusive": "BOOLEAN",
+}
+
 #: Default metric name when a table names none (an accuracy, stored as a fraction).
 DEFAULT_METRIC: Final[str] = "accuracy"
 

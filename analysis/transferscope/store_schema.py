@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from transferscope.errors import StoreError
-from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS
+from transferscope.schema import KEY_COLUMNS, KNOWLEDGE_COLUMNS, RUN_COLUMNS
 
 __all__ = [
     "MIGRATIONS",
@@ -101,10 +101,19 @@ def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_FITS_DDL)
 
 
+def _create_v2(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{ident(c)} {t}" for c, t in KNOWLEDGE_COLUMNS.items())
+    con.execute(
+        f"CREATE TABLE interactions ({columns}, "
+        "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+
+
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
 #: versions it went through in ``schema_info``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
+    Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
 )
 
 

@@ -17,6 +17,7 @@ import pytest
 from transferscope.cli import main
 from transferscope.errors import InputError
 from transferscope.schema import SourceInfo
+from transferscope.store import supported_version
 
 Write = Callable[..., Path]
 State = Callable[[Path], object]
@@ -302,11 +303,15 @@ def test_store_with_a_newer_schema(
     db: Path, write_csv: Write, store_state: State, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with duckdb.connect(str(db)) as con:
-        con.execute("INSERT INTO schema_info VALUES (2, 'future', now())")
+        con.execute(
+            "INSERT INTO schema_info VALUES (?, 'future', now())", [supported_version() + 1]
+        )
         before = con.execute("SELECT count(*) FROM runs").fetchall()
     code, _, err = _run(["ingest", str(write_csv("other.csv")), "--db", str(db)], capsys)
     assert code == 2
-    assert "schema version 2, newer than this transferscope supports (1)" in _one_line_error(err)
+    newer, ours = supported_version() + 1, supported_version()
+    expected = f"schema version {newer}, newer than this transferscope supports ({ours})"
+    assert expected in _one_line_error(err)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM runs").fetchall() == before
         assert con.execute("SELECT count(*) FROM sources").fetchall() == [(1,)]

@@ -17,6 +17,9 @@ from transferscope.errors import InputError, StoreError
 from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS
 from transferscope.store import Migration, Store, open_store, run_id, supported_version
 
+#: A schema version newer than this code's, for tests of the migration machinery.
+NEXT = supported_version() + 1
+
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -25,8 +28,14 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
     db = tmp_path / "sub" / "dir" / "s.duckdb"  # the parent folders are created
     with open_store(db) as store:
-        assert store.schema_version == supported_version() == 1
-        assert _tables(store.connection) == {"schema_info", "sources", "runs", "fits"}
+        assert store.schema_version == supported_version() == 2
+        assert _tables(store.connection) == {
+            "schema_info",
+            "sources",
+            "runs",
+            "fits",
+            "interactions",
+        }
         columns = store.connection.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'runs' "
             "ORDER BY column_index"
@@ -47,7 +56,7 @@ def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
         ]
     # an ordinary DuckDB file: plain duckdb reads it
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(1,)]
+        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(2,)]
 
 
 def test_default_path_comes_from_the_environment(
@@ -63,13 +72,34 @@ def test_empty_database_is_migrated_from_version_0(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
     duckdb.connect(str(db)).close()  # version 0: a DuckDB file without our tables
     with open_store(db) as store:
-        assert store.schema_version == 1
-        rows = store.connection.execute("SELECT version, description FROM schema_info").fetchall()
-        assert rows == [(1, "tables schema_info, sources, runs and fits")]
+        assert store.schema_version == 2
+        rows = store.connection.execute(
+            "SELECT version, description FROM schema_info ORDER BY version"
+        ).fetchall()
+        assert rows == [
+            (1, "tables schema_info, sources, runs and fits"),
+            (2, "table interactions (knowledge kept, discarded and learned)"),
+        ]
+
+
+def test_a_real_version_1_store_is_migrated_to_2_keeping_its_runs(
+    tmp_path: Path, runs_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "made-by-v1.duckdb"
+    with monkeypatch.context() as patch:  # the code of schema version 1, as it was released
+        patch.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:1])
+        with open_store(db) as store:
+            store.ingest(runs_frame, "small")
+            before = store.runs()
+            assert "interactions" not in _tables(store.connection)
+    with open_store(db) as store:
+        assert store.schema_version == 2
+        assert "interactions" in _tables(store.connection)
+        pd.testing.assert_frame_equal(store.runs(), before)
 
 
 @pytest.fixture
-def v1_store(tmp_path: Path, runs_frame: pd.DataFrame) -> Path:
+def current_store(tmp_path: Path, runs_frame: pd.DataFrame) -> Path:
     db = tmp_path / "v1.duckdb"
     with open_store(db) as store:
         store.ingest(runs_frame, "small")
@@ -77,39 +107,41 @@ def v1_store(tmp_path: Path, runs_frame: pd.DataFrame) -> Path:
 
 
 def test_migration_to_a_newer_version_keeps_the_data(
-    v1_store: Path, monkeypatch: pytest.MonkeyPatch
+    current_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def add_note(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE runs ADD COLUMN note VARCHAR")
         con.execute("UPDATE runs SET note = 'migrated'")
 
-    with open_store(v1_store) as store:
+    with open_store(current_store) as store:
         before = store.runs()
     monkeypatch.setattr(
-        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(2, "note", add_note))
+        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(NEXT, "note", add_note))
     )
-    with open_store(v1_store) as store:
-        assert store.schema_version == 2
+    with open_store(current_store) as store:
+        assert store.schema_version == NEXT
         notes = store.connection.execute("SELECT DISTINCT note FROM runs").fetchall()
         assert notes == [("migrated",)]
         pd.testing.assert_frame_equal(store.runs(), before)
         versions = store.connection.execute("SELECT version FROM schema_info ORDER BY 1")
-        assert versions.fetchall() == [(1,), (2,)]
+        assert versions.fetchall() == [(v,) for v in range(1, NEXT + 1)]
 
 
-def test_failed_migration_changes_nothing(v1_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_migration_changes_nothing(
+    current_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE runs ADD COLUMN note VARCHAR")
         con.execute("SELECT * FROM no_such_table")
 
     monkeypatch.setattr(
-        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(2, "broken", broken))
+        store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, Migration(NEXT, "broken", broken))
     )
-    with pytest.raises(StoreError, match="migration of the store to schema version 2 failed"):
-        open_store(v1_store)
+    with pytest.raises(StoreError, match=f"migration of the store to schema version {NEXT} failed"):
+        open_store(current_store)
     monkeypatch.undo()
-    with open_store(v1_store, read_only=True) as store:
-        assert store.schema_version == 1
+    with open_store(current_store, read_only=True) as store:
+        assert store.schema_version == NEXT - 1
         assert "note" not in store.runs().columns
         assert len(store.runs()) == 4
 
@@ -117,18 +149,18 @@ def test_failed_migration_changes_nothing(v1_store: Path, monkeypatch: pytest.Mo
 def test_read_only_store_needing_migration_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     duckdb.connect(str(db)).close()
-    with pytest.raises(StoreError, match="schema version 0 and needs migrating to 1"):
+    with pytest.raises(StoreError, match="schema version 0 and needs migrating to 2"):
         open_store(db, read_only=True)
 
 
-def test_newer_schema_is_refused(v1_store: Path) -> None:
-    with duckdb.connect(str(v1_store)) as con:
+def test_newer_schema_is_refused(current_store: Path) -> None:
+    with duckdb.connect(str(current_store)) as con:
         con.execute("INSERT INTO schema_info VALUES (7, 'from the future', now())")
     with pytest.raises(StoreError) as info:
-        open_store(v1_store)
+        open_store(current_store)
     message = str(info.value)
-    assert str(v1_store) in message
-    assert "schema version 7, newer than this transferscope supports (1)" in message
+    assert str(current_store) in message
+    assert f"schema version 7, newer than this transferscope supports ({NEXT - 1})" in message
 
 
 def test_not_a_database(tmp_path: Path) -> None:
@@ -149,9 +181,9 @@ def test_not_a_database(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def locked(v1_store: Path, hold_open: Callable[[Path], Callable[[], None]]) -> Path:
-    hold_open(v1_store)
-    return v1_store
+def locked(current_store: Path, hold_open: Callable[[Path], Callable[[], None]]) -> Path:
+    hold_open(current_store)
+    return current_store
 
 
 def test_locked_store(locked: Path) -> None:
@@ -162,9 +194,9 @@ def test_locked_store(locked: Path) -> None:
         assert str(info.value).startswith(str(locked))
 
 
-def test_read_only_store_refuses_to_ingest(v1_store: Path, runs_frame: pd.DataFrame) -> None:
+def test_read_only_store_refuses_to_ingest(current_store: Path, runs_frame: pd.DataFrame) -> None:
     with (
-        open_store(v1_store, read_only=True) as store,
+        open_store(current_store, read_only=True) as store,
         pytest.raises(StoreError, match="opened read-only"),
     ):
         store.ingest(runs_frame, "other")

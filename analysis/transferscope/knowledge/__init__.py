@@ -23,6 +23,7 @@ from transferscope.knowledge.compare import (
     salient_mask,
     set_shares,
 )
+from transferscope.knowledge.persist import comparison_from_records, load_knowledge, save_knowledge
 from transferscope.knowledge.result import (
     KNOWLEDGE_RECORD_COLUMNS,
     KnowledgeComparison,
@@ -49,15 +50,18 @@ __all__ = [
     "KnowledgeComparison",
     "ModelValue",
     "compare_knowledge",
+    "comparison_from_records",
     "evaluate_subsets",
     "interactions",
     "knowledge_records",
     "knowledge_sets",
+    "load_knowledge",
     "log_odds",
     "model_interactions",
     "model_value",
     "naive_interactions",
     "salient_mask",
+    "save_knowledge",
     "set_shares",
     "subset_mask",
     "subset_members",

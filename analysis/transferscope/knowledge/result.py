@@ -27,27 +27,11 @@ from transferscope.knowledge.compare import (
     set_shares,
 )
 from transferscope.knowledge.transform import subset_order
+from transferscope.schema import KNOWLEDGE_COLUMNS
 
-#: Columns of :func:`knowledge_records` with the DuckDB type proposed for storing them.
-KNOWLEDGE_RECORD_COLUMNS: Final[dict[str, str]] = {
-    "comparison": "VARCHAR",
-    "task": "VARCHAR",
-    "role": "VARCHAR",
-    "model": "VARCHAR",
-    "input_id": "BIGINT",
-    "n_variables": "INTEGER",
-    "subset": "BIGINT",
-    "interaction_order": "INTEGER",
-    "interaction": "DOUBLE",
-    "strength": "DOUBLE",
-    "relative_strength": "DOUBLE",
-    "salient": "BOOLEAN",
-    "tau": "DOUBLE",
-    "preserved": "BOOLEAN",
-    "discarded": "BOOLEAN",
-    "newly_learned": "BOOLEAN",
-    "exclusive": "BOOLEAN",
-}
+#: Columns of :func:`knowledge_records` with their DuckDB types: those of the store's table
+#: ``interactions`` (defined in :mod:`transferscope.schema`).
+KNOWLEDGE_RECORD_COLUMNS: Final[dict[str, str]] = KNOWLEDGE_COLUMNS
 
 _SHARE_COLUMNS: Final[tuple[str, ...]] = (
     "count_share_of_p",
