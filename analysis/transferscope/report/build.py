@@ -43,6 +43,10 @@ DEFAULT_MAX_LADDER_TASKS = 12
 MAX_LADDER_CHECKPOINTS = 200
 #: Points of the ladder chart at most (panels are dropped beyond it).
 MAX_LADDER_POINTS = 4000
+#: Models ranked at most when models stand in for pretraining methods (see choose_entity).
+MAX_RANKED_MODELS = 40
+#: Entities drawn at most in a forest plot or critical-difference diagram (the table has all).
+MAX_CHART_ENTITIES = 30
 #: Ranking contexts (downstream metric x shots) drawn by default.
 DEFAULT_MAX_CONTEXTS = 4
 
@@ -217,7 +221,9 @@ def choose_entity(runs: pd.DataFrame) -> str:
 
     Tables such as VTAB-1k compare pretraining methods (stored as models, with a
     ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
-    nothing, so their models are ranked instead.
+    nothing, so their models are ranked instead (when there are at most
+    :data:`MAX_RANKED_MODELS`; a checkpoint ladder of hundreds of models is not a comparison of
+    pretraining methods).
 
     Parameters
     ----------
@@ -232,7 +238,8 @@ def choose_entity(runs: pd.DataFrame) -> str:
     contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
     one_method = int(contexts["method"].nunique().max()) <= 1
     pre = runs[runs["pretrained"].fillna(True).astype(bool)]
-    return "model" if one_method and pre["model"].nunique() >= 2 else "method"
+    n_models = int(pre["model"].nunique())
+    return "model" if one_method and 2 <= n_models <= MAX_RANKED_MODELS else "method"
 
 
 def _ranking_section(
@@ -320,10 +327,18 @@ def _ranking_section(
         md.append(f"### {md_escape(label)}\n\n" + md_table(table, cols) + "\n")
         if i >= max_contexts:
             continue
+        drawn = table.head(MAX_CHART_ENTITIES)
         per_task = select_rows(values, keys)
+        per_task = per_task[per_task["method"].isin(drawn["method"])]
+        if len(table) > len(drawn):
+            body.append(
+                H.paragraph(
+                    f"The charts show the best {len(drawn)} of {len(table)} {noun}.", "note"
+                )
+            )
         figs = []
         chart = charts.forest_chart(
-            table,
+            drawn,
             per_task,
             title=[f"Pooled {metric} per {ent}", label],
             x_title=_RANK_AXIS[metric],
@@ -341,7 +356,7 @@ def _ranking_section(
             )
         )
         fr = select_rows(fried, {c: v for c, v in keys.items() if c in fried})
-        if not fr.empty and (fr["status"] == "ok").all():
+        if not fr.empty and (fr["status"] == "ok").all() and len(fr) <= MAX_CHART_ENTITIES:
             cd = float(fr["critical_difference"].iloc[0])
             chart = charts.cd_diagram(
                 fr[["method", "mean_rank"]],
@@ -361,15 +376,15 @@ def _ranking_section(
                     f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
                 )
             )
-        else:
+        body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
+        if len(figs) < 2:
             body.append(
                 H.paragraph(
-                    f"No critical-difference diagram: it needs at least two {noun} with values "
-                    "on at least two common tasks.",
+                    f"No critical-difference diagram: it needs two to {MAX_CHART_ENTITIES} "
+                    f"{noun} with values on at least two common tasks.",
                     "note",
                 )
             )
-        body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
     return H.Section("ranking", title, tuple(body)), "\n".join(md) + "\n", n_ranked
 
 
