@@ -37,6 +37,8 @@ def test_demo_command_writes_a_report_into_a_fresh_store(
         assert len(runs) == 2 * 4 * 2 * 2 * 5
         n_fits = store.connection.execute("SELECT count(*) FROM fits").fetchone()
         assert n_fits is not None and n_fits[0] == 2 * 4 * 2  # one per group, kept
+        stored = store.connection.execute("SELECT DISTINCT comparison FROM interactions")
+        assert stored.fetchall() == [("example_seed0",)]  # the knowledge section's source
     groups = re.search(r"(\d+) frontier groups, (\d+) fitted", printed)
     assert groups is not None and int(groups.group(1)) == 16
 
@@ -86,4 +88,9 @@ def test_report_command_bad_input(
     )
     assert "no runs matching the filters" in capsys.readouterr().err
     assert main(["report", "--db", str(small_store), "--max-group-charts", "-1"]) == 2
+    capsys.readouterr()
+    (tmp_path / "a_file").write_text("x")
+    assert main(["report", "--db", str(small_store), "--out", str(tmp_path / "a_file")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "a_file"), "--seeds", "0"]) == 2
     assert not (tmp_path / "o").exists()

@@ -481,6 +481,15 @@ def _mean_over_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _comparisons(store: Store, extra: Sequence[Any]) -> list[Any]:
+    """Return the stored knowledge comparisons, with those passed in replacing same names."""
+    from transferscope.knowledge import load_knowledge
+
+    by_name = {c.comparison: c for c in load_knowledge(store)}
+    by_name.update({c.comparison: c for c in extra})
+    return [by_name[name] for name in sorted(by_name)]
+
+
 def _knowledge_section(
     comparisons: Sequence[Any],
     add: Callable[[str, alt.TopLevelMixin, str], H.Figure],
@@ -604,7 +613,9 @@ def build_report(
     seed : int
         Seed of every resampling.
     knowledge : sequence of KnowledgeComparison
-        Interaction comparisons to report (see :func:`transferscope.knowledge.compare_knowledge`).
+        Interaction comparisons to report besides those stored in the store's table
+        ``interactions`` (see :func:`transferscope.knowledge.save_knowledge`); one passed here
+        replaces a stored one of the same name.
     image_formats : sequence of {"png", "svg"}
         Files written per chart; empty to skip the exports.
     title : str
@@ -634,6 +645,8 @@ def build_report(
     if max_group_charts < 0 or max_ladder_tasks < 0 or max_contexts < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
     filters = _filters(tasks, methods)
     runs = store.runs(**filters)
     if runs.empty:
@@ -668,7 +681,7 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
-    know = _knowledge_section(knowledge, collector.add)
+    know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
     overview = [
         f"{len(runs)} runs from {runs['source'].nunique()} source(s): {runs['task'].nunique()} "

@@ -140,18 +140,18 @@ def run_demo(
         The report, the store's path, and wall times.
     """
     from transferscope.dln import simulate_ladder
+    from transferscope.knowledge import save_knowledge
+    from transferscope.knowledge.example import run_example
 
     start = time.perf_counter()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
     out.mkdir(parents=True, exist_ok=True)
-    if not out.is_dir():  # pragma: no cover - mkdir raises first
-        raise InputError("is not a folder", file=str(out))
     runs = simulate_ladder(checkpoints=checkpoints, tasks=tasks, seeds=seeds, dim=dim, seed=seed)
     t_sim = time.perf_counter() - start
     comparisons = []
     if knowledge:
-        from transferscope.knowledge.example import run_example
-
         comparisons.append(run_example(seed=seed).comparison)
     db = out / DEMO_DB
     _fresh(db)
@@ -170,13 +170,14 @@ def run_demo(
     t_rep = time.perf_counter()
     with open_store(db) as store:
         store.ingest(runs, info)
+        for comparison in comparisons:  # kept in the store; the report reads it from there
+            save_knowledge(store, comparison)
         report = build_report(
             store,
             out,
             fit_bootstrap=fit_bootstrap,
             rank_bootstrap=rank_bootstrap,
             seed=seed,
-            knowledge=comparisons,
             image_formats=image_formats,
             title="transferscope demo: a simulated checkpoint ladder",
             progress=progress,
