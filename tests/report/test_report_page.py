@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from report_synthetic import (
@@ -25,10 +26,12 @@ from report_synthetic import (
     too_few_group,
 )
 
+from transferscope.knowledge import compare_knowledge, save_knowledge
 from transferscope.report.build import ReportResult, build_report
 from transferscope.schema import SourceInfo
 from transferscope.store import open_store
 
+HOSTILE_COMPARISON = "<iframe src=javascript:alert(6)>"
 Built = tuple[ReportResult, pd.DataFrame, ReportResult]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,8 +58,14 @@ def built(
         url="javascript:alert(4)",
         citation="[click](javascript:alert(5))",
     )
+    rng = np.random.default_rng(5)
+    pretrained, fine_tuned, scratch = (rng.normal(size=(4, 2**4)) for _ in range(3))
+    comparison = compare_knowledge(
+        pretrained, fine_tuned, scratch, task=HOSTILE_TASK, comparison=HOSTILE_COMPARISON
+    )
     with open_store(out / "store.duckdb") as store:
         store.ingest(runs, info)
+        save_knowledge(store, comparison)
         result = build_report(store, out / "site", fit_bootstrap=40, rank_bootstrap=100, seed=1)
         fits_again = build_report(
             store, out / "again", fit_bootstrap=40, rank_bootstrap=100, seed=1, image_formats=()
@@ -96,8 +105,8 @@ def test_every_chart_is_in_the_page_and_exported(built: Built) -> None:
     result, _, _ = built
     page = _page(result)
     specs = _specs(page)
-    # 9 group charts, the plateau overview, forest, critical difference, ladder
-    assert len(specs) == 13
+    # 9 group charts, the plateau overview, forest, critical difference, ladder, interactions
+    assert len(specs) == 14
     for chart_id in specs:
         assert page.count(f'<div class="vega" id="{chart_id}">') == 1
     pngs = sorted(p for p in result.charts if p.suffix == ".png")
@@ -125,7 +134,7 @@ def test_page_is_self_contained(built: Built) -> None:
 
 def test_hostile_names_are_escaped_in_html(built: Built) -> None:
     page = _page(built[0])
-    for name in (HOSTILE_TASK, HOSTILE_MODEL, HOSTILE_SOURCE_TITLE):
+    for name in (HOSTILE_TASK, HOSTILE_MODEL, HOSTILE_SOURCE_TITLE, HOSTILE_COMPARISON):
         assert name not in page  # nowhere raw, not even inside the JSON of the chart specs
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;b onmouseover=alert(3)&gt;bold&lt;/b&gt;" in page
@@ -137,7 +146,8 @@ def test_hostile_names_are_escaped_in_html(built: Built) -> None:
 
 def test_summary_markdown(built: Built) -> None:
     text = built[0].summary_md.read_text(encoding="utf-8")
-    assert "<img" not in text and "<b " not in text
+    assert "<img" not in text and "<b " not in text and "<iframe" not in text
+    assert "&lt;iframe src=javascript:alert\\(6\\)&gt;" in text
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     assert "\\[click\\]" not in text  # citation is not in the Markdown table
     assert "too\\_few\\_points" in text  # the group that could not be fitted, with its status
@@ -207,7 +217,7 @@ def browser_page(built: Built) -> Iterator[dict[str, Any]]:
             )
             seen["text"] = page.inner_text("body")
             seen["injected"] = page.evaluate(
-                "() => document.querySelectorAll('main img, b[onmouseover], [onerror], "
+                "() => document.querySelectorAll('main img, main iframe, b[onmouseover], [onerror], "
                 "[onload], main script').length"
             )
             seen["svg_text"] = page.evaluate(
@@ -235,7 +245,7 @@ def _hover_tooltip(page: Any) -> str:
 @pytest.mark.browser
 def test_browser_every_chart_rendered(browser_page: dict[str, Any]) -> None:
     charts = browser_page["charts"]
-    assert len(charts) == browser_page["n_specs"] == 13
+    assert len(charts) == browser_page["n_specs"] == 14
     for chart in charts:
         assert chart["state"] == "true", chart
         assert chart["width"] > 100 and chart["height"] > 80, chart
@@ -259,6 +269,7 @@ def test_browser_no_request_leaves_the_file(browser_page: dict[str, Any]) -> Non
 def test_browser_hostile_names_are_text(browser_page: dict[str, Any]) -> None:
     text = browser_page["text"]
     assert HOSTILE_TASK in text and HOSTILE_SOURCE_TITLE in text  # models appear in tooltips
+    assert HOSTILE_COMPARISON in text
     assert browser_page["injected"] == 0
     assert browser_page["dialogs"] == [] and browser_page["dialogs_after_hover"] == []
     assert HOSTILE_TASK in browser_page["svg_text"]  # chart titles and labels show it as text
