@@ -233,7 +233,12 @@ def check_group(
 
 
 def _backtest(
-    family: Family, x: Array, y: Array, settings: Settings, mask: NDArray[np.bool_]
+    family: Family,
+    x: Array,
+    y: Array,
+    settings: Settings,
+    mask: NDArray[np.bool_],
+    start: dict[str, float],
 ) -> tuple[float, Array, Array, Array]:
     loss = family.upstream == "lower"
     q = settings.backtest_quantile
@@ -245,7 +250,9 @@ def _backtest(
         return math.nan, empty, empty, empty
     if np.ptp(x[train]) == 0.0 or np.ptp(y[train]) == 0.0:
         return math.nan, empty, empty, empty
-    fit, train_mask = fit_estimator(family, x[train], y[train], settings.frontier, settings.options)
+    fit, train_mask = fit_estimator(
+        family, x[train], y[train], settings.frontier, settings.options, start=start
+    )
     if not fit.converged:
         return math.nan, empty, empty, empty
     if settings.frontier in POINT_FRONTIERS:
@@ -319,7 +326,8 @@ def fit_one(
         return _replace(
             base, status="did_not_converge", message="non-finite plateau", n_frontier=n_frontier
         )
-    mae, bx, by_, bp = _backtest(family, x, y, settings, mask)
+    start = {n: float(v) for n, v in zip(family.names, fit.values[:p], strict=True)}
+    mae, bx, by_, bp = _backtest(family, x, y, settings, mask, start)
     low = high = failed = math.nan
     plateaus = np.zeros(0)
     n_boot = int(settings.bootstrap) if bootstrap else 0

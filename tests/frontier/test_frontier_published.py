@@ -1,0 +1,86 @@
+"""Every group of the published sources is fitted without an exception; failures have a status.
+
+Small bootstraps (20 resamples, the fewest that give an interval) keep this fast; the benchmark (benchmarks/frontier.py sources) runs B = 1000.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transferscope.frontier import STATUSES, fit_frontiers
+from transferscope.sources import load_source
+
+BY = ("task", "method", "shots")
+
+
+def _fit(
+    shared_data: Path, name: str, by: tuple[str, ...] = BY, family: str = "abnar"
+) -> pd.DataFrame:
+    runs = load_source(name, from_dir=shared_data).frame
+    out = fit_frontiers(runs, by=by, family=family, bootstrap=20, seed=0)
+    groups = runs.groupby(list(by), dropna=False).ngroups
+    assert len(out) == groups  # one row per group, none lost
+    assert set(out["status"]) <= set(STATUSES)
+    failed = out[out["status"] != "ok"]
+    assert (failed["message"].str.len() > 0).all()
+    assert failed["plateau"].isna().all()
+    ok = out[out["status"] == "ok"]
+    assert ok["plateau"].between(0, 1).all()
+    # an interval needs 20 successful resamples: with one failure it is left empty
+    has_ci = ok["plateau_ci_low"].notna()
+    assert (has_ci == ok["plateau_ci_high"].notna()).all()
+    assert (ok.loc[has_ci, "plateau_ci_low"] <= ok.loc[has_ci, "plateau_ci_high"]).all()
+    assert (ok.loc[~has_ci, "bootstrap_failed_share"] > 0).all()
+    return out
+
+
+def test_timm_imagenet_to_each_shift_set(shared_data: Path) -> None:
+    out = _fit(shared_data, "timm")
+    assert len(out) == 5  # ImageNet-V2, -Real, Sketch, -A, -R
+    assert out["status"].eq("ok").all()
+    assert out["n_points"].min() > 1000
+
+
+def test_clip_probes_every_dataset_and_shot_count(shared_data: Path) -> None:
+    out = _fit(shared_data, "clip-benchmark")
+    assert out["status"].eq("ok").all()
+    assert out["shots"].isna().any()  # full-data probes (k = -1) form their own groups
+
+
+def test_pythia_every_task_and_setting(shared_data: Path) -> None:
+    # tasks publish several metrics (acc, acc_norm, ppl, ...): one group per metric
+    out = _fit(shared_data, "pythia", by=(*BY, "downstream_metric"))
+    degenerate = out[out["status"] == "degenerate"]
+    # perplexities (lower is better) and likelihood differences / stereotype percentages above 1
+    reasons = degenerate["message"].str.contains("lower-is-better|outside \\[0, 1\\]")
+    assert reasons.all()
+    assert set(
+        degenerate.loc[degenerate["message"].str.contains("lower"), "downstream_metric"]
+    ) == {"ppl"}
+    assert out["status"].eq("ok").sum() >= 0.9 * len(out)
+
+
+def test_pythia_mixed_metrics_are_reported_not_mixed(shared_data: Path) -> None:
+    runs = load_source("pythia", from_dir=shared_data).frame
+    one_task = runs[runs["task"] == runs["task"].iloc[0]]
+    out = fit_frontiers(one_task, bootstrap=0)
+    assert out["status"].eq("degenerate").all()
+    assert out["message"].str.contains("downstream_metric").all()
+
+
+def test_mlf_scaling_losses_use_loss_exp(shared_data: Path) -> None:
+    out = _fit(shared_data, "mlf-scaling", family="auto")
+    assert out["family"].eq("loss_exp").all()
+    assert out["status"].eq("ok").all()
+    refused = fit_frontiers(load_source("mlf-scaling", from_dir=shared_data).frame, bootstrap=0)
+    assert refused["status"].eq("degenerate").all()
+
+
+@pytest.mark.parametrize("name", ["vtab"])
+def test_sources_without_upstream_scores(shared_data: Path, name: str) -> None:
+    out = _fit(shared_data, name)
+    assert out["status"].eq("too_few_points").all()
+    assert out["n_points"].eq(0).all()
