@@ -1,6 +1,7 @@
 """Every group of the published sources is fitted without an exception; failures have a status.
 
-Small bootstraps (20 resamples, the fewest that give an interval) keep this fast; the benchmark (benchmarks/frontier.py sources) runs B = 1000.
+Small bootstraps (20 resamples, the fewest that give an interval) keep this fast; the benchmark
+(benchmarks/frontier.py sources) runs B = 1000.
 """
 
 from __future__ import annotations

@@ -494,7 +494,9 @@ def fit_stochastic(
         if first.converged[0]:
             candidates[1][:p] = first.theta[0, :p]
             candidates[1][p + 1] = first.theta[0, p + 1]
-        second = kernels.solve(problem, candidates[1][None, :], max_iter=1000, ftol=1e-10, xtol=1e-8)
+        second = kernels.solve(
+            problem, candidates[1][None, :], max_iter=1000, ftol=1e-10, xtol=1e-8
+        )
         options = [(first.objective[0], first.converged[0], first.theta[0])]
         options.append((second.objective[0], second.converged[0], second.theta[0]))
         done = [o for o in options if o[1] and np.isfinite(o[0]) and np.isfinite(o[2]).all()]
