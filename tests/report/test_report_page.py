@@ -217,8 +217,8 @@ def browser_page(built: Built) -> Iterator[dict[str, Any]]:
             )
             seen["text"] = page.inner_text("body")
             seen["injected"] = page.evaluate(
-                "() => document.querySelectorAll('main img, main iframe, b[onmouseover], [onerror], "
-                "[onload], main script').length"
+                "() => document.querySelectorAll('main img, main iframe, b[onmouseover], "
+                "[onerror], [onload], main script').length"
             )
             seen["svg_text"] = page.evaluate(
                 "() => [...document.querySelectorAll('div.vega svg text')]"
