@@ -18,6 +18,7 @@ refused. Every ingest is one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -646,8 +647,11 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     except duckdb.Error as exc:
         raise _open_error(exc, label) from None
     try:
-        # DuckDB draws its own progress bar on stdout for long queries; stdout is for results
-        con.execute("SET enable_progress_bar = false")
+        # DuckDB draws its own progress bar on stdout for long queries; stdout is for results.
+        # Inside Jupyter without ipywidgets DuckDB refuses to touch that setting at all; there
+        # is no terminal bar to silence then, so the refusal is harmless.
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         version = schema_version(con, label)
         latest = supported_version()
         if version > latest:
