@@ -265,7 +265,10 @@ def checkpoint_cells(
         Rows that differ only in ``hparams``: keep the best configuration, or treat all as
         replicates.
 
-    Pretrained rows with a missing ``entity`` value are left out (they cannot be compared).
+    Pretrained rows with a missing ``entity`` value are left out (they cannot be compared), and
+    so are rows whose ``task`` is their own ``upstream_task`` (Pythia's LAMBADA when the
+    checkpoint's LAMBADA accuracy is the upstream score): there the upstream score measures the
+    downstream task itself, so its "dependence" on it says nothing about transfer.
 
     Returns
     -------
@@ -281,6 +284,8 @@ def checkpoint_cells(
     layout = _layout(frame, entity, by, x)
     # a pretrained row without a value of the compared column cannot be compared
     frame = frame[~(frame["pretrained"] & frame[entity].isna())]
+    if "upstream_task" in frame.columns:
+        frame = frame[~(frame["task"] == frame["upstream_task"]).fillna(False).astype(bool)]
     if downstream_metric is not None:
         frame = frame[frame["downstream_metric"] == downstream_metric]
         if frame.empty:
