@@ -4,7 +4,8 @@ Every resample is a row of model multiplicities. For ``hull`` and ``pareto`` the
 row is rebuilt with the vectorized scans of :mod:`transferscope.frontier.kernels` and the frontier
 points are packed into a ``(B, m)`` array; the other estimators weight all points by their
 multiplicities. All rows are refitted together by :func:`kernels.solve`, warm-started at the fit to
-all data. Resamples are processed in chunks so that memory stays bounded for large groups.
+all data (for ``stochastic`` also at the likelihood's other maximum, when the full data have
+one). Resamples are processed in chunks so that memory stays bounded for large groups.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ def refit_resamples(
             else:
                 raise ValueError(f"unknown frontier {frontier!r}")
         result = kernels.solve(problem, theta0, max_iter=max_iter, ftol=ftol, xtol=xtol)
+        if frontier == "stochastic" and full.alternative is not None:
+            # the full data have a second maximum: start every resample from it too
+            theta1 = np.tile(full.alternative, (counts.shape[0], 1))
+            other = kernels.solve(problem, theta1, max_iter=max_iter, ftol=ftol, xtol=xtol)
+            result = kernels.best_of(result, other)[0]
         theta[rows] = result.theta
         ok[rows] = result.converged & (n_fit >= need)
         n_iter[rows] = result.n_iter

@@ -54,14 +54,16 @@ class FitOptions:
     smoothing : float
         Half-width of the quadratic zone of the smoothed pinball loss (accuracy units).
     noise_floor : float
-        Smallest noise standard deviation ``sigma_v`` of ``stochastic`` (accuracy units; 0.001 is
-        about the sampling error of an accuracy near 0.9 measured on 100,000 examples).
+        Smallest noise standard deviation ``sigma_v`` of ``stochastic`` (accuracy units; 0.003 is
+        about the sampling error of an accuracy of 0.9 measured on 10,000 examples). With less
+        noise the likelihood approaches that of a deterministic frontier through the top
+        points, which has many local maxima.
     """
 
     tau: float = 0.9
     inefficiency: Inefficiency = "half_normal"
     smoothing: float = 1e-3
-    noise_floor: float = 1e-3
+    noise_floor: float = kernels.NOISE_FLOOR
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe dict of the options."""
@@ -97,6 +99,9 @@ class CurveFit:
         Root mean squared difference between the points and the fitted location.
     theta : numpy.ndarray
         The solver's parameter vector (the estimates, for every estimator).
+    alternative : numpy.ndarray or None
+        For ``stochastic``: the other local maximum of the likelihood (the noise on the other side
+        of its floor), when it is a different point; the bootstrap then starts from both.
     """
 
     names: tuple[str, ...]
@@ -109,6 +114,7 @@ class CurveFit:
     loglik: float
     rmse: float
     theta: Array = field(repr=False)
+    alternative: Array | None = field(default=None, repr=False)
 
     @property
     def aicc(self) -> float:
@@ -404,7 +410,7 @@ def fit_stochastic(
     start: Mapping[str, float],
     *,
     inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = 1e-3,
+    noise_floor: float = kernels.NOISE_FLOOR,
     optimizer: Literal["newton", "lbfgsb"] = "newton",
 ) -> CurveFit:
     """Stochastic frontier ``y = f(x) - u + v`` by maximum likelihood.
@@ -414,7 +420,8 @@ def fit_stochastic(
     parameters and ``sigma_v``, ``sigma_u`` by damped Newton steps on its analytic
     gradient and Hessian (:func:`kernels.solve`), from the given curve with ``sigma_u`` at the
     residual standard deviation and the noise at half of it, then again from that maximum with
-    the noise at its floor; the better maximum is kept. Standard errors come from the numerical
+    the noise moved to the other side of its floor (:func:`kernels.solve_stochastic`); the
+    better maximum is kept. Standard errors come from the numerical
     Hessian of the analytic gradient at the maximum (parameters held on a bound get none).
 
     Parameters
@@ -465,6 +472,7 @@ def fit_stochastic(
         np.concatenate([theta0, [sigma_v, scale]])
         for sigma_v in (scale / 2.0, 1.1 * max(noise_floor, 1e-6))
     ]
+    alternative = None
     if optimizer == "lbfgsb":
         found_phi, found_obj, found_ok = [], [], []
         for phi0 in candidates:
@@ -489,19 +497,13 @@ def fit_stochastic(
         best = int(np.argmin(found_obj))
         phi, ok = found_phi[best], found_ok[best]
     else:
-        # start 1 first; start 2 from its curve with the noise at the floor (a local search)
-        first = kernels.solve(problem, candidates[0][None, :], max_iter=1000, ftol=1e-10, xtol=1e-8)
-        if first.converged[0]:
-            candidates[1][:p] = first.theta[0, :p]
-            candidates[1][p + 1] = first.theta[0, p + 1]
-        second = kernels.solve(
-            problem, candidates[1][None, :], max_iter=1000, ftol=1e-10, xtol=1e-8
+        found, other = kernels.solve_stochastic(
+            problem, candidates[0][None, :], max_iter=1000, ftol=1e-10, xtol=1e-8
         )
-        options = [(first.objective[0], first.converged[0], first.theta[0])]
-        options.append((second.objective[0], second.converged[0], second.theta[0]))
-        done = [o for o in options if o[1] and np.isfinite(o[0]) and np.isfinite(o[2]).all()]
-        ok = bool(done)
-        phi = min(done, key=lambda o: o[0])[2] if done else first.theta[0]
+        ok = bool(found.converged[0]) and bool(np.isfinite(found.theta[0]).all())
+        phi = found.theta[0]
+        if other.converged[0] and kernels.distinct(found.theta, other.theta)[0]:
+            alternative = other.theta[0]
     obj = value(phi)
     hess = _numeric_hessian(lambda v: fun(v)[1], phi, problem.lower, problem.upper)
     grad = fun(phi)[1]
@@ -518,7 +520,7 @@ def fit_stochastic(
         loc = family.evaluate(x, phi[:p]) - kernels.mean_inefficiency(sigma_u, inefficiency)
     rmse = float(np.sqrt(np.mean((y - loc) ** 2)))
     message = "" if ok else "the likelihood maximization did not converge"
-    return CurveFit(names, values, se, ok, message, n, p + 2, -obj, rmse, phi)
+    return CurveFit(names, values, se, ok, message, n, p + 2, -obj, rmse, phi, alternative)
 
 
 def _numeric_hessian(

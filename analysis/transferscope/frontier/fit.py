@@ -19,7 +19,7 @@ from transferscope.errors import InputError
 from transferscope.frontier.estimators import FitOptions
 from transferscope.frontier.families import FAMILIES, get_family
 from transferscope.frontier.group import DEFAULT_FRONTIER, Settings, fit_families
-from transferscope.frontier.kernels import Inefficiency
+from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
 
 #: Default grouping of runs.
@@ -440,7 +440,7 @@ def fit_frontiers(
     *,
     tau: float = 0.9,
     inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = 1e-3,
+    noise_floor: float = NOISE_FLOOR,
     delta: float = 0.01,
     backtest_quantile: float = 0.8,
     side_by_side: bool = False,

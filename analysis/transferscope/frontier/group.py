@@ -22,7 +22,7 @@ from transferscope.frontier.estimators import (
     location,
 )
 from transferscope.frontier.families import FAMILIES, Family, families_for, get_family
-from transferscope.frontier.kernels import Inefficiency
+from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import FrontierResult
 from transferscope.schema import metric_direction
 
@@ -519,7 +519,7 @@ def fit_group(
     seed: int = 0,
     tau: float = 0.9,
     inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = 1e-3,
+    noise_floor: float = NOISE_FLOOR,
     delta: float = 0.01,
     backtest_quantile: float = 0.8,
     upstream_metric: str | None = None,

@@ -31,7 +31,7 @@ from transferscope.frontier.fit import (
     settings_from,
 )
 from transferscope.frontier.group import DEFAULT_FRONTIER, Settings
-from transferscope.frontier.kernels import Inefficiency
+from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 
 #: Version of the fitting code; bump it when results change so that stored fits are refitted.
 FIT_VERSION: Final[int] = 1
@@ -137,7 +137,7 @@ def fit_store(
     *,
     tau: float = 0.9,
     inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = 1e-3,
+    noise_floor: float = NOISE_FLOOR,
     delta: float = 0.01,
     backtest_quantile: float = 0.8,
     side_by_side: bool = False,
