@@ -18,7 +18,13 @@ from tqdm.auto import tqdm
 from transferscope.errors import InputError
 from transferscope.frontier.estimators import FitOptions
 from transferscope.frontier.families import FAMILIES, get_family
-from transferscope.frontier.group import DEFAULT_FRONTIER, Settings, fit_families
+from transferscope.frontier.group import (
+    DEFAULT_FRONTIER,
+    Settings,
+    fit_families,
+    resolve_families,
+    unfitted,
+)
 from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
 
@@ -172,6 +178,15 @@ def _fit_task(
     side_by_side: bool,
 ) -> tuple[dict[str, Any], list[FrontierResult]]:
     key, x, y, upstream, downstream, problem = task
+    if problem is not None:  # mixed metrics: nothing to fit
+        names = resolve_families(family, upstream)
+        if isinstance(family, str) and family == "auto" and not side_by_side:
+            names = names[:1]
+        keep = np.isfinite(x) & np.isfinite(y)
+        return key, [
+            unfitted(get_family(n), settings, x[keep], y[keep], "degenerate", problem)
+            for n in names
+        ]
     results = fit_families(
         x,
         y,
@@ -182,12 +197,6 @@ def _fit_task(
         downstream_metric=downstream,
         side_by_side=side_by_side,
     )
-    if problem is not None:
-        from dataclasses import replace
-
-        results = [
-            replace(r, status="degenerate", message=problem, plateau=math.nan) for r in results
-        ]
     return key, results
 
 
@@ -494,7 +503,8 @@ def fit_frontiers(
 
         - the ``by`` columns;
         - ``family``, ``frontier``, ``status`` (``ok``, ``too_few_points``, ``did_not_converge``,
-          ``degenerate``), ``message`` (the reason, empty when ok);
+          ``degenerate``), ``message`` (the reason; for ok fits a note on parameters that
+          ended on a bound, e.g. ``e_ir`` at 0, else empty);
         - ``n_points`` (runs with both scores), ``n_frontier`` (points defining the frontier);
         - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families
           (``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a family lacks it;

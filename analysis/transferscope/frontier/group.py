@@ -145,9 +145,27 @@ def saturation_point(
     return b
 
 
-def _base(
+def unfitted(
     family: Family, settings: Settings, x: Array, y: Array, status: str, message: str
 ) -> FrontierResult:
+    """Make a result without a fit: the status and why, the points, NaN statistics.
+
+    Parameters
+    ----------
+    family : Family
+        The family that was asked for.
+    settings : Settings
+        Estimator and options.
+    x, y : numpy.ndarray
+        The group's points.
+    status, message : str
+        Why there is no fit.
+
+    Returns
+    -------
+    FrontierResult
+        With NaN parameters and statistics.
+    """
     return FrontierResult(
         family=family.family_name,
         frontier=settings.frontier,
@@ -223,6 +241,8 @@ def check_group(
     if family.upstream == "lower" and len(x) and np.min(x) < 0.0:
         return ("degenerate", "negative upstream losses")
     need = boot.min_points(family, frontier)
+    if len(x) == 0:
+        return ("too_few_points", "no run has both an upstream and a downstream score")
     if len(x) < need:
         return ("too_few_points", f"{len(x)} points; {name!r} on {frontier!r} needs {need}")
     if np.ptp(x) == 0.0:
@@ -303,13 +323,13 @@ def fit_one(
     """
     problem = check_group(family, settings.frontier, x, y, upstream_metric, downstream_metric)
     if problem is not None:
-        return _base(family, settings, x, y, *problem)
+        return unfitted(family, settings, x, y, *problem)
     try:
         fit, mask = fit_estimator(family, x, y, settings.frontier, settings.options)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        return _base(family, settings, x, y, "did_not_converge", f"fit failed: {exc}")
+        return unfitted(family, settings, x, y, "did_not_converge", f"fit failed: {exc}")
     n_frontier = int(mask.sum())
-    base = _base(family, settings, x, y, "ok", "")
+    base = unfitted(family, settings, x, y, "ok", "")
     need = boot.min_points(family, settings.frontier)
     if n_frontier < need:
         message = (
@@ -341,7 +361,7 @@ def fit_one(
         family=family.family_name,
         frontier=settings.frontier,
         status="ok",
-        message="",
+        message=_bound_note(family, fit),
         n_points=len(x),
         n_frontier=n_frontier,
         params=_named(fit, fit.values),
@@ -366,6 +386,18 @@ def fit_one(
         backtest_predicted=bp,
         bootstrap_plateaus=plateaus,
     )
+
+
+def _bound_note(family: Family, fit: CurveFit) -> str:
+    """Say which of the curve's parameters ended on a bound (e.g. ``e_ir`` at 0: no saturation)."""
+    notes = []
+    for name, value in zip(family.names, fit.values, strict=False):
+        low, high = family.bounds[name]
+        if value <= low:
+            notes.append(f"{name} at its lower bound {low:g}")
+        elif value >= high:
+            notes.append(f"{name} at its upper bound {high:g}")
+    return "note: " + "; ".join(notes) if notes else ""
 
 
 def _named(fit: CurveFit, values: Array) -> dict[str, float]:

@@ -65,7 +65,8 @@ class FrontierResult:
     status : str
         ``ok``, ``too_few_points``, ``did_not_converge`` or ``degenerate``.
     message : str
-        Why, when the status is not ``ok`` (empty otherwise).
+        Why, when the status is not ``ok``; for an ``ok`` fit, a note on parameters that ended on
+        a bound (e.g. ``e_ir`` at 0: the data show no saturation within the family), else empty.
     n_points : int
         Runs with both scores in the group.
     n_frontier : int
