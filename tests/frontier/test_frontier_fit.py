@@ -227,6 +227,26 @@ def test_mixed_metrics_are_degenerate() -> None:
     assert split["status"].tolist() == ["ok", "ok"]
 
 
+def test_a_task_scored_against_itself_is_not_a_frontier() -> None:
+    g = synthetic_group(np.random.default_rng(12), n=40)
+    runs = pd.DataFrame(
+        {
+            "task": ["up"] * 20 + ["down"] * 20,
+            "method": "m",
+            "shots": 0,
+            "upstream_task": "up",
+            "upstream_score": g.x,
+            "downstream_score": np.concatenate([g.x[:20], g.y[20:]]),
+        }
+    )
+    by_task = fit_frontiers(runs, bootstrap=0).set_index("task")
+    assert by_task.loc["up", "status"] == "degenerate"
+    assert "own upstream task" in by_task.loc["up", "message"]
+    assert by_task.loc["down", "status"] == "ok"
+    pooled = fit_frontiers(runs, by=("method",), bootstrap=0)  # the 20 own-task runs are left out
+    assert pooled["n_points"].tolist() == [20]
+
+
 def test_auto_picks_by_backtest_and_can_show_all_families() -> None:
     g = synthetic_group(np.random.default_rng(5), n=150)
     runs = pd.DataFrame(

@@ -154,7 +154,8 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
     ------
     tuple
         ``(key, x, y, upstream_metric, downstream_metric, problem)``; ``problem`` says why the
-        group mixes metrics, or is None.
+        group cannot be fitted (it mixes metrics, or its task is its own upstream task), or is
+        None. Runs whose task is their upstream task are left out of a group that has others.
     """
     if not by:
         groups: Iterable[tuple[Any, pd.DataFrame]] = [((), runs)]
@@ -163,11 +164,19 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
     for values, frame in groups:
         vals = values if isinstance(values, tuple) else (values,)
         key = group_key(by, vals)
+        own_problem = None
+        if "upstream_task" in frame.columns and "task" in frame.columns:
+            # a task scored against itself (e.g. Pythia's LAMBADA) says nothing about transfer
+            own = (frame["task"] == frame["upstream_task"]).fillna(False).to_numpy(dtype=bool)
+            if len(frame) and own.all():
+                own_problem = "the task is its own upstream task (downstream = upstream)"
+            else:
+                frame = frame[~own]
         upstream, up_problem = _single_metric(frame, "upstream_metric")
         downstream, down_problem = _single_metric(frame, "downstream_metric")
         x = frame["upstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
         y = frame["downstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
-        yield key, x, y, upstream, downstream, up_problem or down_problem
+        yield key, x, y, upstream, downstream, own_problem or up_problem or down_problem
 
 
 def _fit_task(
@@ -464,7 +473,8 @@ def fit_frontiers(
         Canonical runs: the ``by`` columns, ``upstream_score``, ``downstream_score``, and
         optionally ``upstream_metric`` and ``downstream_metric`` (a lower-is-better upstream
         metric needs ``loss_exp``; a group that mixes metrics is ``degenerate``). Runs with a
-        missing score are left out.
+        missing score, and runs whose ``task`` is their ``upstream_task`` (downstream equals
+        upstream), are left out.
     by : sequence of str
         Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
     family : str or sequence of str
