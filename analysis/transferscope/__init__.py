@@ -11,7 +11,8 @@ command line starts quickly.
 store                       ``open_store``, ``Store``
 ingest                      ``ingest_file``, ``validate_runs``, ``read_table``
 published sources           ``load_source``, ``known_sources``
-frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``frontier_curves``
+frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``fit_store``,
+                            ``frontier_curves``
 dependence and ranking      ``dependence``, ``task_values``, ``pooled_dependence``,
                             ``rank_methods``, ``pairwise_comparisons``,
                             ``friedman_nemenyi``, ``method_slopes``
@@ -40,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "fit_frontiers": "transferscope.frontier",
     "fit_group": "transferscope.frontier",
     "frontier_curves": "transferscope.frontier",
+    "fit_store": "transferscope.frontier",
     "dependence": "transferscope.dependence",
     "task_values": "transferscope.dependence",
     "rank_methods": "transferscope.ranking",
@@ -77,7 +79,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from transferscope.dependence import dependence, task_values
     from transferscope.dln import simulate_ladder
-    from transferscope.frontier import fit_frontiers, fit_group, frontier_curves
+    from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
     from transferscope.ingest import ingest_file
     from transferscope.knowledge import compare_knowledge, interactions, knowledge_records
     from transferscope.meta import meta_regression, pool_effects

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from transferscope.errors import InputError
 from transferscope.frontier.estimators import FitOptions

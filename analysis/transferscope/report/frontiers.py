@@ -102,7 +102,10 @@ def current_fits(
     from transferscope.frontier import DEFAULT_BY
     from transferscope.frontier.persist import fit_store
 
-    kwargs: dict[str, Any] = {"seed": seed, "progress": progress, **filters}
+    # Stored runs always carry their downstream metric; grouping by it keeps tables such as
+    # Pythia's (acc, acc_norm and ppl for one task) from landing in unfittable mixed groups.
+    by = (*DEFAULT_BY, "downstream_metric")
+    kwargs: dict[str, Any] = {"seed": seed, "progress": progress, "by": by, **filters}
     if bootstrap is not None:
         kwargs["bootstrap"] = bootstrap
     if family == "all":
@@ -110,7 +113,6 @@ def current_fits(
     elif family is not None:
         kwargs["family"] = family
     fits = fit_store(store, **kwargs)
-    by = tuple(DEFAULT_BY)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
