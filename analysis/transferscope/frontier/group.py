@@ -397,7 +397,20 @@ def _bound_note(family: Family, fit: CurveFit) -> str:
             notes.append(f"{name} at its lower bound {low:g}")
         elif value >= high:
             notes.append(f"{name} at its upper bound {high:g}")
+    named = dict(zip(fit.names, fit.values, strict=True))
+    shortfall, noise = named.get("sigma_u"), named.get("sigma_v")
+    if shortfall is not None and noise is not None and shortfall <= _NO_SHORTFALL * noise:
+        # the "wrong skew" of stochastic frontier analysis: the maximum likelihood puts no
+        # inefficiency below the curve, so the fit is the average curve, not an upper frontier
+        notes.append(
+            "sigma_u near 0: the runs are not skewed below the curve, so this stochastic frontier "
+            "is the average curve (least squares), not an upper frontier"
+        )
     return "note: " + "; ".join(notes) if notes else ""
+
+
+#: A shortfall scale at or below this share of the noise scale counts as none (the "wrong skew").
+_NO_SHORTFALL = 0.01
 
 
 def _named(fit: CurveFit, values: Array) -> dict[str, float]:
