@@ -128,3 +128,13 @@ def test_every_public_name_resolves() -> None:
     for name in transferscope.__all__:
         assert getattr(transferscope, name) is not None, name
     assert set(transferscope.__all__) <= set(dir(transferscope))
+
+
+def test_scored_on_upstream_task_flags_only_self_scored_rows() -> None:
+    from transferscope.schema import scored_on_upstream_task
+
+    frame = pd.DataFrame(
+        {"task": ["lambada", "piqa", "lambada"], "upstream_task": ["lambada", "lambada", None]}
+    )
+    assert scored_on_upstream_task(frame).tolist() == [True, False, False]
+    assert scored_on_upstream_task(frame[["task"]]).tolist() == [False, False, False]

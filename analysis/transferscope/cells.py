@@ -21,6 +21,7 @@ from transferscope.schema import (
     REQUIRED_COLUMNS,
     is_accuracy_metric,
     metric_direction,
+    scored_on_upstream_task,
 )
 
 #: Sources of standard errors, best first.
@@ -284,8 +285,7 @@ def checkpoint_cells(
     layout = _layout(frame, entity, by, x)
     # a pretrained row without a value of the compared column cannot be compared
     frame = frame[~(frame["pretrained"] & frame[entity].isna())]
-    if "upstream_task" in frame.columns:
-        frame = frame[~(frame["task"] == frame["upstream_task"]).fillna(False).astype(bool)]
+    frame = frame[~scored_on_upstream_task(frame)]
     if downstream_metric is not None:
         frame = frame[frame["downstream_metric"] == downstream_metric]
         if frame.empty:

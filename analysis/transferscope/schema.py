@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 #: Canonical columns of table ``runs`` in order, with their DuckDB types.
 RUN_COLUMNS: Final[dict[str, str]] = {
@@ -214,3 +218,28 @@ RUN_DTYPES: Final[dict[str, str]] = {
     )
     for column, sql_type in RUN_COLUMNS.items()
 }
+
+
+def scored_on_upstream_task(runs: pd.DataFrame) -> np.ndarray:
+    """Mark runs whose downstream task is their own upstream task.
+
+    Such a run (Pythia's LAMBADA when the checkpoint's LAMBADA accuracy is the upstream score)
+    measures the upstream task against itself, so it says nothing about transfer; frontiers and
+    dependence analyses leave it out.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Runs with a ``task`` column and, optionally, ``upstream_task``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per row; all false when ``upstream_task`` is absent or missing.
+    """
+    import numpy as np
+
+    if "upstream_task" not in runs.columns or "task" not in runs.columns:
+        return np.zeros(len(runs), dtype=bool)
+    same = runs["task"] == runs["upstream_task"]
+    return np.asarray(same.fillna(False).to_numpy(dtype=bool))

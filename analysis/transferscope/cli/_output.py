@@ -6,10 +6,10 @@ import argparse
 import json
 import math
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+import numpy as np
+import pandas as pd
 
 FORMATS = ("table", "json", "csv")
 
@@ -30,9 +30,6 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _json_value(value: Any) -> Any:
-    import numpy as np
-    import pandas as pd
-
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
@@ -79,8 +76,6 @@ def emit(frame: pd.DataFrame, fmt: str, stream: IO[str] | None = None) -> None:
         Where to write; ``sys.stdout`` when omitted.
     """
     out = sys.stdout if stream is None else stream
-    import pandas as pd
-
     if fmt == "json":
         json.dump(records(frame), out, indent=None, allow_nan=False)
         out.write("\n")

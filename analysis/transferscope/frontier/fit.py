@@ -27,6 +27,7 @@ from transferscope.frontier.group import (
 )
 from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
+from transferscope.schema import scored_on_upstream_task
 
 #: Default grouping of runs.
 DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
@@ -165,13 +166,11 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         vals = values if isinstance(values, tuple) else (values,)
         key = group_key(by, vals)
         own_problem = None
-        if "upstream_task" in frame.columns and "task" in frame.columns:
-            # a task scored against itself (e.g. Pythia's LAMBADA) says nothing about transfer
-            own = (frame["task"] == frame["upstream_task"]).fillna(False).to_numpy(dtype=bool)
-            if len(frame) and own.all():
-                own_problem = "the task is its own upstream task (downstream = upstream)"
-            else:
-                frame = frame[~own]
+        own = scored_on_upstream_task(frame)
+        if len(frame) and own.all():
+            own_problem = "the task is its own upstream task (downstream = upstream)"
+        elif own.any():
+            frame = frame[~own]
         upstream, up_problem = _single_metric(frame, "upstream_metric")
         downstream, down_problem = _single_metric(frame, "downstream_metric")
         x = frame["upstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
