@@ -35,6 +35,7 @@ lint: env
 	$(RUN) ruff check analysis tests benchmarks
 	$(RUN) ruff format --check analysis tests benchmarks
 	$(RUN) mypy
+	$(RUN) lint-imports
 
 test: env browser lint
 	$(RUN) pytest -n 2 --dist loadfile

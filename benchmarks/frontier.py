@@ -265,7 +265,7 @@ def coverage(args: argparse.Namespace) -> None:
 
 
 def sources(args: argparse.Namespace) -> None:
-    from transferscope.sources import load_source
+    from transferscope.ingest.sources import load_source
 
     plans = [
         ("timm", ("task", "method", "shots"), "abnar"),

@@ -3,7 +3,7 @@
 Prints the wall time, CPU time (user + system, all threads; less sensitive to other load on a
 shared machine than wall time) and peak memory (the process's peak resident set size) of
 
-1. transferscope's ingest (``transferscope.ingest.ingest_file``: read, validate, one insert
+1. transferscope's ingest (``transferscope.ingest.pipeline.ingest_file``: read, validate, one insert
    transaction) in a fresh Python process, imports included;
 2. the same through the command line (``transferscope ingest FILE --db DB``), which also imports
    every command module;
@@ -79,7 +79,7 @@ def generate(path: Path, n: int, seed: int = SEED) -> None:
 _OURS = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from transferscope.ingest import ingest_file
+from transferscope.ingest.pipeline import ingest_file
 t1 = time.perf_counter()
 marks = []
 result = ingest_file(sys.argv[1], db=sys.argv[2],

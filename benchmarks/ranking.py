@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dependen
 
 from _dependence_ladder import synthetic_ladder
 
-from transferscope.meta import meta_regression, pool_effects
-from transferscope.mixed import fit_slope_model, method_slopes
-from transferscope.ranking import (
+from transferscope.dependence.ranking import (
     friedman_nemenyi,
     pairwise_comparisons,
     pooled_dependence,
     rank_methods,
 )
+from transferscope.dependence.slopes import fit_slope_model, method_slopes
+from transferscope.stats.meta import meta_regression, pool_effects
 
 FIELDS = {"estimate": "estimate", "se": "se", "ci_lb": "ci_low", "ci_ub": "ci_high"}
 FIELDS |= {"tau2": "tau2", "I2": "i2", "H2": "h2", "QE": "q", "QEp": "q_pvalue"}
@@ -111,7 +111,7 @@ def recovery(replicates: int) -> None:
 
 
 def published(shared: Path) -> None:
-    from transferscope.sources import load_source
+    from transferscope.ingest.sources import load_source
 
     data = shared / "data"
     cols = ["model", "rank", "estimate", "ci_low", "ci_high", "p_best"]

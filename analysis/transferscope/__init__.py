@@ -13,7 +13,7 @@ ingest                      ``ingest_file``, ``validate_runs``, ``read_table``
 published sources           ``load_source``, ``known_sources``
 frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``fit_store``,
                             ``frontier_curves``
-dependence and ranking      ``dependence``, ``task_values``, ``pooled_dependence``,
+dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_dependence``,
                             ``rank_methods``, ``pairwise_comparisons``,
                             ``friedman_nemenyi``, ``method_slopes``
 meta-analysis               ``pool_effects``, ``meta_regression``
@@ -28,29 +28,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from transferscope._version import __version__
 
 _EXPORTS: dict[str, str] = {
     "open_store": "transferscope.store",
     "Store": "transferscope.store",
     "ingest_file": "transferscope.ingest",
-    "validate_runs": "transferscope.validate",
-    "read_table": "transferscope.readers",
-    "load_source": "transferscope.sources",
-    "known_sources": "transferscope.sources",
+    "validate_runs": "transferscope.schema",
+    "read_table": "transferscope.ingest",
+    "load_source": "transferscope.ingest",
+    "known_sources": "transferscope.ingest",
     "fit_frontiers": "transferscope.frontier",
     "fit_group": "transferscope.frontier",
     "frontier_curves": "transferscope.frontier",
     "fit_store": "transferscope.frontier",
-    "dependence": "transferscope.dependence",
+    "measure_dependence": "transferscope.dependence",
     "task_values": "transferscope.dependence",
-    "rank_methods": "transferscope.ranking",
-    "pooled_dependence": "transferscope.ranking",
-    "pairwise_comparisons": "transferscope.ranking",
-    "friedman_nemenyi": "transferscope.ranking",
-    "method_slopes": "transferscope.mixed",
-    "pool_effects": "transferscope.meta",
-    "meta_regression": "transferscope.meta",
+    "rank_methods": "transferscope.dependence",
+    "pooled_dependence": "transferscope.dependence",
+    "pairwise_comparisons": "transferscope.dependence",
+    "friedman_nemenyi": "transferscope.dependence",
+    "method_slopes": "transferscope.dependence",
+    "pool_effects": "transferscope.stats",
+    "meta_regression": "transferscope.stats",
     "simulate_ladder": "transferscope.dln",
     "interactions": "transferscope.knowledge",
     "compare_knowledge": "transferscope.knowledge",
@@ -77,21 +77,20 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from transferscope.dependence import dependence, task_values
-    from transferscope.dln import simulate_ladder
-    from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
-    from transferscope.ingest import ingest_file
-    from transferscope.knowledge import compare_knowledge, interactions, knowledge_records
-    from transferscope.meta import meta_regression, pool_effects
-    from transferscope.mixed import method_slopes
-    from transferscope.ranking import (
+    from transferscope.dependence import (
         friedman_nemenyi,
+        measure_dependence,
+        method_slopes,
         pairwise_comparisons,
         pooled_dependence,
         rank_methods,
+        task_values,
     )
-    from transferscope.readers import read_table
+    from transferscope.dln import simulate_ladder
+    from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
+    from transferscope.ingest import ingest_file, known_sources, load_source, read_table
+    from transferscope.knowledge import compare_knowledge, interactions, knowledge_records
     from transferscope.report import build_report, run_demo
-    from transferscope.sources import known_sources, load_source
+    from transferscope.schema import validate_runs
+    from transferscope.stats import meta_regression, pool_effects
     from transferscope.store import Store, open_store
-    from transferscope.validate import validate_runs

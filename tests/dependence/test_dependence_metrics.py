@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferscope.dependence import dependence, task_values
+from transferscope.dependence.metrics import measure_dependence, task_values
 from transferscope.errors import InputError
 
 
@@ -35,7 +35,7 @@ TINY = _runs(
 
 
 def test_gain_by_hand() -> None:
-    out = dependence(TINY, "gain").set_index("checkpoint")
+    out = measure_dependence(TINY, "gain").set_index("checkpoint")
     assert list(out.index) == ["A", "B"]
     assert out.loc["A", "estimate"] == pytest.approx(0.72 - 0.51, abs=1e-12)
     assert out.loc["B", "estimate"] == pytest.approx(0.82 - 0.51, abs=1e-12)
@@ -64,7 +64,7 @@ def test_gain_per_task_counts_the_shared_baseline_once() -> None:
 
 
 def test_retention_by_hand_with_delta_method_se() -> None:
-    row = dependence(TINY, "retention").iloc[0]
+    row = measure_dependence(TINY, "retention").iloc[0]
     a, b = 0.21, 0.31  # gain of the other checkpoint and of the best (highest upstream)
     assert row["estimate"] == pytest.approx(a / b, rel=1e-12)
     var_a = np.var([0.70, 0.74], ddof=1) / 2
@@ -76,7 +76,7 @@ def test_retention_by_hand_with_delta_method_se() -> None:
 
 
 def test_slope_by_hand_two_checkpoints_weighted_by_seed_variance() -> None:
-    row = dependence(TINY, "slope").iloc[0]
+    row = measure_dependence(TINY, "slope").iloc[0]
     slope = (_logit(0.82) - _logit(0.72)) / (_logit(0.8) - _logit(0.6))
     assert row["estimate"] == pytest.approx(slope, rel=1e-12)
     # delta method: var(logit(mean)) = var(mean) / (p (1 - p))^2; two points: se^2 = sum of
@@ -97,7 +97,7 @@ def test_published_stderr_and_between_checkpoint_fallback() -> None:
     ]
     rows.append(("S", False, None, "t", "lp", None, 0.40))
     runs = _runs(rows)
-    out = dependence(runs, "slope").iloc[0]
+    out = measure_dependence(runs, "slope").iloc[0]
     x = np.array([_logit(u) for u in ups])
     y = np.array([_logit(s) for s in scores])
     coef, res, *_ = np.polyfit(x, y, 1, full=True)
@@ -105,7 +105,7 @@ def test_published_stderr_and_between_checkpoint_fallback() -> None:
     assert out["estimate"] == pytest.approx(coef[0], rel=1e-10)
     assert out["se"] == pytest.approx(math.sqrt(res[0] / 2 / sxx), rel=1e-10)
     assert out["se_source"] == "between_checkpoint"
-    gain = dependence(runs, "gain")
+    gain = measure_dependence(runs, "gain")
     s2 = res[0] / 2  # residual variance on the logit scale, mapped back by (p (1 - p))^2
     expected = [s2 * (s * (1 - s)) ** 2 for s in scores]
     np.testing.assert_allclose(gain["checkpoint_se"] ** 2, expected, rtol=1e-10)
@@ -114,27 +114,27 @@ def test_published_stderr_and_between_checkpoint_fallback() -> None:
     assert set(gain["se_source"]) == {"between_checkpoint"}
     # published errors take precedence over the fallback
     published = runs.assign(downstream_stderr=0.01)
-    assert set(dependence(published, "gain")["se_source"]) == {"published"}
-    np.testing.assert_allclose(dependence(published, "gain")["se"], math.sqrt(2) * 0.01)
+    assert set(measure_dependence(published, "gain")["se_source"]) == {"published"}
+    np.testing.assert_allclose(measure_dependence(published, "gain")["se"], math.sqrt(2) * 0.01)
     # two checkpoints and no errors: no variance at all
-    none = dependence(runs[runs["model"].isin(["c0", "c1", "S"])], "gain")
+    none = measure_dependence(runs[runs["model"].isin(["c0", "c1", "S"])], "gain")
     assert set(none["se_source"]) == {"none"} and none["se"].isna().all()
 
 
 def test_lower_is_better_metric_orients_the_gain() -> None:
     runs = TINY.assign(downstream_metric="loss")
-    out = dependence(runs, "gain")
+    out = measure_dependence(runs, "gain")
     np.testing.assert_allclose(out["estimate"], [0.51 - 0.72, 0.51 - 0.82], atol=1e-12)
 
 
 def test_scratch_with_another_method_is_the_fallback_baseline() -> None:
     runs = TINY.copy()
     runs.loc[~runs["pretrained"], "method"] = "scratch"
-    out = dependence(runs, "gain")
+    out = measure_dependence(runs, "gain")
     assert set(out["baseline"]) == {"scratch"}
     assert out["estimate"].iloc[0] == pytest.approx(0.21, abs=1e-12)
     # no scratch at all: the status says so
-    alone = dependence(TINY[TINY["pretrained"]], "gain")
+    alone = measure_dependence(TINY[TINY["pretrained"]], "gain")
     assert set(alone["status"]) == {"no_baseline"} and alone["estimate"].isna().all()
 
 
@@ -142,14 +142,14 @@ def test_best_hyperparameters_are_kept() -> None:
     runs = TINY.assign(hparams='{"lr": 0.1}')
     worse = TINY[TINY["model"] == "A"].assign(hparams='{"lr": 1.0}', downstream_score=[0.60, 0.62])
     both = pd.concat([runs, worse], ignore_index=True)
-    best = dependence(both, "gain").set_index("checkpoint")
+    best = measure_dependence(both, "gain").set_index("checkpoint")
     assert best.loc["A", "estimate"] == pytest.approx(0.21, abs=1e-12)
     assert best.loc["A", "n_runs"] == 2
     # per-run notes in hparams (one row per seed) do not make a grid: the seeds stay replicates
     notes = TINY.assign(hparams=[f'{{"error": {i}}}' for i in range(len(TINY))])
-    kept = dependence(notes, "gain").set_index("checkpoint")
+    kept = measure_dependence(notes, "gain").set_index("checkpoint")
     assert list(kept["n_runs"]) == [2, 2] and set(kept["se_source"]) == {"seeds"}
-    pooled = dependence(both, "gain", hparams="all").set_index("checkpoint")
+    pooled = measure_dependence(both, "gain", hparams="all").set_index("checkpoint")
     assert pooled.loc["A", "estimate"] == pytest.approx(np.mean([0.7, 0.74, 0.6, 0.62]) - 0.51)
     assert pooled.loc["A", "n_runs"] == 4
 
@@ -160,35 +160,35 @@ def test_shots_keep_regimes_apart_unless_the_entity_fixes_them() -> None:
     b["downstream_score"] = b["downstream_score"] + 0.05
     b.loc[~b["pretrained"], "downstream_score"] -= 0.05  # full data: scratch 0.5 / 0.52
     vtab_like = pd.concat([a, b], ignore_index=True)
-    out = dependence(vtab_like, "gain", entity="model")
+    out = measure_dependence(vtab_like, "gain", entity="model")
     assert {"shots", "method"} <= set(out.columns)
     assert len(out) == 4 and out["shots"].isna().sum() == 2
     # zero_shot always has 0 shots and five_shot 5: one context, both compared
     z = TINY.assign(method="zero_shot", shots=0)
     f = TINY.assign(method="five_shot", shots=5)
-    out = dependence(pd.concat([z, f], ignore_index=True), "slope")
+    out = measure_dependence(pd.concat([z, f], ignore_index=True), "slope")
     assert "shots" not in out.columns and sorted(out["method"]) == ["five_shot", "zero_shot"]
 
 
 def test_bad_input() -> None:
     with pytest.raises(InputError, match="unknown dependence metric"):
-        dependence(TINY, "auc")
+        measure_dependence(TINY, "auc")
     with pytest.raises(InputError, match="'task'"):
-        dependence(TINY.drop(columns=["task"]), "gain")
+        measure_dependence(TINY.drop(columns=["task"]), "gain")
     with pytest.raises(InputError, match="no column 'size'"):
-        dependence(TINY, "gain", by="size")
+        measure_dependence(TINY, "gain", by="size")
     bad = TINY.astype({"downstream_score": object})
     bad.loc[3, "downstream_score"] = "n/a"
     with pytest.raises(InputError, match="row 4, column 'downstream_score'"):
-        dependence(bad, "gain")
+        measure_dependence(bad, "gain")
     with pytest.raises(InputError, match="no runs with downstream_metric"):
-        dependence(TINY, "gain", downstream_metric="f1")
+        measure_dependence(TINY, "gain", downstream_metric="f1")
     with pytest.raises(InputError, match="add a label column"):
-        dependence(TINY.assign(shots=5), "gain", entity="shots")
+        measure_dependence(TINY.assign(shots=5), "gain", entity="shots")
 
 
 def test_rows_without_an_entity_value_are_left_out() -> None:
     runs = TINY.assign(architecture=["r50", "r50", None, None, None, None])
-    out = dependence(runs, "gain", entity="architecture")
+    out = measure_dependence(runs, "gain", entity="architecture")
     assert list(out["checkpoint"]) == ["A"] and list(out["architecture"]) == ["r50"]
     assert out["estimate"].iloc[0] == pytest.approx(0.21, abs=1e-12)

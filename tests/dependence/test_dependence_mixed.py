@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from _dependence_ladder import SLOPES, synthetic_ladder
 
-from transferscope.mixed import fit_slope_model, method_slopes
+from transferscope.dependence.slopes import fit_slope_model, method_slopes
 
 R_NAMES = {
     "intercept": "(Intercept)",

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferscope.dependence import LOGIT_CLIP, dependence
-from transferscope.ranking import pairwise_comparisons, pooled_dependence, rank_methods
+from transferscope.dependence.metrics import LOGIT_CLIP, measure_dependence
+from transferscope.dependence.ranking import pairwise_comparisons, pooled_dependence, rank_methods
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -19,7 +19,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _load(shared_data: Path, name: str) -> pd.DataFrame:
-    from transferscope.sources import load_source
+    from transferscope.ingest.sources import load_source
 
     return load_source(name, from_dir=shared_data).frame
 
@@ -96,7 +96,7 @@ def test_pythia_five_shot_follows_the_ladder_more_than_zero_shot(pythia: pd.Data
     slope = np.sum(w * (x - xm) * (_logit(p) - ym)) / sxx
     chi2 = np.sum(w * (_logit(p) - ym - slope * (x - xm)) ** 2)
     se = math.sqrt(max(1.0, chi2 / (len(x) - 2)) / sxx)
-    ours = dependence(pythia, "slope", downstream_metric="acc")
+    ours = measure_dependence(pythia, "slope", downstream_metric="acc")
     ours = ours[(ours["method"] == "zero_shot") & (ours["task"] == "piqa")].iloc[0]
     assert ours["estimate"] == pytest.approx(slope, rel=1e-9)
     assert ours["se"] == pytest.approx(se, rel=1e-9)
@@ -122,7 +122,7 @@ def test_clip_probe_dependence_by_number_of_shots(clip: pd.DataFrame) -> None:
     slope, intercept = np.polyfit(x, y, 1)
     resid = y - intercept - slope * x
     se = math.sqrt(np.sum(resid**2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
-    ours = dependence(clip, "slope")
+    ours = measure_dependence(clip, "slope")
     ours = ours[(ours["task"] == "vtab/pets") & (ours["shots"] == 10)].iloc[0]
     assert ours["estimate"] == pytest.approx(slope, rel=1e-9)
     assert ours["se"] == pytest.approx(se, rel=1e-9)

@@ -11,9 +11,8 @@ from _dependence_ladder import SLOPES, synthetic_ladder
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from transferscope.dependence import task_values
-from transferscope.meta import pool_effects
-from transferscope.ranking import (
+from transferscope.dependence.metrics import task_values
+from transferscope.dependence.ranking import (
     friedman_nemenyi,
     friedman_nemenyi_kernel,
     holm,
@@ -21,6 +20,7 @@ from transferscope.ranking import (
     pooled_dependence,
     rank_methods,
 )
+from transferscope.stats.meta import pool_effects
 
 LADDER = synthetic_ladder(seed=0)
 CONTRACT = ["method", "rank", "estimate", "ci_low", "ci_high", "ci_level", "diff_from_best"]

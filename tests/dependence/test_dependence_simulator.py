@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from transferscope.dependence.ranking import rank_methods
 from transferscope.dln import ladder_ground_truth, simulate_ladder
-from transferscope.ranking import rank_methods
 
 SHOTS = [50]  # one shot count: the ground truth averages over shots, the ranking keeps them apart
 

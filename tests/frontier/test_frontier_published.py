@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from transferscope.frontier import STATUSES, fit_frontiers
-from transferscope.sources import load_source
+from transferscope.ingest.sources import load_source
 
 BY = ("task", "method", "shots")
 

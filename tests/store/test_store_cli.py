@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,7 +345,7 @@ class _Loaded:
 
 @pytest.fixture
 def fake_sources(monkeypatch: pytest.MonkeyPatch, runs_frame: pd.DataFrame) -> list[dict]:
-    """A stand-in for transferscope.sources: 'fake' (no upstream scores) and 'broken'."""
+    """A stand-in for transferscope.ingest.sources: 'fake' (no upstream scores) and 'broken'."""
     calls: list[dict] = []
 
     def load_source(
@@ -361,9 +360,7 @@ def fake_sources(monkeypatch: pytest.MonkeyPatch, runs_frame: pd.DataFrame) -> l
         info = SourceInfo(name="fake", title="Fake", url="https://example.org/x", commit="abc")
         return _Loaded(frame, info, require_upstream=False)
 
-    module = types.ModuleType("transferscope.sources")
-    module.load_source = load_source  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "transferscope.sources", module)
+    monkeypatch.setattr("transferscope.ingest.pipeline.load_source", load_source)
     return calls
 
 

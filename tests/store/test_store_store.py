@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import transferscope.store_schema as store_schema
+import transferscope.store.migrations as store_schema
 from transferscope.errors import InputError, StoreError
 from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS
 from transferscope.store import Migration, Store, open_store, run_id, supported_version

@@ -12,7 +12,13 @@ from tqdm import tqdm
 
 from transferscope.cli._output import add_db_argument
 from transferscope.errors import InputError
-from transferscope.ingest import STAGES, Progress, ingest_file, ingest_source, parse_column_map
+from transferscope.ingest.pipeline import (
+    STAGES,
+    Progress,
+    ingest_file,
+    ingest_source,
+    parse_column_map,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

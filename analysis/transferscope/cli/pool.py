@@ -11,7 +11,7 @@ import pandas as pd
 
 from transferscope.cli._output import add_format_argument, emit
 from transferscope.errors import InputError
-from transferscope.meta import POOL_METHODS, pool_effects
+from transferscope.stats.meta import POOL_METHODS, pool_effects
 
 
 def register(sub: Any) -> None:

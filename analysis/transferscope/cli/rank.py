@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from transferscope.cli._output import add_db_argument, add_format_argument, emit
-from transferscope.dependence import METRICS
+from transferscope.dependence.metrics import METRICS
 from transferscope.errors import InputError
-from transferscope.meta import POOL_METHODS
+from transferscope.stats.meta import POOL_METHODS
 
 
 def register(sub: Any) -> None:
@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # imported here so that `transferscope --help` does not load the store and statsmodels
-    from transferscope.ranking import rank_methods
+    from transferscope.dependence.ranking import rank_methods
     from transferscope.store import open_store
 
     if args.bootstrap < 0:

@@ -17,7 +17,6 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from transferscope.errors import InputError
 from transferscope.frontier.fit import (
     DEFAULT_BY,
     Task,
@@ -32,6 +31,8 @@ from transferscope.frontier.fit import (
 )
 from transferscope.frontier.group import DEFAULT_FRONTIER, Settings
 from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
+from transferscope.store import Store
+from transferscope.store.fits import FitRow, all_fits, read_fits, write_fits
 
 #: Version of the fitting code; bump it when results change so that stored fits are refitted.
 FIT_VERSION: Final[int] = 1
@@ -86,38 +87,6 @@ def fingerprint(
     return digest.hexdigest()
 
 
-def _stored(store: Any, prints: list[str]) -> dict[str, list[dict[str, Any]]]:
-    if not prints:
-        return {}
-    rows = store.connection.execute(
-        "SELECT fingerprint, record::VARCHAR FROM fits WHERE list_contains(?, fingerprint)",
-        [prints],
-    ).fetchall()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for fp, record in rows:
-        out.setdefault(str(fp), []).append(json.loads(record))
-    for records in out.values():
-        records.sort(key=lambda r: int(r.get("position", 0)))
-    return out
-
-
-def _write(store: Any, rows: list[tuple[str, str, str, str, str, str]]) -> None:
-    if not rows or store.read_only:
-        return
-    con = store.connection
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.executemany(
-            "INSERT OR REPLACE INTO fits (fingerprint, family, frontier, group_key, status, "
-            "record) VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-
-
 def _record_row(key: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     row = {**key}
     for k, v in record.items():
@@ -127,7 +96,7 @@ def _record_row(key: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
 
 
 def fit_store(
-    store: Any,
+    store: Store,
     by: Sequence[str] = DEFAULT_BY,
     family: str | Sequence[str] = "abnar",
     frontier: str = DEFAULT_FRONTIER,
@@ -188,7 +157,7 @@ backtest_quantile, side_by_side, n_jobs, progress
     check_runs(runs, by)
     tasks = list(group_tasks(runs, by))
     prints = [fingerprint(t, family, settings, seed, side_by_side) for t in tasks]
-    stored = {} if refit else _stored(store, prints)
+    stored = {} if refit else read_fits(store, prints)
     missing = [i for i, fp in enumerate(prints) if fp not in stored]
     results = fit_tasks(
         [tasks[i] for i in missing], family, settings, seed, side_by_side, n_jobs, progress
@@ -199,8 +168,8 @@ backtest_quantile, side_by_side, n_jobs, progress
         key = json.dumps(tasks[i][0], sort_keys=True)
         for position, r in enumerate(found):
             record = json.dumps({**r.to_record(), "position": position}, allow_nan=False)
-            writes.append((prints[i], r.family, r.frontier, key, r.status, record))
-    _write(store, writes)
+            writes.append(FitRow(prints[i], r.family, r.frontier, key, r.status, record))
+    write_fits(store, writes)
     rows: list[dict[str, Any]] = []
     for i, task in enumerate(tasks):
         extra = {"fingerprint": prints[i], "reused": i not in fitted}
@@ -215,7 +184,7 @@ backtest_quantile, side_by_side, n_jobs, progress
     return restore_key_types(frame, runs, by)
 
 
-def stored_fits(store: Any) -> pd.DataFrame:
+def stored_fits(store: Store) -> pd.DataFrame:
     """Read every row of table ``fits`` (current or not), for inspection.
 
     Parameters
@@ -229,10 +198,4 @@ def stored_fits(store: Any) -> pd.DataFrame:
         Columns ``fingerprint``, ``family``, ``frontier``, ``group_key`` (JSON text),
         ``status``, ``record`` (JSON text), ``created_at``.
     """
-    try:
-        return store.connection.execute(
-            "SELECT fingerprint, family, frontier, group_key::VARCHAR AS group_key, status, "
-            "record::VARCHAR AS record, created_at FROM fits ORDER BY created_at, fingerprint"
-        ).df()
-    except Exception as exc:  # a store without the table is not a transferscope store
-        raise InputError(f"cannot read table fits: {exc}") from None
+    return all_fits(store)

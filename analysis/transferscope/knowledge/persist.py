@@ -7,8 +7,6 @@ interactions of the three roles on each input and the threshold determine every 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
@@ -20,10 +18,8 @@ from transferscope.knowledge.result import (
     compare_knowledge,
     knowledge_records,
 )
-from transferscope.store_schema import ident
-
-if TYPE_CHECKING:
-    from transferscope.store import Store
+from transferscope.store import Store
+from transferscope.store.interactions import read_interactions, replace_interactions
 
 __all__ = ["comparison_from_records", "load_knowledge", "save_knowledge"]
 
@@ -44,21 +40,7 @@ def save_knowledge(store: Store, result: KnowledgeComparison) -> int:
         Rows written to table ``interactions``.
     """
     records = knowledge_records(result, per_input=True)
-    columns = ", ".join(ident(c) for c in KNOWLEDGE_RECORD_COLUMNS)
-    con = store.connection
-    con.begin()
-    try:
-        con.execute("DELETE FROM interactions WHERE comparison = ?", [result.comparison])
-        con.register("_knowledge_records", records)
-        con.execute(
-            f"INSERT INTO interactions ({columns}) SELECT {columns} FROM _knowledge_records"
-        )
-        con.unregister("_knowledge_records")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    return len(records)
+    return replace_interactions(store, result.comparison, records[list(KNOWLEDGE_RECORD_COLUMNS)])
 
 
 def comparison_from_records(records: pd.DataFrame) -> KnowledgeComparison:
@@ -128,10 +110,5 @@ def load_knowledge(store: Store, comparison: str | None = None) -> list[Knowledg
     list of KnowledgeComparison
         Sorted by comparison name; empty when none is stored.
     """
-    columns = ", ".join(ident(c) for c in KNOWLEDGE_RECORD_COLUMNS)
-    where, params = ("WHERE comparison = ?", [comparison]) if comparison is not None else ("", [])
-    frame = store.connection.sql(
-        f"SELECT {columns} FROM interactions {where} ORDER BY comparison, role, input_id, subset",
-        params=params,
-    ).df()
+    frame = read_interactions(store, comparison)
     return [comparison_from_records(part) for _, part in frame.groupby("comparison", sort=True)]

@@ -26,7 +26,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from transferscope import __version__
+from transferscope._version import __version__
 from transferscope.errors import InputError
 from transferscope.report import charts
 from transferscope.report import html as H
@@ -252,8 +252,8 @@ def _ranking_section(
     seed: int,
     max_contexts: int,
 ) -> tuple[H.Section, str, int]:
-    from transferscope.dependence import task_values
-    from transferscope.ranking import friedman_nemenyi, rank_methods
+    from transferscope.dependence.metrics import task_values
+    from transferscope.dependence.ranking import friedman_nemenyi, rank_methods
 
     ent = choose_entity(runs) if entity is None else entity
     noun = "methods" if ent == "method" else f"{ent}s"

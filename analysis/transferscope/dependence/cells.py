@@ -1,0 +1,398 @@
+"""Checkpoint cells: runs collapsed to one mean per (context, entity, task, checkpoint).
+
+The layer under :mod:`transferscope.dependence.metrics`: validation of canonical runs, the grouping
+(:class:`Layout`), the choice among hyper-parameter configurations, each cell's variance and its
+source (seeds, published errors, the between-checkpoint fallback; see
+:mod:`transferscope.dependence.metrics` for the rules) and the transformed ladder coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from transferscope.errors import InputError
+from transferscope.schema import (
+    DEFAULT_METRIC,
+    REQUIRED_COLUMNS,
+    is_accuracy_metric,
+    metric_direction,
+    scored_on_upstream_task,
+)
+
+#: Sources of standard errors, best first.
+SE_SOURCES: tuple[str, ...] = ("seeds", "published", "between_checkpoint", "none")
+LOGIT_CLIP = 1e-3
+
+_SOURCE_RANK = {name: i for i, name in enumerate(SE_SOURCES)}
+_OPTIONAL: dict[str, Any] = {
+    "pretrained": True,
+    "shots": pd.NA,
+    "seed": pd.NA,
+    "downstream_metric": DEFAULT_METRIC,
+    "downstream_stderr": np.nan,
+    "upstream_score": np.nan,
+    "upstream_metric": pd.NA,
+    "hparams": pd.NA,
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How runs are grouped.
+
+    Attributes
+    ----------
+    entity : str
+        Column compared across (``method``, ``model``, ...).
+    context : tuple of str
+        Columns that keep analyses apart: the user's ``by``, ``downstream_metric``, ``shots``
+        (unless each entity has one number of shots, as ``zero_shot`` and ``five_shot`` do),
+        and ``method`` when the entity is not the method.
+    x : str
+        Column of the checkpoint ladder's position (``upstream_score`` by default).
+    """
+
+    entity: str
+    context: tuple[str, ...]
+    x: str
+
+    @property
+    def group(self) -> list[str]:
+        """Columns of one per-task value: context, entity, task."""
+        return [*self.context, self.entity, "task"]
+
+    @property
+    def cell(self) -> list[str]:
+        """Columns of one checkpoint cell."""
+        return unique([*self.group, "model", "pretrained", "shots"])
+
+    @property
+    def baseline(self) -> list[str]:
+        """Columns matching a checkpoint cell to its scratch baseline."""
+        return unique([*self.context, "task", "method", "shots"])
+
+
+def unique(cols: Sequence[str]) -> list[str]:
+    """Return column names without repeats, in first-seen order.
+
+    Parameters
+    ----------
+    cols : sequence of str
+        Column names.
+
+    Returns
+    -------
+    list of str
+        The names, each once.
+    """
+    return list(dict.fromkeys(cols))
+
+
+def align_dtypes(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """Give ``frame``'s columns that also appear in ``like`` the dtypes they have there.
+
+    Frames built from records lose nullable dtypes (``shots`` as ``Int64`` becomes float or
+    object); this puts them back so that output columns keep the canonical types.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Frame to fix (modified copy returned).
+    like : pandas.DataFrame
+        Frame whose dtypes to copy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with the shared columns cast.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if col in like.columns and out[col].dtype != like[col].dtype:
+            try:
+                out[col] = out[col].astype(like[col].dtype)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def worst_source(sources: Sequence[str] | pd.Series) -> str:
+    """Return the weakest of several standard-error sources (see :data:`SE_SOURCES`).
+
+    Parameters
+    ----------
+    sources : sequence of str
+        Sources of the parts of a derived value.
+
+    Returns
+    -------
+    str
+        The source ranked last in :data:`SE_SOURCES`; ``"none"`` for an empty input.
+    """
+    ranks = [_SOURCE_RANK.get(str(s), len(SE_SOURCES) - 1) for s in sources]
+    return SE_SOURCES[max(ranks)] if ranks else "none"
+
+
+def _layout(frame: pd.DataFrame, entity: str, by: Sequence[str] | str | None, x: str) -> Layout:
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    for col in [entity, *by_cols]:
+        if col not in frame.columns:
+            raise InputError(f"runs have no column {col!r}", column=col)
+    if entity in ("task", "pretrained", "seed", "shots", "downstream_metric"):
+        hint = (
+            " (to compare numbers of shots, add a label column, e.g. regime = shots or 'full')"
+            if entity == "shots"
+            else ""
+        )
+        raise InputError(f"cannot compare across {entity!r}; choose e.g. method or model{hint}")
+    if "task" in by_cols or entity in by_cols:
+        raise InputError("`by` cannot hold task or the compared column")
+    pretrained = frame[frame["pretrained"]]
+    shots_per_entity = pretrained.groupby(entity, dropna=False)["shots"].nunique(dropna=False)
+    split_shots = bool((shots_per_entity > 1).any())
+    context = unique([*by_cols, "downstream_metric", *(["shots"] if split_shots else [])])
+    if entity != "method":
+        context = unique([*context, "method"])
+    return Layout(entity, tuple(context), x)
+
+
+def _validated(runs: pd.DataFrame, x: str) -> pd.DataFrame:
+    if not isinstance(runs, pd.DataFrame):
+        raise InputError("runs must be a pandas DataFrame of canonical runs")
+    for col in REQUIRED_COLUMNS:
+        if col not in runs.columns:
+            raise InputError(f"runs have no column {col!r} (a canonical run column)", column=col)
+    frame = runs.copy()
+    for col, default in _OPTIONAL.items():
+        if col not in frame.columns:
+            frame[col] = default
+    if x not in frame.columns:
+        raise InputError(f"runs have no column {x!r} for the ladder", column=x)
+    frame["pretrained"] = frame["pretrained"].fillna(True).astype(bool)
+    frame["downstream_metric"] = frame["downstream_metric"].fillna(DEFAULT_METRIC).astype(str)
+    score = pd.to_numeric(frame["downstream_score"], errors="coerce")
+    bad = np.flatnonzero(score.isna().to_numpy())
+    if bad.size:
+        raise InputError(
+            "downstream_score must be a number", row=int(bad[0]) + 1, column="downstream_score"
+        )
+    frame["downstream_score"] = score.astype(float)
+    for col in ("downstream_stderr", "upstream_score", x):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in ("shots", "seed"):
+        numbers = pd.to_numeric(frame[col], errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & frame[col].notna()).to_numpy())
+        if bad.size:
+            raise InputError("expected a whole number", row=int(bad[0]) + 1, column=col)
+        try:
+            frame[col] = numbers.astype("Int64")
+        except TypeError:
+            raise InputError("expected whole numbers", column=col) from None
+    frame["hparams"] = frame["hparams"].astype("string").fillna("")
+    return frame
+
+
+def _best_hparams(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Keep, in each cell with a grid, the hyper-parameter configuration with the best mean score.
+
+    A cell has a grid when some seed has several rows (differing in ``hparams``); rows that
+    differ in ``hparams`` across seeds only (per-run notes such as a raw error) are replicates.
+    """
+    keys = layout.cell
+    per_seed = frame.groupby([*keys, "seed"], dropna=False, sort=False)["downstream_score"]
+    frame = frame.assign(_grid=per_seed.transform("size") > 1)
+    frame = frame.assign(
+        _grid=frame.groupby(keys, dropna=False, sort=False)["_grid"].transform("any")
+    )
+    grid = frame[frame["_grid"]]
+    if grid.empty:
+        return frame.drop(columns="_grid")
+    configs = grid.groupby([*keys, "hparams"], dropna=False, sort=True)["downstream_score"]
+    means = configs.mean().reset_index()
+    sign = np.where(
+        [metric_direction(m) == "higher" for m in means["downstream_metric"]], 1.0, -1.0
+    )
+    means["_oriented"] = means["downstream_score"] * sign
+    best = means.loc[means.groupby(keys, dropna=False, sort=True)["_oriented"].idxmax()]
+    kept = grid.merge(best[[*keys, "hparams"]], on=[*keys, "hparams"], how="inner")
+    return pd.concat([frame[~frame["_grid"]], kept], ignore_index=True).drop(columns="_grid")
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+    return np.asarray(np.log(q) - np.log1p(-q))
+
+
+def _transform_x(frame: pd.DataFrame, layout: Layout) -> np.ndarray:
+    raw = frame[layout.x].to_numpy(dtype=float)
+    if layout.x != "upstream_score":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(raw > 0, np.log10(np.where(raw > 0, raw, 1.0)), np.nan)
+    metric = frame["upstream_metric"].astype("string")
+    accuracy = np.array([is_accuracy_metric(None if pd.isna(m) else str(m)) for m in metric])
+    lower = np.array([not pd.isna(m) and metric_direction(str(m)) == "lower" for m in metric])
+    return np.where(accuracy, _logit(raw), np.where(lower, -raw, raw))
+
+
+def checkpoint_cells(
+    runs: pd.DataFrame,
+    *,
+    entity: str = "method",
+    by: Sequence[str] | str | None = None,
+    x: str = "upstream_score",
+    downstream_metric: str | None = None,
+    hparams: Literal["best", "all"] = "best",
+) -> tuple[pd.DataFrame, Layout]:
+    """Collapse runs to one row per checkpoint cell, with its mean, variance and ladder position.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs (at least ``model``, ``task``, ``method``, ``downstream_score``).
+    entity : str, default "method"
+        Column compared across.
+    by : str or sequence of str, optional
+        Extra columns that keep analyses apart.
+    x : str, default "upstream_score"
+        Column giving each checkpoint's place on the ladder.
+    downstream_metric : str, optional
+        Keep only this downstream metric.
+    hparams : {"best", "all"}, default "best"
+        Rows that differ only in ``hparams``: keep the best configuration, or treat all as
+        replicates.
+
+    Pretrained rows with a missing ``entity`` value are left out (they cannot be compared), and
+    so are rows whose ``task`` is their own ``upstream_task`` (Pythia's LAMBADA when the
+    checkpoint's LAMBADA accuracy is the upstream score): there the upstream score measures the
+    downstream task itself, so its "dependence" on it says nothing about transfer.
+
+    Returns
+    -------
+    cells : pandas.DataFrame
+        One row per cell: the layout's cell columns, then ``n_runs``, ``score`` (mean),
+        ``variance`` (of the mean; NaN when unknown), ``se_source``, ``upstream_score`` (mean),
+        ``x`` and ``y`` (transformed ladder position and score; see the module docstring),
+        ``deriv`` (d score / d y, for the delta method) and ``sign`` (+1 when higher is better).
+    layout : Layout
+        The grouping used.
+    """
+    frame = _validated(runs, x)
+    layout = _layout(frame, entity, by, x)
+    # a pretrained row without a value of the compared column cannot be compared
+    frame = frame[~(frame["pretrained"] & frame[entity].isna())]
+    frame = frame[~scored_on_upstream_task(frame)]
+    if downstream_metric is not None:
+        frame = frame[frame["downstream_metric"] == downstream_metric]
+        if frame.empty:
+            raise InputError(f"no runs with downstream_metric {downstream_metric!r}")
+    if hparams not in ("best", "all"):
+        raise InputError(f"hparams must be 'best' or 'all', not {hparams!r}")
+    if hparams == "best":
+        frame = _best_hparams(frame, layout)
+    frame = frame.assign(_x=_transform_x(frame, layout), _se2=frame["downstream_stderr"] ** 2)
+    grouped = frame.groupby(layout.cell, dropna=False, sort=True)
+    cells = grouped.agg(
+        n_runs=("downstream_score", "size"),
+        score=("downstream_score", "mean"),
+        _var=("downstream_score", "var"),
+        _se2=("_se2", "mean"),
+        upstream_score=("upstream_score", "mean"),
+        x=("_x", "mean"),
+    ).reset_index()
+    n = cells["n_runs"].to_numpy(dtype=float)
+    seeds = (n >= 2) & cells["_var"].notna().to_numpy()
+    published = ~seeds & cells["_se2"].notna().to_numpy()
+    cells["variance"] = np.where(
+        seeds, cells["_var"] / n, np.where(published, cells["_se2"] / n, np.nan)
+    )
+    cells["se_source"] = np.where(seeds, "seeds", np.where(published, "published", "none"))
+    accuracy = np.array([is_accuracy_metric(m) for m in cells["downstream_metric"]], dtype=bool)
+    sign = np.array(
+        [1.0 if metric_direction(m) == "higher" else -1.0 for m in cells["downstream_metric"]]
+    )
+    score = cells["score"].to_numpy(dtype=float)
+    clipped = np.clip(score, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+    cells["y"] = np.where(accuracy, _logit(score), sign * score)
+    cells["deriv"] = np.where(accuracy, clipped * (1.0 - clipped), sign)
+    cells["sign"] = sign
+    cells = cells.drop(columns=["_var", "_se2"])
+    return _fill_between_checkpoint(cells, layout), layout
+
+
+def line_sums(frame: pd.DataFrame, keys: list[str], weights: np.ndarray) -> pd.DataFrame:
+    """Fit a weighted straight line of ``y`` on ``x`` per group, from weighted sums.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows with ``x``, ``y`` and the ``keys`` columns.
+    keys : list of str
+        Group columns.
+    weights : ndarray
+        One weight per row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the keys, ``n`` (points), the weighted sums ``sw``, ``swx``, ``swy``,
+        ``swxx``, ``swxy``, ``swyy``, then ``sxx`` (weighted spread of x), ``slope`` (NaN when x
+        does not vary) and ``rss`` (weighted residual sum of squares).
+    """
+    x = frame["x"].to_numpy(dtype=float)
+    y = frame["y"].to_numpy(dtype=float)
+    parts = pd.DataFrame(
+        {
+            "n": np.ones_like(x),
+            "sw": weights,
+            "swx": weights * x,
+            "swy": weights * y,
+            "swxx": weights * x * x,
+            "swxy": weights * x * y,
+            "swyy": weights * y * y,
+        }
+    )
+    for key in keys:
+        parts[key] = frame[key].to_numpy()
+    sums = parts.groupby(keys, dropna=False, sort=True).sum().reset_index()
+    sxx = sums["swxx"] - sums["swx"] ** 2 / sums["sw"]
+    sxy = sums["swxy"] - sums["swx"] * sums["swy"] / sums["sw"]
+    syy = sums["swyy"] - sums["swy"] ** 2 / sums["sw"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 1e-12 * sums["swxx"].abs().clip(lower=1e-300), sxy / sxx, np.nan)
+    sums["sxx"] = sxx
+    sums["slope"] = slope
+    sums["rss"] = np.clip(syy - slope * sxy, 0.0, None)
+    return sums
+
+
+def _fill_between_checkpoint(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    cells = cells.copy()
+    ladder = cells["pretrained"].to_numpy(dtype=bool) & np.isfinite(cells["x"].to_numpy())
+    lad = cells[ladder]
+    if lad.empty:
+        return cells
+    sums = line_sums(lad, layout.group, np.ones(len(lad)))
+    ok = (sums["n"] >= 3) & np.isfinite(sums["slope"])
+    sums["_s2"] = np.where(ok, sums["rss"] / (sums["n"] - 2).clip(lower=1), np.nan)
+    cells = cells.merge(sums[[*layout.group, "_s2"]], on=layout.group, how="left")
+    fill = (
+        (cells["se_source"] == "none")
+        & cells["_s2"].notna()
+        & cells["pretrained"]
+        & np.isfinite(cells["x"])
+    )
+    cells.loc[fill, "variance"] = cells.loc[fill, "_s2"] * cells.loc[fill, "deriv"] ** 2
+    cells.loc[fill, "se_source"] = "between_checkpoint"
+    # a scratch cell without a variance borrows the mean fallback variance of its task
+    task_keys = unique([*layout.context, "task", "shots"])
+    borrowed = cells[fill].groupby(task_keys, dropna=False)["variance"].mean().rename("_borrow")
+    cells = cells.merge(borrowed.reset_index(), on=task_keys, how="left")
+    scratch = (~cells["pretrained"]) & (cells["se_source"] == "none") & cells["_borrow"].notna()
+    cells.loc[scratch, "variance"] = cells.loc[scratch, "_borrow"]
+    cells.loc[scratch, "se_source"] = "between_checkpoint"
+    return cells.drop(columns=["_s2", "_borrow"])

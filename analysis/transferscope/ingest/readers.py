@@ -1,0 +1,309 @@
+"""Read a table of runs from a file into a pandas DataFrame, with one-line errors.
+
+Supported types, chosen by the file name's suffix:
+
+=====================  ===========================================
+suffix                 read as
+=====================  ===========================================
+``.csv``               comma-separated text, header row first
+``.tsv``, ``.tab``     tab-separated text, header row first
+``.parquet``, ``.pq``  Apache Parquet
+``.jsonl``, ``.ndjson``  JSON Lines: one JSON object per line
+``.gz`` after any text suffix (``.csv.gz``, ...)  the same, gzip-compressed
+=====================  ===========================================
+
+Row numbers in error messages count data rows from 1 (the header is row 0, blank lines are
+skipped and not counted), the convention of :class:`transferscope.errors.Location`. Columns
+whose canonical name is text (``model``, ``task``, ...) are read as text, so that a model named
+``007`` stays ``007``; every other column keeps the type the reader infers, and validation
+(:mod:`transferscope.schema.validate`) converts and checks it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pa_parquet
+
+from transferscope.errors import InputError
+from transferscope.schema import RUN_COLUMNS
+
+#: Suffixes read as delimited text, with their delimiter.
+_DELIMITED: dict[str, str] = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_JSON_LINES = (".jsonl", ".ndjson")
+_PARQUET = (".parquet", ".pq")
+
+#: Suffixes that :func:`read_table` accepts (a text suffix may be followed by ``.gz``).
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    *_DELIMITED,
+    *_PARQUET,
+    *_JSON_LINES,
+    *(s + ".gz" for s in (*_DELIMITED, *_JSON_LINES)),
+)
+
+_TEXT_TYPES = frozenset({"VARCHAR", "JSON"})
+_SNIFF_BYTES = 1 << 16
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _supported() -> str:
+    return ", ".join(SUPPORTED_SUFFIXES)
+
+
+def file_kind(path: Path) -> tuple[str, bool]:
+    """Say how a file is read, from its name.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The input file.
+
+    Returns
+    -------
+    kind : {"csv", "tsv", "parquet", "jsonl"}
+        The reader.
+    gzipped : bool
+        Whether the file is gzip-compressed (suffix ``.gz``).
+
+    Raises
+    ------
+    InputError
+        For a suffix that is not supported; the message lists the supported ones.
+    """
+    suffixes = [s.lower() for s in path.suffixes]
+    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
+    if gzipped:
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in _DELIMITED:
+        return ("csv" if _DELIMITED[last] == "," else "tsv"), gzipped
+    if last in _JSON_LINES:
+        return "jsonl", gzipped
+    if last in _PARQUET and not gzipped:
+        return "parquet", False
+    shown = "".join(path.suffixes) or "no suffix"
+    raise InputError(
+        f"unknown file type ({shown}); supported: {_supported()}",
+        file=str(path),
+    )
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError("no such file", file=str(path))
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", file=str(path))
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", file=str(path)) from None
+    if path.stat().st_size == 0:
+        raise InputError("empty file; expected a header row and data rows", file=str(path))
+
+
+def _sniff_text(path: Path, gzipped: bool, kind: str) -> None:
+    """Refuse binary or non-UTF-8 content before a text reader sees it."""
+    try:
+        if gzipped:
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+        else:
+            with path.open("rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"not a readable gzip file ({exc})", file=str(path)) from None
+    if not head.strip():
+        raise InputError("empty file; expected a header row and data rows", file=str(path))
+    if b"\x00" in head or head.startswith(_PARQUET_MAGIC):
+        raise InputError(
+            f"binary content, not {kind.upper()} text; supported: {_supported()}",
+            file=str(path),
+        )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8",
+            file=str(path),
+        ) from None
+
+
+def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas with nullable integers (no float round trip) and pandas strings."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _header(path: Path, gzipped: bool, delimiter: str) -> list[str]:
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        for line in handle:
+            if line.strip():
+                return next(csv.reader([line], delimiter=delimiter))
+    return []
+
+
+_ARROW_TYPES = {"DOUBLE": pa.float64(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_()}
+
+
+def _column_types(
+    names: list[str], column_map: Mapping[str, str], *, typed: bool
+) -> dict[str, pa.DataType]:
+    """Arrow types by input column: text columns as text; with ``typed``, numbers too."""
+    types = {}
+    for name in names:
+        sql_type = RUN_COLUMNS.get(column_map.get(name.strip(), name.strip()))
+        if sql_type in _TEXT_TYPES:
+            types[name] = pa.string()
+        elif typed and sql_type in _ARROW_TYPES:
+            types[name] = _ARROW_TYPES[sql_type]
+    return types
+
+
+def _read_delimited(
+    path: Path, gzipped: bool, delimiter: str, column_map: Mapping[str, str]
+) -> pd.DataFrame:
+    names = _header(path, gzipped, delimiter)
+    if not any(n.strip() for n in names):
+        raise InputError("no header row; expected column names on the first line", file=str(path))
+    unnamed = [i for i, n in enumerate(names, start=1) if not n.strip()]
+    if unnamed:
+        raise InputError(f"column {unnamed[0]} has no name in the header row", file=str(path))
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(f"duplicate column name {duplicated[0]!r} in the header", file=str(path))
+    parse = pa_csv.ParseOptions(delimiter=delimiter)
+
+    def read(typed: bool) -> pa.Table:
+        convert = pa_csv.ConvertOptions(
+            column_types=_column_types(names, column_map, typed=typed),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+        return pa_csv.read_csv(source, parse_options=parse, convert_options=convert)
+
+    try:
+        try:
+            # fast path: canonical numeric columns parsed as numbers straight away
+            table = read(typed=True)
+        except pa.ArrowInvalid:
+            # a value that is not a number: read it as the reader infers, so that validation
+            # can name its row and column
+            table = read(typed=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        ragged = _first_ragged_row(path, gzipped, delimiter, len(names))
+        if ragged is not None:
+            row, n_fields = ragged
+            raise InputError(
+                f"{n_fields} fields where the header has {len(names)}; check the delimiter "
+                "and quoting",
+                file=str(path),
+                row=row,
+            ) from None
+        raise InputError(f"cannot parse the file: {_one_line(exc)}", file=str(path)) from None
+    return _arrow_to_frame(table)
+
+
+def _first_ragged_row(
+    path: Path, gzipped: bool, delimiter: str, n_columns: int
+) -> tuple[int, int] | None:
+    """Find the first data row whose field count differs from the header's (error path only)."""
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            records = (r for r in csv.reader(handle, delimiter=delimiter) if r)
+            next(records, None)  # the header
+            for row, record in enumerate(records, start=1):
+                if len(record) != n_columns:
+                    return row, len(record)
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError):
+        return None  # the reader's own message is reported instead
+    return None
+
+
+def _read_json_lines(path: Path, gzipped: bool) -> pd.DataFrame:
+    try:
+        frame = pd.read_json(
+            path,
+            lines=True,
+            dtype=False,
+            compression="gzip" if gzipped else None,
+            encoding="utf-8",
+        )
+    except ValueError as exc:
+        raise InputError(
+            f"cannot parse as JSON Lines (one JSON object per line): {_one_line(exc)}",
+            file=str(path),
+        ) from None
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != _PARQUET_MAGIC:
+        raise InputError(
+            f"not a Parquet file (no PAR1 magic bytes); supported: {_supported()}",
+            file=str(path),
+        )
+    try:
+        table = pa_parquet.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(
+            f"cannot read the Parquet file: {_one_line(exc)}", file=str(path)
+        ) from None
+    return _arrow_to_frame(table)
+
+
+def read_table(path: str | Path, *, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a table of runs from CSV, TSV, Parquet or JSON Lines (text types also gzipped).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file; its suffix says the type (see :data:`SUPPORTED_SUFFIXES`).
+    column_map : mapping of str to str, optional
+        Input column name -> canonical name, as validation will apply it; used here only to
+        read the columns that become canonical text columns as text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data row, in file order, with a RangeIndex (position + 1 = the row number
+        in error messages); columns as in the file. Not yet validated.
+
+    Raises
+    ------
+    InputError
+        For a missing, unreadable, empty, header-only, binary, non-UTF-8 or unparseable file,
+        or an unsupported type.
+    """
+    path = Path(path)
+    kind, gzipped = file_kind(path)
+    _check_readable(path)
+    mapping = dict(column_map or {})
+    if kind == "parquet":
+        frame = _read_parquet(path)
+    else:
+        _sniff_text(path, gzipped, kind)
+        if kind == "jsonl":
+            frame = _read_json_lines(path, gzipped)
+        else:
+            frame = _read_delimited(path, gzipped, "," if kind == "csv" else "\t", mapping)
+    if len(frame) == 0:
+        raise InputError("no data rows (only a header); expected at least one run", file=str(path))
+    return frame.reset_index(drop=True)

@@ -1,0 +1,458 @@
+"""Random-effects meta-analysis and meta-regression (numpy/scipy kernels, no pandas input).
+
+The tau^2 estimators (DL, REML, PM, FE) and their solvers are in :mod:`~transferscope.stats.tau2`;
+the numbers match R's metafor (``rma()``), whose reference values the tests reproduce.
+
+The Knapp-Hartung adjustment scales the variance of the coefficients by
+``sum w_i e_i^2 / (k - p)`` (not truncated at one, as metafor's ``test="knha"``) and uses t
+quantiles with ``k - p`` degrees of freedom.
+
+I^2 and H^2 follow metafor: for random-effects fits ``I^2 = 100 tau^2 / (tau^2 + s^2)`` and
+``H^2 = (tau^2 + s^2) / s^2`` with the typical within-study variance
+``s^2 = (k - p) / tr(P_0)``; for the fixed-effect fit ``I^2 = max(0, 100 (Q - (k - p)) / Q)``
+and ``H^2 = Q / (k - p)``.
+
+Degenerate input: empty, mismatched, non-finite or non-positive variances raise
+:class:`~transferscope.errors.InputError` naming the position. A single effect (k = 1) is not an
+error: the result is the effect itself with its own standard error, tau^2 = 0, Q = 0, I^2, H^2
+and the Q p-value undefined (NaN), and ``status="single_effect"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from transferscope.errors import InputError
+from transferscope.stats.tau2 import (
+    POOL_METHODS,
+    SOLVERS,
+    PoolMethod,
+    Solver,
+    check_method,
+    estimate_tau2,
+    pool_resampled,
+    trace_p,
+    weighted_fit,
+)
+
+__all__ = [
+    "POOL_METHODS",
+    "SOLVERS",
+    "MetaRegression",
+    "PoolMethod",
+    "PooledEffect",
+    "ResultRecord",
+    "Solver",
+    "estimate_tau2",
+    "meta_regression",
+    "pool_effects",
+    "pool_resampled",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, tuple | list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _as_inputs(effects: npt.ArrayLike, variances: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    try:
+        y = np.asarray(effects, dtype=np.float64).ravel()
+        v = np.asarray(variances, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"effects and variances must be numbers ({exc})") from None
+    if y.size == 0:
+        raise InputError("no effects to pool (expected at least one)")
+    if y.size != v.size:
+        raise InputError(f"{y.size} effects but {v.size} variances (expected one variance each)")
+    for name, arr in (("effect", y), ("variance", v)):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise InputError(f"{name} at position {bad[0]} is {arr[bad[0]]} (expected a number)")
+    bad = np.flatnonzero(v <= 0)
+    if bad.size:
+        raise InputError(
+            f"variance at position {bad[0]} is {v[bad[0]]} (expected a positive sampling variance)"
+        )
+    return y, v
+
+
+@dataclass(frozen=True)
+class _Fit:
+    coef: FloatArray
+    cov: FloatArray
+    tau2: float
+    q: float
+    q_pvalue: float
+    i2: float
+    h2: float
+    df: float  # inf for z tests
+
+
+def _fit(y: FloatArray, v: FloatArray, x: FloatArray, method: str, knha: bool, solver: str) -> _Fit:
+    k, p = x.shape
+    tau2 = estimate_tau2(y, v, x, method, solver)
+    fe = weighted_fit(y, v, x, 0.0)
+    q = float(np.sum(fe.weights * fe.resid**2))
+    dfq = k - p
+    q_pvalue = float(stats.chi2.sf(q, dfq)) if dfq > 0 else math.nan
+    if dfq <= 0:
+        i2 = h2 = math.nan
+    elif method == "FE":
+        i2 = max(0.0, 100.0 * (q - dfq) / q) if q > 0 else 0.0
+        h2 = q / dfq
+    else:
+        typical = dfq / trace_p(fe, x)
+        i2 = 100.0 * tau2 / (typical + tau2)
+        h2 = (typical + tau2) / typical
+    fit = weighted_fit(y, v, x, tau2)
+    cov = fit.cov_unscaled
+    df = math.inf
+    if knha and dfq > 0:
+        s2 = float(np.sum(fit.weights * fit.resid**2)) / dfq
+        cov = cov * s2
+        df = float(dfq)
+    return _Fit(fit.coef, cov, tau2, q, q_pvalue, i2, h2, df)
+
+
+def _quantile(level: float, df: float) -> float:
+    upper = 0.5 + level / 2.0
+    return float(stats.norm.ppf(upper) if math.isinf(df) else stats.t.ppf(upper, df))
+
+
+def _two_sided(stat: float, df: float) -> float:
+    if math.isnan(stat):
+        return math.nan
+    return float(2 * (stats.norm.sf(abs(stat)) if math.isinf(df) else stats.t.sf(abs(stat), df)))
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
+    return float(level)
+
+
+# --------------------------------------------------------------------------- results
+
+
+class ResultRecord:
+    """Shared behaviour of the frozen results: JSON-safe record, summary frame, HTML."""
+
+    def to_record(self) -> dict[str, Any]:
+        """One JSON-safe dict (NaN as ``None``; tuples as lists).
+
+        Returns
+        -------
+        dict
+            Field name to plain Python value.
+        """
+        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+    def summary(self) -> pd.DataFrame:
+        """Tabular summary; see the class docstring for its columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A tidy frame.
+        """
+        return pd.DataFrame([asdict(self)])  # type: ignore[call-overload]
+
+    def _repr_html_(self) -> str:
+        return str(self.summary().to_html(index=False))
+
+
+@dataclass(frozen=True)
+class PooledEffect(ResultRecord):
+    """Result of :func:`pool_effects`: one pooled effect with its heterogeneity.
+
+    Attributes
+    ----------
+    estimate, se : float
+        Pooled effect and its standard error (Knapp-Hartung scaled when ``knha``).
+    ci_low, ci_high, ci_level : float
+        Confidence interval (normal, or t with ``k - 1`` degrees of freedom when ``knha``).
+    statistic, pvalue : float
+        z (or t) statistic of the test that the pooled effect is zero, and its two-sided p-value.
+    df : float
+        Degrees of freedom of the t reference (``inf`` for z).
+    tau2 : float
+        Between-study variance (0 for ``"FE"``).
+    i2 : float
+        I^2 in percent, as metafor.
+    h2 : float
+        H^2, as metafor.
+    q, q_pvalue : float
+        Cochran's Q (fixed-effect weights) and its chi-square p-value with ``k - 1`` df.
+    k : int
+        Number of effects.
+    method : str
+        ``"DL"``, ``"REML"``, ``"PM"`` or ``"FE"``.
+    knha : bool
+        Whether the Knapp-Hartung adjustment was applied.
+    status : str
+        ``"ok"`` or ``"single_effect"`` (k = 1: the effect itself, tau^2 = 0, Q = 0).
+    """
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    statistic: float
+    pvalue: float
+    df: float
+    tau2: float
+    i2: float
+    h2: float
+    q: float
+    q_pvalue: float
+    k: int
+    method: str
+    knha: bool
+    status: str
+
+
+def pool_effects(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    method: PoolMethod | str = "DL",
+    knha: bool = False,
+    level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> PooledEffect:
+    """Pool effects by random-effects (or fixed-effect) meta-analysis, as metafor's ``rma()``.
+
+    Parameters
+    ----------
+    effects : array_like, shape (k,)
+        Effect sizes (e.g. per-task gains).
+    variances : array_like, shape (k,)
+        Their sampling variances (squared standard errors), all positive.
+    method : {"DL", "REML", "PM", "FE"}, default "DL"
+        tau^2 estimator: DerSimonian-Laird, restricted maximum likelihood, Paule-Mandel, or
+        fixed effect (tau^2 = 0).
+    knha : bool, default False
+        Knapp-Hartung adjustment of the standard error with a t-based interval.
+    level : float, default 0.95
+        Confidence level of the interval.
+    solver : {"metafor", "exact"}, default "metafor"
+        ``"metafor"`` reproduces rma()'s REML and PM iterations (and so its numbers);
+        ``"exact"`` solves their equations to machine precision (see the module docstring).
+
+    Returns
+    -------
+    PooledEffect
+        Frozen result; ``summary()`` is a one-row DataFrame of its fields.
+
+    Raises
+    ------
+    InputError
+        Empty input, lengths that differ, non-finite values or non-positive variances.
+    """
+    method = check_method(method)
+    level = _check_level(level)
+    y, v = _as_inputs(effects, variances)
+    k = y.size
+    if k == 1:
+        se = math.sqrt(v[0])
+        z = _quantile(level, math.inf)
+        return PooledEffect(
+            float(y[0]), se, float(y[0]) - z * se, float(y[0]) + z * se, level,
+            float(y[0]) / se, _two_sided(float(y[0]) / se, math.inf), math.inf,
+            0.0, math.nan, math.nan, 0.0, math.nan, 1, method, bool(knha), "single_effect",
+        )  # fmt: skip
+    fit = _fit(y, v, np.ones((k, 1)), method, knha, solver)
+    est = float(fit.coef[0])
+    se = math.sqrt(float(fit.cov[0, 0]))
+    crit = _quantile(level, fit.df)
+    stat = est / se if se > 0 else math.nan
+    return PooledEffect(
+        est, se, est - crit * se, est + crit * se, level, stat, _two_sided(stat, fit.df),
+        fit.df, fit.tau2, fit.i2, fit.h2, fit.q, fit.q_pvalue, k, method, bool(knha), "ok",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MetaRegression(ResultRecord):
+    """Result of :func:`meta_regression`: a mixed-effects meta-regression on one moderator.
+
+    Attributes
+    ----------
+    terms : tuple of str
+        Coefficient names: ``"intercept"`` then ``"moderator[LEVEL]"`` per non-reference level
+        (categorical moderator, reference = first level in sorted order) or ``"moderator"``.
+    coef, se : tuple of float
+        Coefficients and their standard errors (Knapp-Hartung scaled when ``knha``).
+    ci_level : float
+        Confidence level of the intervals in :meth:`summary`.
+    df : float
+        Degrees of freedom of the t reference (``inf`` for z).
+    tau2 : float
+        Residual between-study variance.
+    qm, qm_pvalue : float
+        Omnibus Wald test of all moderator coefficients (chi-square with ``p - 1`` df; an F test
+        with ``(p - 1, k - p)`` df when ``knha``, where ``qm`` is the F statistic).
+    qe, qe_pvalue : float
+        Test of residual heterogeneity (chi-square with ``k - p`` df).
+    i2, h2 : float
+        Residual I^2 (percent) and H^2.
+    k, p : int
+        Number of effects and of coefficients.
+    method : str
+        tau^2 estimator.
+    knha : bool
+        Whether the Knapp-Hartung adjustment was applied.
+    status : str
+        ``"ok"``, or ``"saturated"`` when ``k <= p`` (no residual degrees of freedom: tau^2 is
+        set to zero and the tests are undefined).
+    """
+
+    terms: tuple[str, ...]
+    coef: tuple[float, ...]
+    se: tuple[float, ...]
+    ci_level: float
+    df: float
+    tau2: float
+    qm: float
+    qm_pvalue: float
+    qe: float
+    qe_pvalue: float
+    i2: float
+    h2: float
+    k: int
+    p: int
+    method: str
+    knha: bool
+    status: str
+
+    def summary(self) -> pd.DataFrame:
+        """One row per coefficient.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``term``, ``estimate``, ``se``, ``statistic``, ``pvalue``, ``ci_low``,
+            ``ci_high``, ``ci_level``.
+        """
+        crit = _quantile(self.ci_level, self.df)
+        rows = []
+        for term, b, se in zip(self.terms, self.coef, self.se, strict=True):
+            stat = b / se if se > 0 else math.nan
+            rows.append(
+                {
+                    "term": term,
+                    "estimate": b,
+                    "se": se,
+                    "statistic": stat,
+                    "pvalue": _two_sided(stat, self.df),
+                    "ci_low": b - crit * se,
+                    "ci_high": b + crit * se,
+                    "ci_level": self.ci_level,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _design(moderator: npt.ArrayLike | Sequence[Any], k: int) -> tuple[FloatArray, list[str]]:
+    values = np.asarray(moderator, dtype=object).ravel()
+    if values.size != k:
+        raise InputError(f"{values.size} moderator values but {k} effects (expected one each)")
+    if any(val is None or (isinstance(val, float) and math.isnan(val)) for val in values):
+        raise InputError("the moderator has missing values (expected one value per effect)")
+    if all(isinstance(val, int | float | np.integer | np.floating) for val in values):
+        column = values.astype(np.float64)
+        return np.column_stack([np.ones(k), column]), ["intercept", "moderator"]
+    labels = np.array([str(val) for val in values])
+    levels = sorted(set(labels.tolist()))
+    if len(levels) < 2:
+        raise InputError(f"the moderator has one level ({levels[0]!r}); expected at least two")
+    cols = [np.ones(k)] + [(labels == level).astype(np.float64) for level in levels[1:]]
+    return np.column_stack(cols), ["intercept"] + [f"moderator[{lv}]" for lv in levels[1:]]
+
+
+def meta_regression(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    moderator: npt.ArrayLike | Sequence[Any],
+    method: PoolMethod | str = "REML",
+    knha: bool = False,
+    level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MetaRegression:
+    """Mixed-effects meta-regression on one moderator, as ``rma(yi, vi, mods = ~ moderator)``.
+
+    Parameters
+    ----------
+    effects : array_like, shape (k,)
+        Effect sizes.
+    variances : array_like, shape (k,)
+        Their sampling variances, all positive.
+    moderator : array_like, shape (k,)
+        Numbers (a continuous moderator) or labels (a factor; dummy-coded against the first
+        level in sorted order, like R's ``factor()``).
+    method : {"REML", "DL", "PM", "FE"}, default "REML"
+        Estimator of the residual tau^2.
+    knha : bool, default False
+        Knapp-Hartung adjustment (t tests, F omnibus test).
+    level : float, default 0.95
+        Confidence level for :meth:`MetaRegression.summary`.
+    solver : {"metafor", "exact"}, default "metafor"
+        How REML and PM are solved (see :func:`pool_effects`).
+
+    Returns
+    -------
+    MetaRegression
+        Frozen result with coefficients, standard errors, tau^2 and the omnibus test QM.
+
+    Raises
+    ------
+    InputError
+        Bad effects or variances (see :func:`pool_effects`), or a moderator of the wrong length,
+        with missing values or with a single level.
+    """
+    method = check_method(method)
+    level = _check_level(level)
+    y, v = _as_inputs(effects, variances)
+    k = y.size
+    x, terms = _design(moderator, k)
+    p = x.shape[1]
+    if np.linalg.matrix_rank(x) < p:
+        raise InputError("the moderator is constant (expected values that differ)")
+    fit = _fit(y, v, x, method, knha, solver)
+    coef = fit.coef
+    se = np.sqrt(np.diag(fit.cov))
+    sub = slice(1, p)
+    b = coef[sub]
+    wald = float(b @ np.linalg.solve(fit.cov[sub, sub], b))
+    m = p - 1
+    if k <= p:
+        qm, qm_p, status = wald, math.nan, "saturated"
+    elif knha:
+        qm = wald / m
+        qm_p, status = float(stats.f.sf(qm, m, k - p)), "ok"
+    else:
+        qm, qm_p, status = wald, float(stats.chi2.sf(wald, m)), "ok"
+    return MetaRegression(
+        tuple(terms), tuple(float(c) for c in coef), tuple(float(s) for s in se), level,
+        fit.df, fit.tau2, qm, qm_p, fit.q, fit.q_pvalue, fit.i2, fit.h2, k, p, method,
+        bool(knha), status,
+    )  # fmt: skip
