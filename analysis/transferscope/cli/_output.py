@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import IO, Any
 
-import numpy as np
 import pandas as pd
+
+from transferscope.records import json_safe
 
 FORMATS = ("table", "json", "csv")
 
@@ -29,20 +29,6 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) or math.isinf(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Turn a DataFrame into JSON-safe records: NaN and missing values become ``None``.
 
@@ -58,7 +44,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """
     columns = [str(c) for c in frame.columns]
     return [
-        {c: _json_value(v) for c, v in zip(columns, row, strict=True)}
+        {c: json_safe(v) for c, v in zip(columns, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
 

@@ -32,14 +32,14 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from transferscope.dependence.metrics import align_dtypes, checkpoint_cells
 from transferscope.errors import InputError
-from transferscope.stats.meta import ResultRecord
+from transferscope.records import Record
 
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "powell", "nm")
 _STATUS_WARNINGS = (ConvergenceWarning, SingularMatrixWarning)
 
 
-@dataclass(frozen=True)
-class SlopeModel(ResultRecord):
+@dataclass(frozen=True, kw_only=True)
+class SlopeModel(Record):
     """Result of :func:`fit_slope_model`.
 
     Attributes
@@ -128,9 +128,24 @@ def _on_boundary(result: Any) -> bool:
 def _empty(status: str, reference: str, n_obs: int, n_groups: int) -> SlopeModel:
     nan = math.nan
     return SlopeModel(
-        (), (), (), (), (), (), reference, nan, nan, nan, nan, nan, n_obs, n_groups, False,
-        "", status,
-    )  # fmt: skip
+        terms=(),
+        coef=(),
+        se=(),
+        entities=(),
+        slopes=(),
+        slopes_se=(),
+        reference=reference,
+        var_intercept=nan,
+        var_slope=nan,
+        cov_intercept_slope=nan,
+        sigma2=nan,
+        reml_criterion=nan,
+        n_obs=n_obs,
+        n_groups=n_groups,
+        converged=False,
+        optimizer="",
+        status=status,
+    )
 
 
 def fit_slope_model(
@@ -221,11 +236,24 @@ def fit_slope_model(
         slopes_se.append(math.sqrt(cov[1, 1] + cov[j, j] + 2 * cov[1, j]))
     cov_re = np.asarray(result.cov_re, dtype=float)
     return SlopeModel(
-        tuple(terms), tuple(map(float, coef)), tuple(map(float, se)), tuple(levels),
-        tuple(map(float, slopes)), tuple(map(float, slopes_se)), reference,
-        float(cov_re[0, 0]), float(cov_re[1, 1]), float(cov_re[0, 1]), float(result.scale),
-        float(-2.0 * result.llf), len(data), n_groups, bool(result.converged), used, status,
-    )  # fmt: skip
+        terms=tuple(terms),
+        coef=tuple(map(float, coef)),
+        se=tuple(map(float, se)),
+        entities=tuple(levels),
+        slopes=tuple(map(float, slopes)),
+        slopes_se=tuple(map(float, slopes_se)),
+        reference=reference,
+        var_intercept=float(cov_re[0, 0]),
+        var_slope=float(cov_re[1, 1]),
+        cov_intercept_slope=float(cov_re[0, 1]),
+        sigma2=float(result.scale),
+        reml_criterion=float(-2.0 * result.llf),
+        n_obs=len(data),
+        n_groups=n_groups,
+        converged=bool(result.converged),
+        optimizer=used,
+        status=status,
+    )
 
 
 def method_slopes(
@@ -306,12 +334,20 @@ def method_slopes(
                 diff_p = float(2 * stats.norm.sf(abs(diff / diff_se))) if diff_se > 0 else math.nan
             rows.append(
                 {
-                    **ctx, entity: e, "slope": slope, "se": se, "ci_low": slope - z * se,
-                    "ci_high": slope + z * se, "ci_level": level, "diff_from_reference": diff,
-                    "diff_se": diff_se, "diff_pvalue": diff_p,
-                    "n_points": int((group[entity].astype(str) == e).sum()), **common,
+                    **ctx,
+                    entity: e,
+                    "slope": slope,
+                    "se": se,
+                    "ci_low": slope - z * se,
+                    "ci_high": slope + z * se,
+                    "ci_level": level,
+                    "diff_from_reference": diff,
+                    "diff_se": diff_se,
+                    "diff_pvalue": diff_p,
+                    "n_points": int((group[entity].astype(str) == e).sum()),
+                    **common,
                 }
-            )  # fmt: skip
+            )
     columns = [
         *context, entity, "slope", "se", "ci_low", "ci_high", "ci_level", "reference",
         "diff_from_reference", "diff_se", "diff_pvalue", "var_intercept", "var_slope",

@@ -66,13 +66,14 @@ between ``B^2/(4c)`` (``c >> |B|``) and ``|B|/2`` (``c << |B|``).
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+
+from transferscope.records import NOT_RECORDED, Record
 
 Readout = Literal["balanced", "constant"]
 _Raw = tuple[
@@ -296,8 +297,8 @@ def finetune_constants(
     return bias_constants(*finetune_init(wp, wm, gamma, readout=readout, rescale=rescale))
 
 
-@dataclass(frozen=True)
-class BiasSolution:
+@dataclass(frozen=True, kw_only=True)
+class BiasSolution(Record):
     """Minimizer of the implicit-bias problem for a batch of problems.
 
     Attributes
@@ -314,13 +315,13 @@ class BiasSolution:
         Final ``|X beta - y| / |y|`` (for ``n >= D``: the relative gradient norm of least squares).
     """
 
-    beta: NDArray[np.float64]
-    mu: NDArray[np.float64]
-    n_iter: NDArray[np.int64]
-    converged: NDArray[np.bool_]
-    residual: NDArray[np.float64]
+    beta: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    mu: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    n_iter: NDArray[np.int64] = field(metadata=NOT_RECORDED)
+    converged: NDArray[np.bool_] = field(metadata=NOT_RECORDED)
+    residual: NDArray[np.float64] = field(metadata=NOT_RECORDED)
 
-    def to_record(self) -> dict[str, object]:
+    def to_record(self) -> dict[str, Any]:
         """Return a JSON-safe summary: problems, converged count, largest residual, iterations."""
         return {
             "n_problems": int(np.size(self.converged)),
@@ -340,8 +341,13 @@ class BiasSolution:
             }
         )
 
-    def _repr_html_(self) -> str:
-        return "<p>BiasSolution: " + html.escape(str(self.to_record())) + "</p>"
+    def describe(self) -> str:
+        """Return one line: how many problems converged, the largest residual."""
+        r = self.to_record()
+        return (
+            f"{r['n_converged']} of {r['n_problems']} problems converged; largest residual "
+            f"{r['max_residual']:.3g} after at most {r['max_iterations']} Newton steps"
+        )
 
 
 def solve_implicit_bias(

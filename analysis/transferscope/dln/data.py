@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from transferscope.records import Record
+
 
 @dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(Record):
     """A fine-tuning task defined by its overlap with the pretraining teacher.
 
     Parameters
@@ -36,10 +38,6 @@ class TaskSpec:
     name: str
     shared: float
     new: float
-
-    def to_record(self) -> dict[str, object]:
-        """Return the task as a JSON-safe dict."""
-        return {"name": self.name, "shared": self.shared, "new": self.new}
 
 
 def default_tasks(rho_pt: float, count: int = 4) -> list[TaskSpec]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,10 +26,11 @@ from transferscope.dln.bias import (
 )
 from transferscope.dln.regimes import RegimeReport, classify_regime
 from transferscope.dln.train import scratch_init
+from transferscope.records import Record
 
 
 @dataclass(frozen=True)
-class InitSetting:
+class InitSetting(Record):
     """A named pretraining-then-fine-tuning initialization.
 
     Parameters
@@ -79,13 +81,9 @@ class InitSetting:
             rescale=self.rescale,
         )
 
-    def to_record(self) -> dict[str, object]:
-        """Return the setting as a JSON-safe dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ScratchSetting:
+class ScratchSetting(Record):
     """Training from scratch: small random initialization, no pretraining.
 
     Parameters
@@ -105,9 +103,9 @@ class ScratchSetting:
         """Return ``(sqrt(k), phi)`` of one random initialization of ``dim`` units."""
         return bias_constants(*scratch_init(self.c, dim, rng, jitter=self.jitter))
 
-    def to_record(self) -> dict[str, object]:
-        """Return the setting as a JSON-safe dict."""
-        return {"init": "scratch", **asdict(self)}
+    def to_record(self) -> dict[str, Any]:
+        """Return the setting as a JSON-safe dict (``init`` says it is training from scratch)."""
+        return {"init": "scratch", **super().to_record()}
 
 
 #: One setting per regime (teachers of amplitude 1). I: lambda = -1 and a large c make the

@@ -28,15 +28,14 @@ where ``kappa(B) - gamma^2 ~ B^2 / (4 c)`` is small: rich, and dependent when
 
 from __future__ import annotations
 
-import html
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from transferscope.dln.bias import Readout, finetune_constants
+from transferscope.records import Record
 
 REGIME_NAMES: dict[str, str] = {
     "I": "rich, pretraining-independent",
@@ -103,8 +102,8 @@ def effective_order(z: ArrayLike, kappa: ArrayLike) -> NDArray[np.float64]:
     return np.asarray(np.where(big, num / den, 2.0), dtype=float)
 
 
-@dataclass(frozen=True)
-class RegimeReport:
+@dataclass(frozen=True, kw_only=True)
+class RegimeReport(Record):
     """Where a fine-tuning setting sits among the four regimes.
 
     Attributes
@@ -148,22 +147,9 @@ class RegimeReport:
     lazy: bool
     pretraining_dependent: bool
 
-    def to_record(self) -> dict[str, object]:
-        """Return the report as a JSON-safe dict (one row)."""
-        record = asdict(self)
-        json.dumps(record)  # fails loudly if a value is not JSON-safe
-        return record
-
-    def summary(self) -> pd.DataFrame:
-        """Return a one-row DataFrame with the fields of :meth:`to_record` as columns."""
-        return pd.DataFrame([self.to_record()])
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.to_record().items()
-        )
-        return f"<table>{rows}</table>"
+    def describe(self) -> str:
+        """Return one line: the regime and its description."""
+        return f"regime {self.regime} ({self.description})"
 
 
 def classify_regime(

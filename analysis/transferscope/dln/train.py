@@ -17,18 +17,20 @@ criterion.
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from transferscope.records import NOT_RECORDED, Record
+
 Weights = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
 
 
-@dataclass(frozen=True)
-class GDResult:
+@dataclass(frozen=True, kw_only=True)
+class GDResult(Record):
     """End state of gradient descent for a batch of problems.
 
     Attributes
@@ -47,14 +49,14 @@ class GDResult:
         Final norm of the gradient with respect to all weights.
     """
 
-    beta: NDArray[np.float64]
-    weights: Weights
-    steps: NDArray[np.int64]
-    converged: NDArray[np.bool_]
-    loss: NDArray[np.float64]
-    grad_norm: NDArray[np.float64]
+    beta: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    weights: Weights = field(metadata=NOT_RECORDED)
+    steps: NDArray[np.int64] = field(metadata=NOT_RECORDED)
+    converged: NDArray[np.bool_] = field(metadata=NOT_RECORDED)
+    loss: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    grad_norm: NDArray[np.float64] = field(metadata=NOT_RECORDED)
 
-    def to_record(self) -> dict[str, object]:
+    def to_record(self) -> dict[str, Any]:
         """Return a JSON-safe summary: problems, converged count, most steps, largest loss."""
         return {
             "n_problems": int(np.size(self.converged)),
@@ -75,8 +77,13 @@ class GDResult:
             }
         )
 
-    def _repr_html_(self) -> str:
-        return "<p>GDResult: " + html.escape(str(self.to_record())) + "</p>"
+    def describe(self) -> str:
+        """Return one line: how many problems converged, the most steps, the largest loss."""
+        r = self.to_record()
+        return (
+            f"{r['n_converged']} of {r['n_problems']} problems converged in at most "
+            f"{r['max_steps']} steps; largest loss {r['max_loss']:.3g}"
+        )
 
 
 def scratch_init(

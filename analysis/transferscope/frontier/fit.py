@@ -27,38 +27,11 @@ from transferscope.frontier.group import (
 )
 from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
+from transferscope.records import json_safe
 from transferscope.schema import scored_on_upstream_task
 
 #: Default grouping of runs.
 DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
-
-
-def json_value(value: Any) -> Any:
-    """Convert a group-key value to plain JSON (missing values become ``None``).
-
-    Parameters
-    ----------
-    value : object
-        A cell of a key column.
-
-    Returns
-    -------
-    object
-        ``None``, bool, int, float or str.
-    """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float | np.floating) and math.isnan(value):
-        return None
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, int | float | str):
-        return value
-    return str(value)
 
 
 def group_key(by: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
@@ -76,7 +49,7 @@ def group_key(by: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
     dict
         ``{column: value}`` with missing values as ``None``.
     """
-    return {c: json_value(v) for c, v in zip(by, values, strict=True)}
+    return {c: json_safe(v) for c, v in zip(by, values, strict=True)}
 
 
 def group_seed(seed: int, key: dict[str, Any]) -> np.random.SeedSequence:

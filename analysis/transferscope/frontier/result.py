@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -13,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from transferscope.frontier import kernels
 from transferscope.frontier.families import get_family
+from transferscope.records import Record, json_safe
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -50,12 +50,8 @@ def _empty() -> Array:
     return np.zeros(0)
 
 
-def _json_float(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-@dataclass(frozen=True)
-class FrontierResult:
+@dataclass(frozen=True, kw_only=True)
+class FrontierResult(Record):
     """One family fitted to one group of runs with one frontier estimator.
 
     Attributes
@@ -273,16 +269,7 @@ class FrontierResult:
         dict
             The output row plus ``options``.
         """
-        out: dict[str, Any] = {}
-        for key, value in self.row().items():
-            if isinstance(value, float | np.floating):
-                out[key] = _json_float(float(value))
-            elif isinstance(value, np.integer | np.bool_):
-                out[key] = value.item()
-            else:
-                out[key] = value
-        out["options"] = dict(self.options)
-        return out
+        return {**json_safe(self.row()), "options": json_safe(self.options)}
 
     def summary(self) -> pd.DataFrame:
         """Parameter table.
@@ -312,21 +299,26 @@ class FrontierResult:
                 frame[c] = math.nan
         return frame[["parameter", "estimate", "se", "ci_low", "ci_high"]]
 
-    def _repr_html_(self) -> str:
-        head = (
-            f"<p><b>{html.escape(self.family)}</b> on the <b>{html.escape(self.frontier)}</b> "
-            f"frontier: status <b>{html.escape(self.status)}</b>"
-            + (f" ({html.escape(self.message)})" if self.message else "")
-            + f"; {self.n_points} points, {self.n_frontier} on the frontier.</p>"
+    def describe(self) -> str:
+        """One line: what was fitted, its status and, for an ok fit, the plateau and its fit.
+
+        Returns
+        -------
+        str
+            E.g. ``abnar on the stochastic frontier: ok; 120 points, 120 on the frontier;
+            plateau 0.9312 [0.9104, 0.9550] (95% bootstrap, 0.2% of 1000 resamples failed) ...``.
+        """
+        line = (
+            f"{self.family} on the {self.frontier} frontier: {self.status}"
+            + (f" ({self.message})" if self.message else "")
+            + f"; {self.n_points} points, {self.n_frontier} on the frontier"
         )
         if not self.ok:
-            return head
-        stats = (
-            f"<p>plateau {self.plateau:.4f} [{self.plateau_ci_low:.4f}, "
+            return line
+        return line + (
+            f"; plateau {self.plateau:.4f} [{self.plateau_ci_low:.4f}, "
             f"{self.plateau_ci_high:.4f}] ({self.ci_level:.0%} bootstrap, "
             f"{self.bootstrap_failed_share:.1%} of {self.n_bootstrap} resamples failed); "
             f"saturation point {self.saturation_point:.4f}; AICc {self.aicc:.2f}; "
-            f"RMSE {self.rmse:.4f}; backtest MAE {self.backtest_mae:.4f}</p>"
+            f"RMSE {self.rmse:.4f}; backtest MAE {self.backtest_mae:.4f}"
         )
-        table = self.summary().to_html(index=False, float_format=lambda v: f"{v:.4g}")
-        return head + stats + table

@@ -25,10 +25,9 @@ not all.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
@@ -37,6 +36,7 @@ from numpy.typing import NDArray
 from transferscope.errors import InputError
 from transferscope.knowledge.result import KnowledgeComparison, compare_knowledge
 from transferscope.knowledge.value import model_interactions
+from transferscope.records import NOT_RECORDED, Record
 
 #: A task: (coefficient, variables of the product) terms of the score; label = score + noise > 0.
 Terms = tuple[tuple[float, tuple[int, ...]], ...]
@@ -331,8 +331,8 @@ class ExampleConfig:
     downstream_terms: Terms = DOWNSTREAM_TERMS
 
 
-@dataclass(frozen=True, eq=False)
-class KnowledgeExample:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class KnowledgeExample(Record):
     """Outcome of :func:`run_example`.
 
     Attributes
@@ -352,10 +352,12 @@ class KnowledgeExample:
     """
 
     seed: int
-    config: ExampleConfig
-    models: dict[str, MLP]
-    accuracy: pd.DataFrame
-    comparison: KnowledgeComparison
+    config: ExampleConfig = field(metadata=NOT_RECORDED)
+    models: dict[str, MLP] = field(metadata=NOT_RECORDED)
+    accuracy: pd.DataFrame = field(metadata=NOT_RECORDED)
+    comparison: KnowledgeComparison = field(metadata=NOT_RECORDED)
+
+    html_title: ClassVar[str | None] = "Worked example"
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe row: seed, downstream accuracies and the comparison's record.
@@ -368,19 +370,34 @@ class KnowledgeExample:
             :meth:`KnowledgeComparison.to_record`.
         """
         down = self.accuracy[self.accuracy["task"] == "downstream"]
-        rec: dict[str, Any] = {"seed": self.seed}
+        rec: dict[str, Any] = super().to_record()
         for role, acc in zip(down["role"], down["accuracy"].to_numpy(float), strict=True):
             rec[f"accuracy_{role}"] = float(acc)
         rec.update(self.comparison.to_record())
         return rec
 
+    def describe(self) -> str:
+        """One line: the seed.
+
+        Returns
+        -------
+        str
+            E.g. ``seed 0``.
+        """
+        return f"seed {self.seed}"
+
+    def summary(self) -> pd.DataFrame:
+        """Test accuracy of every model on its task.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``accuracy`` table: ``role``, ``task``, ``accuracy``.
+        """
+        return self.accuracy
+
     def _repr_html_(self) -> str:
-        acc = self.accuracy.to_html(index=False, float_format=lambda v: f"{v:.3f}")
-        return (
-            f"<p><b>Worked example</b>, seed {html.escape(str(self.seed))}</p>"
-            + acc
-            + self.comparison._repr_html_()
-        )
+        return super()._repr_html_() + self.comparison._repr_html_()
 
 
 def run_example(seed: int = 0, config: ExampleConfig | None = None) -> KnowledgeExample:
@@ -461,7 +478,9 @@ def run_example(seed: int = 0, config: ExampleConfig | None = None) -> Knowledge
         task="downstream",
         comparison=f"example_seed{seed}",
     )
-    return KnowledgeExample(seed, cfg, models, accuracy, comparison)
+    return KnowledgeExample(
+        seed=seed, config=cfg, models=models, accuracy=accuracy, comparison=comparison
+    )
 
 
 def example_sweep(seeds: Sequence[int], config: ExampleConfig | None = None) -> pd.DataFrame:

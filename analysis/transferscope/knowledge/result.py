@@ -6,10 +6,8 @@ shares are in that module's docstring and repeated where each column is describe
 
 from __future__ import annotations
 
-import html
-import math
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
@@ -27,6 +25,7 @@ from transferscope.knowledge.compare import (
     set_shares,
 )
 from transferscope.knowledge.transform import subset_order
+from transferscope.records import NOT_RECORDED, Record, json_safe
 from transferscope.schema import KNOWLEDGE_COLUMNS
 
 #: Columns of :func:`knowledge_records` with their DuckDB types: those of the store's table
@@ -59,10 +58,6 @@ def _as_interactions(values: ArrayLike, role: str) -> NDArray[np.float64]:
     return arr
 
 
-def _json_float(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
 def _mean_defined(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Mean over the first axis of the finite entries; NaN where there are none."""
     ok = np.isfinite(values)
@@ -73,8 +68,8 @@ def _mean_defined(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class KnowledgeComparison:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class KnowledgeComparison(Record):
     """Interactions of a pretrained (P), fine-tuned (F) and scratch (R) model, compared.
 
     Build with :func:`compare_knowledge`. Row ``j < k`` of every array is input ``j``; the last
@@ -109,9 +104,11 @@ class KnowledgeComparison:
     tau: float
     include_empty: bool
     n_variables: int
-    interactions: NDArray[np.float64]
-    strengths: NDArray[np.float64]
-    salient: NDArray[np.bool_]
+    interactions: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    strengths: NDArray[np.float64] = field(metadata=NOT_RECORDED)
+    salient: NDArray[np.bool_] = field(metadata=NOT_RECORDED)
+
+    html_title: ClassVar[str | None] = "Knowledge comparison"
 
     @property
     def n_inputs(self) -> int:
@@ -261,17 +258,21 @@ class KnowledgeComparison:
         }
         for row in self.summary().itertuples(index=False):
             for key in ("n_interactions", "share_of_p", "share_of_f", "share_of_r"):
-                rec[f"{row.set}_{key}_{row.scope}"] = _json_float(float(getattr(row, key)))
+                rec[f"{row.set}_{key}_{row.scope}"] = json_safe(getattr(row, key))
         return rec
 
-    def _repr_html_(self) -> str:
-        head = (
-            f"<p><b>Knowledge comparison</b> {html.escape(self.comparison)}: "
-            f"P={html.escape(self.models[0])}, F={html.escape(self.models[1])}, "
-            f"R={html.escape(self.models[2])}; n={self.n_variables} variables, "
-            f"{self.n_inputs} inputs, tau={self.tau:g}</p>"
+    def describe(self) -> str:
+        """One line: the name, the three models, variables, inputs and threshold.
+
+        Returns
+        -------
+        str
+            E.g. ``demo: P=pt, F=ft, R=scratch; n=8 variables, 20 inputs, tau=0.05``.
+        """
+        return (
+            f"{self.comparison}: P={self.models[0]}, F={self.models[1]}, R={self.models[2]}; "
+            f"n={self.n_variables} variables, {self.n_inputs} inputs, tau={self.tau:g}"
         )
-        return head + self.summary().to_html(index=False, float_format=lambda x: f"{x:.3f}")
 
 
 def compare_knowledge(

@@ -15,7 +15,6 @@ the most runs, and every group is listed in a filterable table.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ import pandas as pd
 
 from transferscope._version import __version__
 from transferscope.errors import InputError
+from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
@@ -65,8 +65,8 @@ _RANK_MEANING = {
 }
 
 
-@dataclass(frozen=True)
-class ReportResult:
+@dataclass(frozen=True, kw_only=True)
+class ReportResult(Record):
     """What :func:`build_report` wrote.
 
     Parameters
@@ -100,18 +100,6 @@ class ReportResult:
     seconds: float
     notes: tuple[str, ...] = field(default=())
 
-    def to_record(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (paths as text)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = [str(v) for v in value]
-            out[f.name] = value
-        return out
-
     def summary(self) -> pd.DataFrame:
         """Return one row of counts and paths.
 
@@ -129,9 +117,6 @@ class ReportResult:
             "n_groups_ok", "n_groups_charted", "n_fitted_now", "n_methods_ranked", "seconds",
         ]  # fmt: skip
         return pd.DataFrame([{c: rec[c] for c in cols}])
-
-    def _repr_html_(self) -> str:
-        return H.table(self.summary())
 
 
 # -- the build -----------------------------------------------------------------------------

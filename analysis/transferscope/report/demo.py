@@ -7,16 +7,14 @@ pretraining, and the interaction section from the knowledge module's worked exam
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from transferscope.errors import InputError
-from transferscope.report import html as H
+from transferscope.records import Record
 from transferscope.report.build import ReportResult, build_report
 from transferscope.schema import SourceInfo
 from transferscope.store import open_store
@@ -27,8 +25,8 @@ DEMO_SOURCE = "dln_demo"
 DEMO_DB = "demo.duckdb"
 
 
-@dataclass(frozen=True)
-class DemoResult:
+@dataclass(frozen=True, kw_only=True)
+class DemoResult(Record):
     """What :func:`run_demo` did.
 
     Parameters
@@ -50,18 +48,6 @@ class DemoResult:
     seconds_simulate: float
     seconds_report: float
     seconds_total: float
-
-    def to_record(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (the report's record nested under ``report``)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, ReportResult):
-                value = value.to_record()
-            elif isinstance(value, Path):
-                value = str(value)
-            out[f.name] = value
-        return out
 
     def summary(self) -> pd.DataFrame:
         """Return one row: where the report is, runs, groups and wall times.
@@ -86,9 +72,6 @@ class DemoResult:
                 }
             ]
         )
-
-    def _repr_html_(self) -> str:
-        return H.table(self.summary())
 
 
 def _fresh(db: Path) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferscope.records import json_safe
+
 #: No request may leave the page: scripts and styles are inline, images only ``data:`` URLs.
 #: Vega compiles its expressions with ``Function``, hence ``'unsafe-eval'``.
 CSP = (
@@ -273,20 +275,10 @@ def script_json(value: Any) -> str:
     str
         JSON text in which ``<``, ``>``, ``&`` and the line separators are ``\uXXXX`` escapes.
     """
-    text = json.dumps(_clean(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, code)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
 
 
 @functools.lru_cache(maxsize=1)

@@ -33,17 +33,17 @@ Rules and defaults
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from transferscope.errors import InputError
+from transferscope.records import NOT_RECORDED, Record, is_missing, plain
 from transferscope.schema.columns import (
     INPUT_COLUMNS,
     KEY_COLUMNS,
@@ -68,8 +68,8 @@ _RUN_KEY = [c for c in KEY_COLUMNS if c != "source"]
 _INT64_LIMIT = 2.0**63
 
 
-@dataclass(frozen=True, eq=False)
-class ValidatedRuns:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ValidatedRuns(Record):
     """Runs that passed validation, in canonical form, ready for ``Store.ingest``.
 
     Parameters
@@ -84,7 +84,7 @@ class ValidatedRuns:
         Name of the input, as used in error messages.
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame = field(metadata=NOT_RECORDED)
     n_read: int
     n_collapsed: int = 0
     file: str | None = None
@@ -100,28 +100,19 @@ class ValidatedRuns:
         Returns
         -------
         dict
-            ``file``, ``n_read``, ``n_rows``, ``n_collapsed``.
+            ``n_read``, ``n_collapsed``, ``file`` and ``n_rows``.
         """
-        return {
-            "file": self.file,
-            "n_read": self.n_read,
-            "n_rows": self.n_rows,
-            "n_collapsed": self.n_collapsed,
-        }
+        return {**super().to_record(), "n_rows": self.n_rows}
 
-    def summary(self) -> pd.DataFrame:
-        """One-row DataFrame of :meth:`to_record`.
+    def describe(self) -> str:
+        """One line: the input and its counts.
 
         Returns
         -------
-        pandas.DataFrame
-            Columns ``file``, ``n_read``, ``n_rows``, ``n_collapsed``.
+        str
+            E.g. ``runs.csv: 120 rows read, 118 canonical runs``.
         """
-        return pd.DataFrame([self.to_record()])
-
-    def _repr_html_(self) -> str:
-        head = self.frame.head(10).to_html(index=False)
-        return f"<p>{html.escape(str(self.to_record()))}</p>{head}"
+        return f"{self.file or 'runs'}: {self.n_read} rows read, {self.n_rows} canonical runs"
 
 
 class _Checker:
@@ -190,13 +181,6 @@ def _map_unique(series: pd.Series, fn: Callable[[Any], Any]) -> np.ndarray:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = np.array([fn(u) for u in uniques] + [None], dtype=object)
     return mapped[codes]  # code -1 picks the trailing None
-
-
-def _missing(value: Any) -> bool:
-    """Whether one cell is missing (None, NA, NaT or NaN); False for containers."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float | np.floating) and math.isnan(value)
 
 
 _CONTAINERS = (dict, list, tuple, set, bytes, np.ndarray)
@@ -325,13 +309,10 @@ def _metric(series: pd.Series | None, n: int, check: _Checker, column: str) -> p
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+    converted = plain(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+    return converted
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:
@@ -367,14 +348,11 @@ def canonical_json(value: Mapping[str, Any]) -> str:
 
 def _plain(value: Any) -> Any:
     """Turn a cell into a JSON value; None when missing."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
     if isinstance(value, list | dict):
         return value
-    if _missing(value):
+    if not isinstance(value, np.ndarray) and is_missing(value):
         return None
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} cannot be stored in JSON")
     return value
@@ -414,7 +392,7 @@ def _hparams(frame: pd.DataFrame, extras: list[str], check: _Checker) -> pd.Seri
                     check.fail(f"invalid JSON ({exc.msg})", row=row, column="hparams")
             if isinstance(raw, dict):
                 merged.update(raw)
-            elif not (_missing(raw) or (isinstance(raw, str) and not raw.strip())):
+            elif not (is_missing(raw) or (isinstance(raw, str) and not raw.strip())):
                 check.fail(
                     f'expected a JSON object like {{"lr": 0.1}}, got {_shown(raw)}',
                     row=row,
@@ -476,8 +454,8 @@ def _scores(out: dict[str, pd.Series], percent: bool, check: _Checker) -> None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    if _missing(a) or _missing(b):
-        return _missing(a) and _missing(b)
+    if is_missing(a) or is_missing(b):
+        return is_missing(a) and is_missing(b)
     return bool(a == b)
 
 
@@ -495,7 +473,7 @@ def _collapse_duplicates(frame: pd.DataFrame, check: _Checker) -> tuple[pd.DataF
         a, b = (int(i) for i in clashing.index[groups == groups[0]][:2])
         column = next(c for c in frame.columns if not _same(frame.at[a, c], frame.at[b, c]))
         described = ", ".join(
-            f"{c} {_shown(frame.at[a, c])}" for c in _RUN_KEY if not _missing(frame.at[a, c])
+            f"{c} {_shown(frame.at[a, c])}" for c in _RUN_KEY if not is_missing(frame.at[a, c])
         )
         check.fail(
             f"rows {a + 1} and {b + 1} are the same run ({described}) with different "
@@ -617,4 +595,4 @@ def validate_runs(
         {c: RUN_DTYPES[c] for c in INPUT_COLUMNS}
     )
     canonical, n_collapsed = _collapse_duplicates(canonical, check)
-    return ValidatedRuns(canonical, n_read=n_read, n_collapsed=n_collapsed, file=file)
+    return ValidatedRuns(frame=canonical, n_read=n_read, n_collapsed=n_collapsed, file=file)

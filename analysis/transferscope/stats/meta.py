@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from transferscope.errors import InputError
+from transferscope.records import Record
 from transferscope.stats.tau2 import (
     POOL_METHODS,
     SOLVERS,
@@ -49,7 +50,6 @@ __all__ = [
     "MetaRegression",
     "PoolMethod",
     "PooledEffect",
-    "ResultRecord",
     "Solver",
     "estimate_tau2",
     "meta_regression",
@@ -58,19 +58,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, tuple | list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _as_inputs(effects: npt.ArrayLike, variances: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -153,35 +140,8 @@ def _check_level(level: float) -> float:
 # --------------------------------------------------------------------------- results
 
 
-class ResultRecord:
-    """Shared behaviour of the frozen results: JSON-safe record, summary frame, HTML."""
-
-    def to_record(self) -> dict[str, Any]:
-        """One JSON-safe dict (NaN as ``None``; tuples as lists).
-
-        Returns
-        -------
-        dict
-            Field name to plain Python value.
-        """
-        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-    def summary(self) -> pd.DataFrame:
-        """Tabular summary; see the class docstring for its columns.
-
-        Returns
-        -------
-        pandas.DataFrame
-            A tidy frame.
-        """
-        return pd.DataFrame([asdict(self)])  # type: ignore[call-overload]
-
-    def _repr_html_(self) -> str:
-        return str(self.summary().to_html(index=False))
-
-
-@dataclass(frozen=True)
-class PooledEffect(ResultRecord):
+@dataclass(frozen=True, kw_only=True)
+class PooledEffect(Record):
     """Result of :func:`pool_effects`: one pooled effect with its heterogeneity.
 
     Attributes
@@ -276,23 +236,52 @@ def pool_effects(
         se = math.sqrt(v[0])
         z = _quantile(level, math.inf)
         return PooledEffect(
-            float(y[0]), se, float(y[0]) - z * se, float(y[0]) + z * se, level,
-            float(y[0]) / se, _two_sided(float(y[0]) / se, math.inf), math.inf,
-            0.0, math.nan, math.nan, 0.0, math.nan, 1, method, bool(knha), "single_effect",
-        )  # fmt: skip
+            estimate=float(y[0]),
+            se=se,
+            ci_low=float(y[0]) - z * se,
+            ci_high=float(y[0]) + z * se,
+            ci_level=level,
+            statistic=float(y[0]) / se,
+            pvalue=_two_sided(float(y[0]) / se, math.inf),
+            df=math.inf,
+            tau2=0.0,
+            i2=math.nan,
+            h2=math.nan,
+            q=0.0,
+            q_pvalue=math.nan,
+            k=1,
+            method=method,
+            knha=bool(knha),
+            status="single_effect",
+        )
     fit = _fit(y, v, np.ones((k, 1)), method, knha, solver)
     est = float(fit.coef[0])
     se = math.sqrt(float(fit.cov[0, 0]))
     crit = _quantile(level, fit.df)
     stat = est / se if se > 0 else math.nan
     return PooledEffect(
-        est, se, est - crit * se, est + crit * se, level, stat, _two_sided(stat, fit.df),
-        fit.df, fit.tau2, fit.i2, fit.h2, fit.q, fit.q_pvalue, k, method, bool(knha), "ok",
-    )  # fmt: skip
+        estimate=est,
+        se=se,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        ci_level=level,
+        statistic=stat,
+        pvalue=_two_sided(stat, fit.df),
+        df=fit.df,
+        tau2=fit.tau2,
+        i2=fit.i2,
+        h2=fit.h2,
+        q=fit.q,
+        q_pvalue=fit.q_pvalue,
+        k=k,
+        method=method,
+        knha=bool(knha),
+        status="ok",
+    )
 
 
-@dataclass(frozen=True)
-class MetaRegression(ResultRecord):
+@dataclass(frozen=True, kw_only=True)
+class MetaRegression(Record):
     """Result of :func:`meta_regression`: a mixed-effects meta-regression on one moderator.
 
     Attributes
@@ -452,7 +441,21 @@ def meta_regression(
     else:
         qm, qm_p, status = wald, float(stats.chi2.sf(wald, m)), "ok"
     return MetaRegression(
-        tuple(terms), tuple(float(c) for c in coef), tuple(float(s) for s in se), level,
-        fit.df, fit.tau2, qm, qm_p, fit.q, fit.q_pvalue, fit.i2, fit.h2, k, p, method,
-        bool(knha), status,
-    )  # fmt: skip
+        terms=tuple(terms),
+        coef=tuple(float(c) for c in coef),
+        se=tuple(float(s) for s in se),
+        ci_level=level,
+        df=fit.df,
+        tau2=fit.tau2,
+        qm=qm,
+        qm_pvalue=qm_p,
+        qe=fit.q,
+        qe_pvalue=fit.q_pvalue,
+        i2=fit.i2,
+        h2=fit.h2,
+        k=k,
+        p=p,
+        method=method,
+        knha=bool(knha),
+        status=status,
+    )

@@ -21,7 +21,6 @@ refused. Every ingest is one transaction.
 from __future__ import annotations
 
 import contextlib
-import html
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pyarrow as pa
 
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
+from transferscope.records import Record, is_missing, plain
 from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS, RUN_DTYPES, SourceInfo
 from transferscope.schema.validate import ValidatedRuns, validate_runs
 from transferscope.store.migrations import (
@@ -83,8 +83,8 @@ def _one_line(exc: BaseException) -> str:
 # ------------------------------------------------------------------------------ the result
 
 
-@dataclass(frozen=True)
-class IngestResult:
+@dataclass(frozen=True, kw_only=True)
+class IngestResult(Record):
     """What one ingest did.
 
     Parameters
@@ -122,38 +122,6 @@ class IngestResult:
     n_removed: int = 0
     replaced: bool = False
 
-    def to_record(self) -> dict[str, Any]:
-        """Return the fields as a JSON-safe dict.
-
-        Returns
-        -------
-        dict
-            Every field by name.
-        """
-        return {
-            "source": self.source,
-            "store": self.store,
-            "n_read": self.n_read,
-            "n_rows": self.n_rows,
-            "n_collapsed": self.n_collapsed,
-            "n_added": self.n_added,
-            "n_unchanged": self.n_unchanged,
-            "n_changed": self.n_changed,
-            "n_removed": self.n_removed,
-            "replaced": self.replaced,
-        }
-
-    def summary(self) -> pd.DataFrame:
-        """One-row DataFrame of :meth:`to_record`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``source, store, n_read, n_rows, n_collapsed, n_added, n_unchanged,
-            n_changed, n_removed, replaced``.
-        """
-        return pd.DataFrame([self.to_record()])
-
     def describe(self) -> str:
         """One line for people: rows read, added, unchanged, source and store.
 
@@ -172,11 +140,6 @@ class IngestResult:
         if self.n_collapsed:
             parts.append(f"{self.n_collapsed} identical duplicate rows collapsed")
         return f"source {self.source!r}: {', '.join(parts)} -> {self.store}"
-
-    def _repr_html_(self) -> str:
-        return self.summary().to_html(index=False, escape=True) + (
-            f"<p>{html.escape(self.describe())}</p>"
-        )
 
 
 # ------------------------------------------------------------------------------- the store
@@ -413,7 +376,7 @@ class Store:
                 if isinstance(wanted, list | tuple | set | frozenset | pd.Series)
                 else [wanted]
             )
-            present = [_plain(v) for v in values if not _is_missing(v)]
+            present = [plain(v) for v in values if not is_missing(v)]
             options = [f"{ref} IN ({', '.join('?' * len(present))})"] if present else []
             if len(present) < len(values):
                 options.append(f"{ref} IS NULL")
@@ -542,14 +505,6 @@ class Store:
         except duckdb.IOException as exc:
             raise InputError(f"cannot write: {_one_line(exc)}", file=str(target)) from None
         return target
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
 
 
 def _staged(columns: Iterable[str]) -> str:

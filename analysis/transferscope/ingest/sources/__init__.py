@@ -14,7 +14,6 @@ checksum, and returns the runs with their provenance::
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from transferscope.ingest.sources._spec import (
 )
 from transferscope.ingest.sources._spec import specs_dir as _specs_dir
 from transferscope.ingest.sources._vision import clip, timm, vtab
+from transferscope.records import NOT_RECORDED, Record, json_safe
 from transferscope.schema import SourceInfo
 
 __all__ = [
@@ -69,8 +69,8 @@ RESHAPES: dict[str, Reshape] = {
 }
 
 
-@dataclass(frozen=True, eq=False)
-class LoadedSource:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LoadedSource(Record):
     """A published source read into canonical runs.
 
     Parameters
@@ -84,7 +84,7 @@ class LoadedSource:
         False only for a table that publishes no upstream score (its spec says why).
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame = dataclasses.field(metadata=NOT_RECORDED)
     info: SourceInfo
     require_upstream: bool
 
@@ -96,10 +96,11 @@ class LoadedSource:
         dict
             Keys of :class:`SourceInfo`, plus ``n_rows`` and ``require_upstream``.
         """
-        record: dict[str, Any] = dataclasses.asdict(self.info)
-        record["n_rows"] = len(self.frame)
-        record["require_upstream"] = self.require_upstream
-        return record
+        return {
+            **json_safe(dataclasses.asdict(self.info)),
+            "n_rows": len(self.frame),
+            "require_upstream": self.require_upstream,
+        }
 
     def summary(self) -> pd.DataFrame:
         """Count rows, models, tasks and metrics per adaptation method.
@@ -126,9 +127,15 @@ class LoadedSource:
         out.insert(0, "source", self.info.name)
         return out
 
-    def _repr_html_(self) -> str:
-        title = html.escape(f"{self.info.name}: {self.info.title or ''} ({len(self.frame)} runs)")
-        return f"<p><b>{title}</b></p>" + self.summary().to_html(index=False)
+    def describe(self) -> str:
+        """One line: name, title and number of runs.
+
+        Returns
+        -------
+        str
+            E.g. ``vtab: VTAB-1k ... (608 runs)``.
+        """
+        return f"{self.info.name}: {self.info.title or ''} ({len(self.frame)} runs)"
 
 
 def known_sources(*, specs_dir: Path | None = None) -> list[str]:

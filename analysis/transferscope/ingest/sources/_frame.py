@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from transferscope.errors import InputError
-from transferscope.schema import INPUT_COLUMNS, RUN_COLUMNS
+from transferscope.records import is_missing, plain
+from transferscope.schema import INPUT_COLUMNS, RUN_COLUMNS, canonical_json
 
 _DTYPES: dict[str, str] = {
     "VARCHAR": "str",
@@ -60,16 +59,6 @@ def canonical_frame(columns: Mapping[str, Any], n_rows: int) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalar -> Python scalar
-        value = value.item()
-    return value
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def hparams_json(frame: pd.DataFrame) -> pd.Series:
     """Serialize each row of ``frame`` as a JSON object with sorted keys.
 
@@ -88,11 +77,11 @@ def hparams_json(frame: pd.DataFrame) -> pd.Series:
     out: list[str | None] = []
     for values in zip(*(frame[key].tolist() for key in frame.columns), strict=True):
         record = {
-            key: _plain(value)
+            key: plain(value)
             for key, value in zip(keys, values, strict=True)
-            if not _missing(value)
+            if not is_missing(value)
         }
-        out.append(json.dumps(record, sort_keys=True, separators=(",", ":")) if record else None)
+        out.append(canonical_json(record) if record else None)
     return pd.Series(out, index=frame.index, dtype="str")
 
 
