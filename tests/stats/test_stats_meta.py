@@ -106,7 +106,7 @@ def test_fixed_effect_and_dl_by_hand() -> None:
     assert fe.q == pytest.approx(q, rel=1e-12)
     assert fe.q_pvalue == pytest.approx(stats.chi2.sf(q, 3), rel=1e-12)
     tau2 = max(0.0, (q - 3) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
-    dl = pool_effects(y, v, method="DL", level=0.9)
+    dl = pool_effects(y, v, method="DL", ci_level=0.9)
     assert dl.tau2 == pytest.approx(tau2, rel=1e-12)
     assert dl.ci_high - dl.estimate == pytest.approx(stats.norm.ppf(0.95) * dl.se, rel=1e-12)
     assert dl.ci_low <= dl.estimate <= dl.ci_high
@@ -150,7 +150,7 @@ def test_unknown_method_and_level_are_input_errors() -> None:
     with pytest.raises(InputError, match="unknown pooling method"):
         pool_effects([0.1, 0.2], [0.01, 0.01], method="ML")
     with pytest.raises(InputError, match="between 0 and 1"):
-        pool_effects([0.1, 0.2], [0.01, 0.01], level=95)
+        pool_effects([0.1, 0.2], [0.01, 0.01], ci_level=95)
     with pytest.raises(InputError, match="one level"):
         meta_regression([0.1, 0.2], [0.01, 0.01], ["a", "a"])
 

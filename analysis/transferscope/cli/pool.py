@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     spread.add_argument("--se", metavar="COL", help="column of standard errors (instead)")
     p.add_argument("--method", choices=POOL_METHODS, default="DL", help="tau^2 estimator")
     p.add_argument("--knha", action="store_true", help="Knapp-Hartung adjustment (t interval)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--by", nargs="+", default=None, metavar="COL", help="pool within groups")
     add_format_argument(p)
     p.set_defaults(func=_run)
@@ -109,9 +109,12 @@ def _run(args: argparse.Namespace) -> int:
     rows = []
     for key, group in groups:
         result = pool_effects(
-            group["_effect"], group["_variance"], method=args.method, knha=args.knha,
-            level=args.level,
-        )  # fmt: skip
+            group["_effect"],
+            group["_variance"],
+            method=args.method,
+            knha=args.knha,
+            ci_level=args.ci_level,
+        )
         keys = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
         rows.append({**keys, **result.summary().iloc[0].to_dict()})
     emit(pd.DataFrame(rows), args.format)

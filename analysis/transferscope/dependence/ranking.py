@@ -58,7 +58,7 @@ def _pool_one(y: np.ndarray, v: np.ndarray, pool: str, knha: bool, level: float)
     """Pool one entity's task values; equal weights when a variance is missing."""
     k = y.size
     if k and np.all(np.isfinite(v)) and np.all(v > 0):
-        res = pool_effects(y, v, method=pool, knha=knha, level=level)
+        res = pool_effects(y, v, method=pool, knha=knha, ci_level=level)
         return {
             "estimate": res.estimate, "se": res.se, "ci_low": res.ci_low,
             "ci_high": res.ci_high, "ci_level": level, "tau2": res.tau2, "i2": res.i2,

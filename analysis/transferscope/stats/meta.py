@@ -194,9 +194,10 @@ class PooledEffect(Record):
 def pool_effects(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
+    *,
     method: PoolMethod | str = "DL",
     knha: bool = False,
-    level: float = 0.95,
+    ci_level: float = 0.95,
     solver: Solver | str = "metafor",
 ) -> PooledEffect:
     """Pool effects by random-effects (or fixed-effect) meta-analysis, as metafor's ``rma()``.
@@ -212,7 +213,7 @@ def pool_effects(
         fixed effect (tau^2 = 0).
     knha : bool, default False
         Knapp-Hartung adjustment of the standard error with a t-based interval.
-    level : float, default 0.95
+    ci_level : float, default 0.95
         Confidence level of the interval.
     solver : {"metafor", "exact"}, default "metafor"
         ``"metafor"`` reproduces rma()'s REML and PM iterations (and so its numbers);
@@ -229,7 +230,7 @@ def pool_effects(
         Empty input, lengths that differ, non-finite values or non-positive variances.
     """
     method = check_method(method)
-    level = _check_level(level)
+    level = _check_level(ci_level)
     y, v = _as_inputs(effects, variances)
     k = y.size
     if k == 1:
@@ -382,9 +383,10 @@ def meta_regression(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
     moderator: npt.ArrayLike | Sequence[Any],
+    *,
     method: PoolMethod | str = "REML",
     knha: bool = False,
-    level: float = 0.95,
+    ci_level: float = 0.95,
     solver: Solver | str = "metafor",
 ) -> MetaRegression:
     """Mixed-effects meta-regression on one moderator, as ``rma(yi, vi, mods = ~ moderator)``.
@@ -402,7 +404,7 @@ def meta_regression(
         Estimator of the residual tau^2.
     knha : bool, default False
         Knapp-Hartung adjustment (t tests, F omnibus test).
-    level : float, default 0.95
+    ci_level : float, default 0.95
         Confidence level for :meth:`MetaRegression.summary`.
     solver : {"metafor", "exact"}, default "metafor"
         How REML and PM are solved (see :func:`pool_effects`).
@@ -419,7 +421,7 @@ def meta_regression(
         with missing values or with a single level.
     """
     method = check_method(method)
-    level = _check_level(level)
+    level = _check_level(ci_level)
     y, v = _as_inputs(effects, variances)
     k = y.size
     x, terms = _design(moderator, k)

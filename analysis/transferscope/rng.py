@@ -1,0 +1,41 @@
+"""Randomness is an argument: every resampling function takes ``seed`` and ``rng`` alike."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transferscope.errors import InputError
+
+__all__ = ["make_rng"]
+
+
+def make_rng(
+    seed: int | np.random.SeedSequence | None = None, rng: np.random.Generator | None = None
+) -> np.random.Generator:
+    """Return the generator a resampling function draws from.
+
+    Parameters
+    ----------
+    seed : int or numpy.random.SeedSequence, optional
+        Seed of a new generator (a non-negative integer); ignored when ``rng`` is given.
+    rng : numpy.random.Generator, optional
+        A generator to draw from (it advances).
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng`` when given, else ``numpy.random.default_rng(seed)``.
+
+    Raises
+    ------
+    InputError
+        A negative or non-integer seed, or an ``rng`` that is not a Generator.
+    """
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return rng
+    if seed is not None and not isinstance(seed, np.random.SeedSequence):
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(seed)
