@@ -35,7 +35,7 @@ def make_rng(
         if not isinstance(rng, np.random.Generator):
             raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
-    if seed is not None and not isinstance(seed, np.random.SeedSequence):
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    bad_seed = isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    if seed is not None and not isinstance(seed, np.random.SeedSequence) and bad_seed:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     return np.random.default_rng(seed)
