@@ -54,6 +54,12 @@ COLUMNS = [
     "selected",
     "upstream_min",
     "upstream_max",
+    "loss_space",
+    "r2",
+    "intercept_ci_low",
+    "intercept_ci_high",
+    "slope_ci_low",
+    "slope_ci_high",
 ]
 
 

@@ -12,7 +12,8 @@ from transferscope.cli._output import add_db_argument, add_format_argument, emit
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
-from transferscope.frontier.settings import INEFFICIENCIES, options_from
+from transferscope.frontier.baseline import baselines_from_fits, write_baselines
+from transferscope.frontier.settings import INEFFICIENCIES, LOSS_SPACES, options_from
 from transferscope.schema import RUN_COLUMNS
 from transferscope.store import open_store
 
@@ -20,6 +21,7 @@ from transferscope.store import open_store
 _CHOICES: dict[str, list[str]] = {
     "frontier": list(ESTIMATORS),
     "inefficiency": list(INEFFICIENCIES),
+    "loss_space": list(LOSS_SPACES),
 }
 
 
@@ -93,8 +95,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "status, message, n_points, n_frontier, param_<name> and param_<name>_se, plateau, "
             "plateau_ci_low, plateau_ci_high, ci_level, saturation_point, aicc, rmse, "
             "backtest_mae, bootstrap_failed_share, n_bootstrap, selected, upstream_min, "
-            "upstream_max, fingerprint, reused. Fits are kept in the store and reused while "
-            "the runs and options are unchanged."
+            "upstream_max, loss_space, r2, intercept_ci_low, intercept_ci_high, slope_ci_low, "
+            "slope_ci_high, fingerprint, reused. Fits are kept in the store and reused while "
+            "the runs and options are unchanged. --loss-space transformed fits logit and probit "
+            "as straight lines on the transformed axes (accuracy on the line)."
         ),
     )
     p.add_argument("--task", action="append", metavar="T", help="only this task (repeatable)")
@@ -112,6 +116,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
     )
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
+    p.add_argument(
+        "--export-baseline",
+        default=None,
+        metavar="FILE",
+        help="also write every fit as a baseline (coefficients, models, checksum of its points) "
+        "to this JSON file",
+    )
     add_db_argument(p)
     add_format_argument(p)
     p.set_defaults(func=_run)
@@ -147,5 +158,8 @@ def _run(args: argparse.Namespace) -> int:
             n_jobs=args.jobs,
             progress=sys.stderr.isatty(),
         )
+        if args.export_baseline is not None:
+            runs = store.runs(**filters)
+            write_baselines(baselines_from_fits(frame, runs, by=args.by), args.export_baseline)
     emit(frame, args.format)
     return 0

@@ -6,10 +6,19 @@ possible upstream score, and a bootstrap gives the plateau's interval. See
 :func:`fit_frontiers` (DataFrame in, DataFrame out), :func:`fit_group` (one group, a
 :class:`FrontierResult`), :func:`frontier_curves` (curves of many fits, for charts) and
 :func:`fit_store` (the store's runs, reusing fits whose runs and options are unchanged).
-Every option lives in one frozen :class:`FitSettings`. A family is one :class:`Family` class
+Every option lives in one frozen :class:`FitSettings` (``loss_space="transformed"`` fits logit and
+probit as straight lines on the transformed axes); a fit becomes a :class:`Baseline` (coefficients,
+model list, checksum of its points) for residuals. A family is one :class:`Family` class
 (:func:`register`), an estimator one :class:`Estimator` class (:func:`register_estimator`).
 """
 
+from transferscope.frontier.baseline import (
+    Baseline,
+    baselines_from_fits,
+    points_checksum,
+    read_baselines,
+    write_baselines,
+)
 from transferscope.frontier.estimators import (
     ESTIMATORS,
     FRONTIERS,
@@ -28,7 +37,7 @@ from transferscope.frontier.fit import DEFAULT_BY, fit_frontiers, frontier_curve
 from transferscope.frontier.group import fit_group, saturation_point
 from transferscope.frontier.persist import fit_store, stored_fits
 from transferscope.frontier.result import STATUSES, FrontierResult
-from transferscope.frontier.settings import DEFAULT_FRONTIER, FitSettings
+from transferscope.frontier.settings import DEFAULT_FRONTIER, LOSS_SPACES, FitSettings
 from transferscope.frontier.synthetic import SyntheticGroup, synthetic_group, synthetic_runs
 
 __all__ = [
@@ -37,12 +46,15 @@ __all__ = [
     "ESTIMATORS",
     "FAMILIES",
     "FRONTIERS",
+    "LOSS_SPACES",
     "STATUSES",
+    "Baseline",
     "Estimator",
     "Family",
     "FitSettings",
     "FrontierResult",
     "SyntheticGroup",
+    "baselines_from_fits",
     "family_fingerprint",
     "fit_frontiers",
     "fit_group",
@@ -50,10 +62,13 @@ __all__ = [
     "frontier_curves",
     "get_estimator",
     "get_family",
+    "points_checksum",
+    "read_baselines",
     "register",
     "register_estimator",
     "saturation_point",
     "stored_fits",
     "synthetic_group",
     "synthetic_runs",
+    "write_baselines",
 ]

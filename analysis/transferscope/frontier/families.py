@@ -99,6 +99,10 @@ class Family(lmfit.Model):
     upstream: ClassVar[Literal["higher", "lower"]] = "higher"
     #: The best possible upstream score, where the plateau is read.
     best_upstream: ClassVar[float] = 1.0
+    #: Whether the curve is a straight line ``axis(y) = a + b * axis(x)`` on transformed axes
+    #: (then :meth:`axis` and :meth:`from_axis` are the transform and its inverse, and the
+    #: family can be fitted with ``loss_space="transformed"``).
+    linear_axes: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("nan_policy", "raise")
@@ -194,6 +198,46 @@ class Family(lmfit.Model):
         """
         with np.errstate(all="ignore"):
             return self.curve(np.float64(self.best_upstream), *theta)
+
+    def axis(self, p: ArrayLike) -> Array:
+        """Transform scores onto the axes on which the family is a straight line.
+
+        Parameters
+        ----------
+        p : array_like
+            Scores strictly inside (0, 1).
+
+        Returns
+        -------
+        numpy.ndarray
+            Transformed scores (e.g. ``logit(p)``).
+
+        Raises
+        ------
+        NotImplementedError
+            For a family that is not a straight line on transformed axes.
+        """
+        raise NotImplementedError(f"family {self.family_name!r} has no transformed axes")
+
+    def from_axis(self, z: ArrayLike) -> Array:
+        """Map transformed scores back to scores (the inverse of :meth:`axis`).
+
+        Parameters
+        ----------
+        z : array_like
+            Transformed scores.
+
+        Returns
+        -------
+        numpy.ndarray
+            Scores in (0, 1).
+
+        Raises
+        ------
+        NotImplementedError
+            For a family that is not a straight line on transformed axes.
+        """
+        raise NotImplementedError(f"family {self.family_name!r} has no transformed axes")
 
     def initial(self, x: Array, y: Array) -> dict[str, float]:
         """Guess a starting point from the data.
@@ -335,6 +379,7 @@ class Logit(Family):
         "a": (-np.inf, np.inf),
         "b": (-np.inf, np.inf),
     }
+    linear_axes = True
 
     @staticmethod
     def curve(x: Any, a: Any, b: Any) -> Any:
@@ -358,6 +403,14 @@ class Logit(Family):
         b, a = _lstsq_line(_logit(x), _logit(y))
         return {"a": a, "b": b}
 
+    def axis(self, p: ArrayLike) -> Array:
+        """``logit(p)``."""
+        return np.asarray(special.logit(p), dtype=np.float64)
+
+    def from_axis(self, z: ArrayLike) -> Array:
+        """``expit(z)``."""
+        return np.asarray(special.expit(z), dtype=np.float64)
+
 
 class Probit(Family):
     """Taori et al. (2020), Miller et al. (2021): ``probit(y) = a + b * probit(x)``."""
@@ -367,6 +420,7 @@ class Probit(Family):
         "a": (-np.inf, np.inf),
         "b": (-np.inf, np.inf),
     }
+    linear_axes = True
 
     @staticmethod
     def curve(x: Any, a: Any, b: Any) -> Any:
@@ -388,6 +442,14 @@ class Probit(Family):
         """Fit a line to the probits."""
         b, a = _lstsq_line(_probit(x), _probit(y))
         return {"a": a, "b": b}
+
+    def axis(self, p: ArrayLike) -> Array:
+        """``Phi^-1(p)``."""
+        return np.asarray(special.ndtri(p), dtype=np.float64)
+
+    def from_axis(self, z: ArrayLike) -> Array:
+        """``Phi(z)``."""
+        return np.asarray(special.ndtr(z), dtype=np.float64)
 
 
 class Sigmoid(Family):

@@ -246,6 +246,11 @@ _FLOAT_COLUMNS: frozenset[str] = frozenset(
         "bootstrap_failed_share",
         "upstream_min",
         "upstream_max",
+        "r2",
+        "intercept_ci_low",
+        "intercept_ci_high",
+        "slope_ci_low",
+        "slope_ci_high",
     }
 )
 
@@ -273,7 +278,7 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     for c in ("n_points", "n_frontier", "n_bootstrap"):
         frame[c] = frame[c].astype("int64")
     frame["selected"] = frame["selected"].astype(bool)
-    for c in ("family", "frontier", "status", "message"):
+    for c in ("family", "frontier", "status", "message", "loss_space"):
         frame[c] = frame[c].astype("string")
     return frame
 
@@ -420,7 +425,8 @@ def fit_frontiers(
         key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``, ``tau``
         (``quantile``), ``inefficiency`` and ``noise_floor`` (``stochastic``), ``smoothing``,
         ``side_by_side`` (with ``"auto"`` or several families: every family's row, ``selected``
-        marking the choice).
+        marking the choice), ``loss_space`` (``"transformed"``: ``logit`` and ``probit`` as
+        straight lines on the transformed axes).
 
     Returns
     -------
@@ -440,7 +446,10 @@ def fit_frontiers(
           a loss, the largest), ``aicc``, ``rmse``, ``backtest_mae``;
         - ``bootstrap_failed_share``, ``n_bootstrap``;
         - ``selected`` (the family ``auto`` chose; True for a family asked for by name);
-        - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores).
+        - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores);
+        - ``loss_space`` (``score`` or ``transformed``), ``r2`` and ``intercept_ci_low``,
+          ``intercept_ci_high``, ``slope_ci_low``, ``slope_ci_high`` (the line's R^2 and
+          intervals with ``loss_space="transformed"``; NaN otherwise).
 
     Raises
     ------

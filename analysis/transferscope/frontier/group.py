@@ -251,6 +251,12 @@ def fit_one(
     problem = check_group(family, estimator, x, y, upstream_metric, downstream_metric)
     if problem is not None:
         return unfitted(family, settings, x, y, *problem)
+    if settings.loss_space == "transformed":
+        # imported here: transformed.py builds on this module's helpers
+        from transferscope.frontier.transformed import fit_transformed
+
+        base = unfitted(family, settings, x, y, "ok", "")
+        return fit_transformed(family, x, y, settings, rng, base, bootstrap=bootstrap)
     mask = estimator.select(x, y)
     try:
         fit = estimator.fit(family, x, y, settings)

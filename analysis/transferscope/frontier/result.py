@@ -42,6 +42,12 @@ TAIL_COLUMNS: Final[tuple[str, ...]] = (
     "selected",
     "upstream_min",
     "upstream_max",
+    "loss_space",
+    "r2",
+    "intercept_ci_low",
+    "intercept_ci_high",
+    "slope_ci_low",
+    "slope_ci_high",
 )
 
 
@@ -88,6 +94,16 @@ class FrontierResult(Record):
         Whether ``family="auto"`` chose this family (True for a family asked for by name).
     options : dict
         The options of the fit (JSON-safe).
+    loss_space : str
+        ``"score"`` (the curve fitted to the scores) or ``"transformed"`` (a straight line fitted
+        to the transformed points; see :mod:`transferscope.frontier.transformed`).
+    r2 : float
+        For ``loss_space="transformed"``: share of the variance of the transformed downstream
+        scores of the fitted points explained by the fitted location (the usual R^2 for the
+        least-squares estimators); NaN otherwise.
+    intercept_ci_low, intercept_ci_high, slope_ci_low, slope_ci_high : float
+        For ``loss_space="transformed"``: intervals of the line's intercept ``a`` and slope ``b``
+        at ``ci_level``; NaN otherwise.
     x, y : numpy.ndarray
         The points of the group.
     on_frontier : numpy.ndarray
@@ -118,6 +134,12 @@ class FrontierResult(Record):
     n_bootstrap: int = 0
     selected: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    loss_space: str = "score"
+    r2: float = math.nan
+    intercept_ci_low: float = math.nan
+    intercept_ci_high: float = math.nan
+    slope_ci_low: float = math.nan
+    slope_ci_high: float = math.nan
     x: Array = field(default_factory=_empty, repr=False)
     y: Array = field(default_factory=_empty, repr=False)
     on_frontier: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)

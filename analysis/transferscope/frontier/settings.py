@@ -26,6 +26,8 @@ DEFAULT_FRONTIER: Final[str] = "stochastic"
 MAX_BOOTSTRAP: Final[int] = 100_000
 #: Inefficiency distributions of the stochastic frontier.
 INEFFICIENCIES: Final[tuple[str, ...]] = ("half_normal", "exponential")
+#: Where a family's loss is taken: on the scores, or (logit, probit) on the transformed axes.
+LOSS_SPACES: Final[tuple[str, ...]] = ("score", "transformed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +65,13 @@ class FitSettings(Record):
     side_by_side : bool
         With ``"auto"`` or several families: return every family's row (``selected`` marks the
         choice) instead of only the chosen one.
+    loss_space : {"score", "transformed"}
+        ``"score"``: the family's curve is fitted to the scores. ``"transformed"``: a family
+        that is a straight line on transformed axes (``logit``, ``probit``) is fitted as that
+        line, ``axis(y) = a + b * axis(x)``, to the transformed points (least squares with
+        ``frontier="all"``, as Taori et al., Miller et al. and Kornblith et al. fit it), with
+        ``r2`` and intervals for intercept and slope (see
+        :mod:`transferscope.frontier.transformed`).
 
     Raises
     ------
@@ -94,6 +103,10 @@ class FitSettings(Record):
     side_by_side: bool = field(
         default=False, metadata={"help": "with auto or several families: a row per family"}
     )
+    loss_space: str = field(
+        default="score",
+        metadata={"help": "score, or transformed: logit/probit as lines on the transformed axes"},
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str):
@@ -114,6 +127,10 @@ class FitSettings(Record):
             )
         if isinstance(self.family, tuple) and not self.family:
             raise InputError("no family given")
+        if self.loss_space not in LOSS_SPACES:
+            raise InputError(
+                f"unknown loss_space {self.loss_space!r}; expected one of {LOSS_SPACES}"
+            )
 
     @property
     def families_asked(self) -> tuple[str, ...]:
