@@ -171,11 +171,18 @@ def test_timm_spot_values(shared_data: Path) -> None:
         "imagenet-r": 1556,
         "imagenet-a": 1555,
     }
-    # pretraining data from the (older, untagged) metadata names
+    # pretraining data from the (older, untagged) metadata names and from timm's tags
     pretrain = frame.drop_duplicates("model").set_index("model")["pretrain_data"]
     assert pretrain["tf_efficientnet_b7.ns_jft_in1k"] == "jft300m-ns"  # via tf_efficientnet_b7_ns
     assert pretrain["beit_base_patch16_224.in22k_ft_in22k_in1k"] == "in21k-selfsl"  # one variant
-    assert pd.isna(pretrain["resnet50.a1_in1k"])  # many resnet50 variants: ambiguous
+    assert pretrain["resnet50.a1_in1k"] == "in1k"  # no metadata match; the tag names only in1k
+    assert pretrain["mixer_l16_224.goog_in21k_ft_in1k"] == "in21k"  # the tag wins over "in1k"
+    assert pretrain["convnext_base.fb_in22k_ft_in1k"] == "in21k"  # in22k is ImageNet-21k
+    assert pretrain["deit_base_distilled_patch16_224.fb_in1k"] == "in1k-dist"
+    assert pd.isna(pretrain["eva_giant_patch14_224.clip_ft_in1k"])  # extra data the tag hides
+    configs = frame[frame["task"] == "sketch"]["pretrain_data"]
+    assert configs.isna().sum() == 32
+    assert configs.value_counts()[["in1k", "in21k", "in12k"]].tolist() == [1115, 163, 64]
     # whole-table check: sum of sketch top-1 equals the file's
     published = sum(float(r["top1"]) for r in sketch.values()) / 100
     assert math.isclose(

@@ -7,7 +7,9 @@ Each takes the source's spec and its verified files and returns canonical runs; 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,13 +107,14 @@ def vtab(spec: SourceSpec, paths: dict[str, Path]) -> pd.DataFrame:
 _TIMM_COLUMNS = ["model", "img_size", "top1", "param_count", "crop_pct", "interpolation"]
 
 
-def _timm_pretrain_data(models: pd.Series, metadata: pd.DataFrame) -> pd.Series:
+def _timm_metadata(models: pd.Series, metadata: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Pretraining data of tagged timm names from the metadata's older, untagged names.
 
     ``model_metadata-in1k.csv`` predates timm's ``architecture.tag`` names. A result's model
     matches a metadata entry by (1) its exact name, else (2) ``architecture_tagprefix`` (old
     names such as ``tf_efficientnet_b7_ns`` for ``tf_efficientnet_b7.ns_jft_in1k``), else (3) its
-    architecture, when that architecture has a single tagged model in the results.
+    architecture, when that architecture has a single tagged model in the results. Returns the
+    matches by (1) or (2), and those by (3).
     """
     tags = dict(zip(metadata["model"], metadata["pretrain"], strict=True))
     parts = models.str.split(".", n=1)
@@ -119,10 +122,54 @@ def _timm_pretrain_data(models: pd.Series, metadata: pd.DataFrame) -> pd.Series:
     tag = parts.str[1].fillna("")
     alias = arch + "_" + tag.str.split("_").str[0]
     variants = models.groupby(arch).transform("nunique")
-    exact = models.map(tags)
-    by_alias = alias.map(tags)
+    by_name = models.map(tags).fillna(alias.map(tags))
     by_arch = arch.map(tags).where(variants == 1)
-    return exact.fillna(by_alias).fillna(by_arch)
+    return by_name, by_arch
+
+
+def _timm_tag_data(models: pd.Series, mapping: Mapping[str, Any]) -> tuple[pd.Series, pd.Series]:
+    """Pretraining data named by a timm tag's words (``augreg_in21k_ft_in1k`` -> in21k).
+
+    Returns the label of the first tag word in ``mapping["pretrain_tags"]`` (the larger
+    pretraining sets), and separately the label the tag gives when it names no such set: a word
+    of ``mapping["in1k_variant_tags"]`` (distillation, adversarial training, ...) gives its
+    label, a word of ``mapping["unknown_data_tags"]`` (extra data the tag does not name) gives
+    none, and otherwise the model was trained on ImageNet-1k only (``in1k``).
+    """
+    sets: dict[str, str] = dict(mapping.get("pretrain_tags", {}))
+    variants: dict[str, str] = dict(mapping.get("in1k_variant_tags", {}))
+    unknown = set(mapping.get("unknown_data_tags", []))
+    words = models.str.split(".", n=1).str[1].fillna("").str.split("_")
+
+    def named(ws: list[str]) -> str | None:
+        return next((sets[w] for w in ws if w in sets), None)
+
+    def otherwise(ws: list[str]) -> str | None:
+        if not ws or ws == [""] or any(w in unknown for w in ws):
+            return None
+        return next((variants[w] for w in ws if w in variants), "in1k")
+
+    return words.map(named), words.map(otherwise)
+
+
+def _timm_pretrain_data(
+    models: pd.Series, metadata: pd.DataFrame, mapping: Mapping[str, Any]
+) -> pd.Series:
+    """Pretraining data of every timm model (the rules are documented in the spec)."""
+    by_name, by_arch = _timm_metadata(models, metadata)
+    named, otherwise = _timm_tag_data(models, mapping)
+    published = by_name.fillna(by_arch)
+    # a set the tag names wins over a metadata label of another set (e.g. "in1k" for a
+    # goog_in21k_ft_in1k model); a finer label of the same set ("in21k-selfsl") is kept
+    agrees = pd.Series(
+        [
+            isinstance(p, str) and isinstance(n, str) and p.startswith(n)
+            for p, n in zip(published, named, strict=True)
+        ],
+        index=models.index,
+    )
+    out = published.where(named.isna() | agrees, named)
+    return out.fillna(otherwise)
 
 
 def timm(spec: SourceSpec, paths: dict[str, Path]) -> pd.DataFrame:
@@ -132,8 +179,8 @@ def timm(spec: SourceSpec, paths: dict[str, Path]) -> pd.DataFrame:
     ----------
     spec : SourceSpec
         The ``timm`` spec (``[mapping]``: upstream_task, upstream_metric, method, shots,
-        downstream_metric); files with role ``upstream``, ``shift`` (each with ``task``) and
-        ``metadata``.
+        downstream_metric, pretrain_tags, in1k_variant_tags, unknown_data_tags); files with
+        role ``upstream``, ``shift`` (each with ``task``) and ``metadata``.
     paths : dict of str to pathlib.Path
         Verified files by name.
 
@@ -177,7 +224,7 @@ def timm(spec: SourceSpec, paths: dict[str, Path]) -> pd.DataFrame:
             "downstream_score": runs["top1"] / 100.0,
             "architecture": models.str.split(".", n=1).str[0],
             "params": (runs["param_count"] * 1e6).round(),
-            "pretrain_data": _timm_pretrain_data(models, metadata),
+            "pretrain_data": _timm_pretrain_data(models, metadata, mapping),
             "hparams": hparams_json(hparams),
         },
         len(runs),
