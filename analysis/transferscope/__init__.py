@@ -13,6 +13,7 @@ ingest                      ``ingest_file``, ``validate_runs``, ``read_table``
 published sources           ``load_source``, ``known_sources``
 frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``fit_store``,
                             ``frontier_curves``
+effective transfer          ``effective_transfer``, ``effective_store``
 dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_dependence``,
                             ``rank_methods``, ``pairwise_comparisons``,
                             ``friedman_nemenyi``, ``method_slopes``
@@ -42,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "fit_group": "transferscope.frontier",
     "frontier_curves": "transferscope.frontier",
     "fit_store": "transferscope.frontier",
+    "effective_transfer": "transferscope.transfer",
+    "effective_store": "transferscope.transfer",
     "measure_dependence": "transferscope.dependence",
     "task_values": "transferscope.dependence",
     "rank_methods": "transferscope.dependence",
@@ -94,3 +97,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from transferscope.schema import validate_runs
     from transferscope.stats import meta_regression, pool_effects
     from transferscope.store import Store, open_store
+    from transferscope.transfer import effective_store, effective_transfer

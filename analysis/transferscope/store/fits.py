@@ -18,7 +18,7 @@ from transferscope.errors import InputError
 if TYPE_CHECKING:
     from transferscope.store.store import Store
 
-__all__ = ["FitRow", "all_fits", "read_fits", "write_fits"]
+__all__ = ["FitRow", "all_fits", "insert_fits", "read_fits", "write_fits"]
 
 
 class FitRow(NamedTuple):
@@ -92,12 +92,26 @@ def write_fits(store: Store, rows: Sequence[FitRow]) -> int:
     if not rows or store.read_only:
         return 0
     with store.transaction() as con:
+        insert_fits(con, rows)
+    return len(rows)
+
+
+def insert_fits(con: duckdb.DuckDBPyConnection, rows: Sequence[FitRow]) -> None:
+    """Insert or replace rows of table ``fits`` inside the caller's transaction.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection inside :meth:`Store.transaction`.
+    rows : sequence of FitRow
+        The rows.
+    """
+    if rows:
         con.executemany(
             "INSERT OR REPLACE INTO fits (fingerprint, family, frontier, group_key, status, "
             "record) VALUES (?, ?, ?, ?, ?, ?)",
             [tuple(r) for r in rows],
         )
-    return len(rows)
 
 
 def all_fits(store: Store) -> pd.DataFrame:

@@ -109,11 +109,36 @@ def _create_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+_EFFECTIVE_DDL = """
+CREATE TABLE effective_transfer (
+    analysis VARCHAR NOT NULL,
+    baseline_fingerprint VARCHAR NOT NULL,
+    group_key VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    residual DOUBLE,
+    residual_ci_low DOUBLE,
+    residual_ci_high DOUBLE,
+    efficiency DOUBLE,
+    record JSON NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (analysis, group_key, unit)
+)
+"""
+
+
+def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_EFFECTIVE_DDL)
+
+
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
 #: versions it went through in ``schema_info``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
+    Migration(
+        3, "table effective_transfer (per-model residuals with their baseline fit)", _create_v3
+    ),
 )
 
 

@@ -1,7 +1,7 @@
-"""The store: one DuckDB file with tables ``sources``, ``runs``, ``fits`` and ``interactions``.
+"""The store: one DuckDB file with the tables of runs, sources, fits and results.
 
 The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb`` and
-``SELECT * FROM runs`` work. Tables (schema version 2):
+``SELECT * FROM runs`` work. Tables (schema version 3):
 
 - ``schema_info(version, description, applied_at)``: one row per applied migration; the store's
   schema version is the largest.
@@ -12,6 +12,8 @@ The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb``
 - ``fits``: fitted frontiers (SQL in :mod:`transferscope.store.fits`; what a fit holds is the
   frontier layer's business).
 - ``interactions``: knowledge comparisons (SQL in :mod:`transferscope.store.interactions`).
+- ``effective_transfer``: per-model residuals from a baseline, each with the fingerprint of the
+  baseline's fit in ``fits`` (SQL in :mod:`transferscope.store.transfer`).
 
 An older store is migrated when opened for writing (all migrations in one transaction, see
 :mod:`transferscope.store.migrations`); a store with a newer schema than this code supports is
