@@ -23,13 +23,16 @@ This package sits on its own layer between the report and the analyses: it build
 from transferscope.transfer.api import TABLES, EffectiveTransfer, effective_transfer
 from transferscope.transfer.lmm import CrossedFit, fit_crossed
 from transferscope.transfer.persist import effective_store, stored_effective
+from transferscope.transfer.simulate import SimulatedTransfer, simulate_transfer
 
 __all__ = [
     "TABLES",
     "CrossedFit",
     "EffectiveTransfer",
+    "SimulatedTransfer",
     "effective_store",
     "effective_transfer",
     "fit_crossed",
+    "simulate_transfer",
     "stored_effective",
 ]

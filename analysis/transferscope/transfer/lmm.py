@@ -18,7 +18,7 @@ factors' levels plus the fixed effects. With ``r^2`` the minimum, ``L`` the Chol
 - ML:   ``-2 log L = log|L|^2 + n (1 + log(2 pi r^2 / n))``;
 - REML: ``-2 log L_R = log|L|^2 + log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p)))``.
 
-``theta`` is found by bounded L-BFGS-B (``theta >= 0``) from two starts; the covariance of
+``theta`` is found by bounded Nelder-Mead (``theta >= 0``) from two starts; the covariance of
 ``beta`` is ``sigma^2 (R_X' R_X)^-1`` at the optimum (as lme4's ``vcov``). The tests check the
 kernel against statsmodels' ``MixedLM`` (one factor) and against the ANOVA estimates of a
 balanced two-way layout.
@@ -264,9 +264,11 @@ def fit_crossed(
 
     best: Any = None
     for start in (np.ones(k), np.full(k, 0.2)):
+        # Nelder-Mead with bounds: derivative-free and BLAS-free, which matters on a busy
+        # machine, where L-BFGS-B's small threaded linear algebra waits on its own threads
         found = optimize.minimize(
-            objective, start, method="L-BFGS-B", bounds=[(0.0, None)] * k,
-            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500},
+            objective, start, method="Nelder-Mead", bounds=[(0.0, None)] * k,
+            options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * k},
         )  # fmt: skip
         if best is None or found.fun < best.fun:
             best = found
