@@ -21,7 +21,7 @@ Offline and CPU-only: the 1,797 handwritten digits of 8 x 8 pixels ship with sci
   and ``full_ft`` from scratch, which is training from scratch.
 - **Knowledge** (for ``full_ft`` and ``top_layer`` on pretrained checkpoints): Harsanyi
   interactions over the 16 patches of 2 x 2 pixels (masked patches set to 0, blank paper) of
-  the log-odds of the true class, on the first ``knowledge_images`` test images, for the
+  the log-odds of the true class, on the first ``interaction_images`` test images, for the
   pretrained model P (the checkpoint with its linear probe, which speaks about digits 5-9), the
   fine-tuned model F and the scratch model R (``full_ft`` from scratch with the same seed: the
   model of the scratch row). Their shares (:mod:`transferscope.knowledge.compare`) and the
@@ -97,9 +97,9 @@ class DigitsConfig:
         L2 penalty of fine-tuning.
     n_test, n_upstream_test : int
         Fixed downstream and upstream test images.
-    knowledge : bool
+    measure_knowledge : bool
         Measure the knowledge shares.
-    knowledge_images : int
+    interaction_images : int
         Test images whose interactions are computed.
     tau : float
         Salience threshold.
@@ -119,8 +119,8 @@ class DigitsConfig:
     weight_decay: float = 1e-4
     n_test: int = 400
     n_upstream_test: int = 200
-    knowledge: bool = True
-    knowledge_images: int = 10
+    measure_knowledge: bool = True
+    interaction_images: int = 10
     tau: float = DEFAULT_TAU
     data_seed: int = 0
 
@@ -142,8 +142,8 @@ class DigitsConfig:
             raise InputError("budgets must increase")
         if self.shots < 5 or self.shots % 5:
             raise InputError(f"shots must be a positive multiple of 5, got {self.shots}")
-        if not 1 <= self.knowledge_images <= self.n_test:
-            raise InputError("knowledge_images must lie in [1, n_test]")
+        if not 1 <= self.interaction_images <= self.n_test:
+            raise InputError("interaction_images must lie in [1, n_test]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,18 +396,18 @@ def knowledge_interactions(cfg: DigitsConfig, net: MLP) -> NDArray[np.float64]:
     Parameters
     ----------
     cfg : DigitsConfig
-        Settings (``knowledge_images``, the data split).
+        Settings (``interaction_images``, the data split).
     net : MLP
         A network with five outputs (digits 5-9).
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(knowledge_images, 2**16)``: the Harsanyi interactions over the 16 patches of
+        Shape ``(interaction_images, 2**16)``: the Harsanyi interactions over the 16 patches of
         the log-odds of the true class, masked patches set to 0.
     """
     data_key = (cfg.data_seed, cfg.n_test, cfg.n_upstream_test)
-    return np.asarray(_cached_interactions(_digest(net), net, cfg.knowledge_images, data_key))
+    return np.asarray(_cached_interactions(_digest(net), net, cfg.interaction_images, data_key))
 
 
 @functools.lru_cache(maxsize=16)
@@ -499,11 +499,11 @@ class DigitsFinetune:
             "pretrain_steps": None if model is None else model.steps,
             "params": out.net.n_params,
         }
-        if cfg.knowledge and model is not None and method in KNOWLEDGE_METHODS:
+        if cfg.measure_knowledge and model is not None and method in KNOWLEDGE_METHODS:
             fields = knowledge_fields(cfg, out.probe, out.net, seed)
             scores.update({f"knowledge_{k}": v for k, v in fields.items()})
             scores["knowledge_tau"] = cfg.tau
-            scores["knowledge_images"] = cfg.knowledge_images
+            scores["knowledge_images"] = cfg.interaction_images
         return scores
 
 
