@@ -415,9 +415,7 @@ def _scratch_reference(cfg: DigitsConfig, seed: int) -> MLP:
     return adapt(cfg, None, "full_ft", seed).net
 
 
-def knowledge_fields(
-    cfg: DigitsConfig, probe: MLP, fine_tuned: MLP, seed: int
-) -> dict[str, float]:
+def knowledge_fields(cfg: DigitsConfig, probe: MLP, fine_tuned: MLP, seed: int) -> dict[str, float]:
     """Knowledge shares and matching errors of one fine-tuning (keys of KNOWLEDGE_FIELDS).
 
     Parameters
@@ -448,7 +446,7 @@ def knowledge_fields(
     table = table[table["scope"] == "input_mean"].set_index("set")
     match = comparison_matching(comp)
     match = match[match["scope"] == "input_mean"].set_index("role")
-    out = {
+    out: dict[str, Any] = {
         "preserved_share_of_p": table.loc["preserved", "share_of_p"],
         "discarded_share_of_p": table.loc["discarded", "share_of_p"],
         "preserved_share_of_f": table.loc["preserved", "share_of_f"],
@@ -508,7 +506,7 @@ class DigitsFinetune:
 
 
 def ladder_hparams(cfg: DigitsConfig) -> dict[str, Any]:
-    """The example's settings as recorded on every run.
+    """Return the example's settings as recorded on every run.
 
     Parameters
     ----------
@@ -596,7 +594,7 @@ def digits_ladder(
 
 
 def knowledge_descriptions() -> Mapping[str, str]:
-    """What each ``knowledge_*`` hparams key of the example holds.
+    """Describe what each ``knowledge_*`` hparams key of the example holds.
 
     Returns
     -------

@@ -12,6 +12,7 @@ them (:class:`transferscope.knowledge.value.AffineInput`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ class MLP:
         return out
 
     def features(self, x: Array) -> Array:
-        """The last hidden layer (what a linear probe sees), ``(m, h_{L-1})``.
+        """Return the last hidden layer (what a linear probe sees), ``(m, h_{L-1})``.
 
         Parameters
         ----------
@@ -100,7 +101,7 @@ class MLP:
         return self.activations(x2)[-1]
 
     def first_layer(self) -> tuple[Array, Array]:
-        """The first layer's weights ``(d, h_1)`` and bias ``(h_1,)``.
+        """Return the first layer's weights ``(d, h_1)`` and bias ``(h_1,)``.
 
         Returns
         -------
@@ -146,7 +147,7 @@ class MLP:
         return float(np.mean(np.argmax(self(x), axis=1) == y))
 
     def with_head(self, weight: Array, bias: Array) -> MLP:
-        """The same body with another last layer.
+        """Return the same body with another last layer.
 
         Parameters
         ----------
@@ -183,7 +184,7 @@ def init_mlp(sizes: Sequence[int], rng: np.random.Generator) -> MLP:
     """
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise InputError(f"an MLP needs at least two positive layer sizes, got {list(sizes)}")
-    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    pairs = list(itertools.pairwise(sizes))
     return MLP(
         weights=tuple(rng.standard_normal((a, b)) * np.sqrt(2.0 / a) for a, b in pairs),
         biases=tuple(np.zeros(b) for _, b in pairs),
@@ -281,8 +282,10 @@ def train_mlp(
                 first += (1.0 - beta1) * grad
                 second *= beta2
                 second += (1.0 - beta2) * grad * grad
-                update = lr * (first / (1.0 - beta1**step)) / (
-                    np.sqrt(second / (1.0 - beta2**step)) + eps
+                update = (
+                    lr
+                    * (first / (1.0 - beta1**step))
+                    / (np.sqrt(second / (1.0 - beta2**step)) + eps)
                 )
                 if j == 0:
                     ws[i] -= update

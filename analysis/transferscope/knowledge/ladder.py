@@ -49,7 +49,7 @@ _SETTINGS: Final[frozenset[str]] = frozenset({"tau", "images"})
 
 
 def ladder_knowledge(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs that carry knowledge measurements, one column per measurement.
+    """Return the runs that carry knowledge measurements, one column per measurement.
 
     Parameters
     ----------

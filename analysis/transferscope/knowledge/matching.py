@@ -81,9 +81,7 @@ def unexplained(
     change = inter.copy()
     change[..., 0] = 0.0
     moved = np.asarray(values_from_interactions(change), dtype=np.float64)
-    all_err = _ratio(
-        np.sqrt(np.sum(residual**2, axis=-1)), np.sqrt(np.sum(moved**2, axis=-1))
-    )
+    all_err = _ratio(np.sqrt(np.sum(residual**2, axis=-1)), np.sqrt(np.sum(moved**2, axis=-1)))
     full_err = _ratio(np.abs(residual[..., -1]), np.abs(moved[..., -1]))
     return all_err, full_err
 

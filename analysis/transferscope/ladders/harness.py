@@ -313,7 +313,9 @@ class _Writer:
             else None
         )
         if merged is not None:
-            self.rows.extend(merged.frame.to_dict(orient="records"))
+            self.rows.extend(
+                {str(k): v for k, v in r.items()} for r in merged.frame.to_dict("records")
+            )
         if self.store is not None:
             frame = pd.DataFrame(records)
             frame["seed"] = frame["seed"].astype("int64")
@@ -324,7 +326,7 @@ class _Writer:
 def _held(
     store: Store | None, name: str, units: list[Unit], replace: bool
 ) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """The stored cells of this ladder, after the checks (and the removal with ``replace``)."""
+    """Return the stored cells of this ladder, after the checks (removed first with ``replace``)."""
     if store is None:
         return {}
     if replace:
@@ -337,9 +339,9 @@ def _held(
             f"source {name!r} is in the store and is not a ladder; choose another name",
             file=store.label,
         )
-    held = {
-        (str(r.model), str(r.method), int(r.seed)): r._asdict()
-        for r in stored.itertuples(index=False)
+    held: dict[tuple[str, str, int], dict[str, Any]] = {
+        (str(r["model"]), str(r["method"]), int(r["seed"])): {str(k): v for k, v in r.items()}
+        for r in stored.to_dict(orient="records")
     }
     for unit in units:
         for method, settings in zip(unit.methods, unit.settings, strict=True):

@@ -37,7 +37,7 @@ def _tag(text: str) -> int:
 
 
 def derive_seed(seed: int, *key: int | str) -> int:
-    """An integer seed in ``[0, 2**32)`` from a base seed and a key path.
+    """Derive an integer seed in ``[0, 2**32)`` from a base seed and a key path.
 
     Parameters
     ----------

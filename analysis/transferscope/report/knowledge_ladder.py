@@ -90,7 +90,7 @@ def knowledge_ladder_chart(profile: pd.DataFrame, *, title: str = "") -> alt.Fac
 def knowledge_ladder_section(
     runs: pd.DataFrame, add: Callable[[str, alt.TopLevelMixin, str], H.Figure]
 ) -> tuple[H.Section, str] | None:
-    """The section, or None when no run carries knowledge measurements.
+    """Build the section, or None when no run carries knowledge measurements.
 
     Parameters
     ----------

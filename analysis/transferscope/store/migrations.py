@@ -129,9 +129,7 @@ LADDER_CELL_COLUMNS: dict[str, str] = {
 
 def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f"{ident(c)} {t}" for c, t in LADDER_CELL_COLUMNS.items())
-    con.execute(
-        f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))"
-    )
+    con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
 
 
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
