@@ -60,7 +60,9 @@ def test_the_small_ladder_has_canonical_runs_and_knowledge(small_ladder) -> None
     # (3 checkpoints + scratch) x 3 methods x 2 seeds
     assert small_ladder.n_ok == 24 and small_ladder.n_failed == 0 and len(runs) == 24
     pre = runs[runs["pretrained"]]
-    assert pre["upstream_score"].between(0, 1).all() and runs["downstream_score"].between(0, 1).all()
+    assert (
+        pre["upstream_score"].between(0, 1).all() and runs["downstream_score"].between(0, 1).all()
+    )
     # a longer pretraining is better upstream, seed by seed
     up = pre.pivot_table(index="seed", columns="pretrain_steps", values="upstream_score")
     assert (np.diff(up.to_numpy(), axis=1) > 0).all()
@@ -69,7 +71,7 @@ def test_the_small_ladder_has_canonical_runs_and_knowledge(small_ladder) -> None
     # full_ft and top_layer on pretrained checkpoints: 2 x 3 x 2
     assert len(with_knowledge) == 12
     for h in with_knowledge:
-        assert set(KNOWLEDGE_FIELDS) <= {k[len("knowledge_"):] for k in h}
+        assert set(KNOWLEDGE_FIELDS) <= {k[len("knowledge_") :] for k in h}
         share_p = h["knowledge_preserved_share_of_p"] + h["knowledge_discarded_share_of_p"]
         share_f = h["knowledge_preserved_share_of_f"] + h["knowledge_newly_learned_share_of_f"]
         assert share_p == pytest.approx(1.0) and share_f == pytest.approx(1.0)
@@ -83,8 +85,9 @@ def test_the_scratch_rows_are_the_same_code_on_a_fresh_network(small_ladder) -> 
     again = DigitsFinetune(SMALL)(DigitsPretrain(SMALL)(None, 0), "full_ft", seed)
     assert again["downstream_score"] == row["downstream_score"].iloc[0]
     data = digits_data(SMALL.data_seed, SMALL.n_test, SMALL.n_upstream_test)
-    assert adapt(SMALL, None, "full_ft", seed).net.accuracy(data.x_test, data.y_test) == (
-        row["downstream_score"].iloc[0]
+    assert (
+        adapt(SMALL, None, "full_ft", seed).net.accuracy(data.x_test, data.y_test)
+        == (row["downstream_score"].iloc[0])
     )
 
 

@@ -151,7 +151,9 @@ def test_failed_migration_changes_nothing(
 def test_read_only_store_needing_migration_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     duckdb.connect(str(db)).close()
-    with pytest.raises(StoreError, match=f"schema version 0 and needs migrating to {supported_version()}"):
+    with pytest.raises(
+        StoreError, match=f"schema version 0 and needs migrating to {supported_version()}"
+    ):
         open_store(db, read_only=True)
 
 
