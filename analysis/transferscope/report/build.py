@@ -34,6 +34,7 @@ from transferscope.report.frontiers import FrontierSection, frontier_section, se
 from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.transfer import transfer_section
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -669,6 +670,7 @@ def build_report(
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
     know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
+    transfer = transfer_section(runs, collector.add, seed=seed)
 
     overview = [
         f"{len(runs)} runs from {runs['source'].nunique()} source(s): {runs['task'].nunique()} "
@@ -686,6 +688,8 @@ def build_report(
     sections.append(src_section)
     sections.extend(front.sections)
     sections.append(rank_section)
+    if transfer is not None:
+        sections.append(transfer[0])
     if ladder is not None:
         sections.append(ladder)
     if know_ladder is not None:
@@ -708,6 +712,8 @@ def build_report(
     md.append(src_md)
     md.append(front.markdown)
     md.append(rank_md)
+    if transfer is not None:
+        md.append(transfer[1])
     if know_ladder is not None:
         md.append(know_ladder[1])
     if know is not None:

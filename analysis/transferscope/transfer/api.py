@@ -360,25 +360,25 @@ def effective_transfer(
     points, layout = model_points(
         runs, by=by, entity=entity, hparams=hparams, reference=reference, across=across
     )
-    loss = upstream_is_loss(points)
-    fam_name, space = _resolved(family, loss_space, loss)
-    settings = FitSettings.make(
-        family=fam_name,
-        frontier=baseline_frontier,
-        loss_space=space,
-        bootstrap=bootstrap,
-        ci_level=ci_level,
-        seed=seed,
+    base_settings = FitSettings.make(
+        frontier=baseline_frontier, bootstrap=bootstrap, ci_level=ci_level, seed=seed
     )
-    eff_family = frontier_family or ("loss_exp" if loss else "abnar")
+    if family is not None:
+        _resolved(family, loss_space, False)  # refuses an unknown family before any work
     mods = list(moderators) if moderators is not None else default_moderators(points)
     reference_levels = {c: v[0] for c, v in layout.reference.items()}
 
     baselines: dict[str, FittedBaseline] = {}
     prints: dict[str, str] = {}
+    losses: dict[str, bool] = {}
     baseline_rows = []
     for key, part in _groups(points, layout.baseline_keys):
         ref = part[part["reference"]]
+        # the direction of the upstream score is the group's own (a store may mix tables)
+        loss = upstream_is_loss(part)
+        fam_name, space = _resolved(family, loss_space, loss)
+        settings = base_settings.replace(family=fam_name, loss_space=space)
+        losses[_key_text(key)] = loss
         fitted = fit_baseline(
             ref["upstream_score"].to_numpy(dtype=np.float64),
             ref["downstream_score"].to_numpy(dtype=np.float64),
@@ -412,10 +412,11 @@ def effective_transfer(
             for key, group in _groups(context, by):
                 bkey = _key_text({c: key[c] for c in layout.baseline_keys})
                 fitted = baselines[bkey]
+                loss = losses[bkey]
                 part, levels, mono = _group_rows(
-                    key, group, fitted, encoded, layout, settings,
-                    frontier=frontier, eff_family=eff_family, loss=loss, top=top,
-                    min_top=min_top, seed=seed,
+                    key, group, fitted, encoded, layout, fitted.settings,
+                    frontier=frontier, loss=loss, top=top, min_top=min_top, seed=seed,
+                    eff_family=frontier_family or ("loss_exp" if loss else "abnar"),
                 )  # fmt: skip
                 residual_parts.append(part.assign(baseline_fingerprint=prints[bkey]))
                 level_rows += levels
@@ -440,10 +441,10 @@ def effective_transfer(
         nonmono = pd.DataFrame(columns=[*by, *monotone.COLUMNS])
     options = json_safe(
         {
-            "family": fam_name, "by": by, "entity": entity, "across": across,
+            "family": family, "by": by, "entity": entity, "across": across,
             "hparams": hparams, "reference": {k: list(v) for k, v in layout.reference.items()},
-            "loss_space": space, "baseline_frontier": baseline_frontier,
-            "frontier": frontier, "frontier_family": eff_family, "moderators": mods,
+            "loss_space": loss_space, "baseline_frontier": baseline_frontier,
+            "frontier": frontier, "frontier_family": frontier_family, "moderators": mods,
             "min_models": min_models, "top": top, "min_top": min_top, "alpha": alpha,
             "ci_level": ci_level, "bootstrap": bootstrap, "seed": seed,
         }
