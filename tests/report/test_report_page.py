@@ -105,8 +105,12 @@ def test_every_chart_is_in_the_page_and_exported(built: Built) -> None:
     result, _, _ = built
     page = _page(result)
     specs = _specs(page)
-    # 9 group charts, the plateau overview, forest, critical difference, ladder, interactions
-    assert len(specs) == 14
+    # 9 group charts, the plateau overview, forest, critical difference, ladder, interactions,
+    # and the effective-transfer section's (residual heat maps, consistency; see
+    # test_report_transfer.py)
+    transfer = {p.stem.split("-", 1)[1] for p in result.charts if "-transfer-" in p.stem}
+    assert {"transfer-heatmap-00", "transfer-consistency"} <= transfer
+    assert len(specs) == 14 + len(transfer)
     for chart_id in specs:
         assert page.count(f'<div class="vega" id="{chart_id}">') == 1
     pngs = sorted(p for p in result.charts if p.suffix == ".png")
@@ -245,7 +249,8 @@ def _hover_tooltip(page: Any) -> str:
 @pytest.mark.browser
 def test_browser_every_chart_rendered(browser_page: dict[str, Any]) -> None:
     charts = browser_page["charts"]
-    assert len(charts) == browser_page["n_specs"] == 14
+    # the 14 charts of test_every_chart_is_in_the_page_and_exported and effective transfer's
+    assert len(charts) == browser_page["n_specs"] >= 16
     for chart in charts:
         assert chart["state"] == "true", chart
         assert chart["width"] > 100 and chart["height"] > 80, chart
