@@ -40,9 +40,11 @@ DESCRIPTORS: Final[tuple[str, ...]] = (
     "hparams",
 )
 
-#: A positive numeric moderator whose largest value is at least this multiple of its smallest
-#: enters as log10 (its effects are per factor of ten: sizes, tokens, samples seen, steps).
+#: A positive numeric moderator whose largest value is at least this multiple of its smallest,
+#: or whose smallest value is at least LOG_COUNT (a count: parameters, tokens, samples seen),
+#: enters as log10: its effects are per factor of ten.
 LOG_RATIO: Final[float] = 4.0
+LOG_COUNT: Final[float] = 1e4
 
 #: Moderators tried by default (those with at least two distinct values are used).
 DEFAULT_MODERATORS: Final[tuple[str, ...]] = ("pretrain_data", "params", "pretrain_steps")
@@ -361,7 +363,8 @@ def encode_moderator(
     if present.any() and numeric[present].notna().all() and numeric[present].nunique() > 2:
         values = numeric.astype("float64")
         positive = values[present] > 0
-        if positive.all() and values[present].max() / values[present].min() >= LOG_RATIO:
+        low, high = float(values[present].min()), float(values[present].max())
+        if positive.all() and (high / low >= LOG_RATIO or low >= LOG_COUNT):
             return Moderator(name, "numeric", f"log10({name})", values.transform(np.log10))
         return Moderator(name, "numeric", name, values)
     labels = raw.where(present).map(lambda v: None if v is None or _nan(v) else str(v))
