@@ -360,8 +360,8 @@ def transfer_section(
     tests = result.tests.copy()
     tests["context"] = [_context_label(r, context) for _, r in tests.iterrows()]
     test_cols = {"context": "context", "term": "moderator", "n_levels": "levels", "df": "df",
-                 "lr_stat": "LR", "p_value": "p", "n_models": "models", "n_tasks": "tasks",
-                 "status": "status", "message": "message"}  # fmt: skip
+                 "lr_stat": "LR", "ddf": "ddf", "p_value": "p", "n_models": "models",
+                 "n_tasks": "tasks", "status": "status", "message": "message"}  # fmt: skip
     body.append(
         H.paragraph(
             "Does a moderator change the line? Likelihood-ratio test of a shift and a slope per "

@@ -21,6 +21,7 @@ from transferscope.frontier.persist import fingerprint as fit_fingerprint
 from transferscope.frontier.result import FrontierResult
 from transferscope.records import NOT_RECORDED, Record, json_safe
 from transferscope.rng import make_rng
+from transferscope.schema import metric_direction
 from transferscope.transfer import consistency as cons
 from transferscope.transfer import monotone
 from transferscope.transfer.drivers import EFFECT_COLUMNS, TEST_COLUMNS, driver_analysis
@@ -331,9 +332,10 @@ def effective_transfer(
           ``slope``), ``level``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``ci_level``,
           ``p_value``, ``std_estimate``, ``std_ci_low``, ``std_ci_high``;
         - ``tests``: the context columns, ``moderator``, ``term``, ``kind`` (``numeric`` or
-          ``categorical``), ``n_levels``, ``reference_level``, ``df``, ``lr_stat``,
-          ``p_value``, ``n_obs``, ``n_models``, ``n_tasks``, ``var_model``, ``var_task``,
-          ``sigma2``, ``status``, ``message``;
+          ``categorical``), ``n_levels``, ``reference_level``, ``df``, ``lr_stat``, ``ddf``
+          (the models' degrees of freedom), ``p_value`` (``LR / df`` against F(df, ddf)),
+          ``p_chi2`` (asymptotic), ``n_obs``, ``n_models``, ``n_tasks``, ``var_model``,
+          ``var_task``, ``sigma2``, ``status``, ``message``;
         - ``nonmonotone``: the ``by`` columns, ``n_models``, ``n_top``, ``top_from``,
           ``slope``, ``slope_ci_low``, ``slope_ci_high``, ``kendall_tau``,
           ``kendall_p_value``, ``p_value``, ``p_adjusted``, ``non_monotone``,
@@ -599,12 +601,18 @@ def _group_rows(
         if (loss and fitted.baseline.loss_space == "score")
         else res.upstream_axis
     )
+    # "better" downstream is a higher accuracy, or a lower loss / perplexity
+    lower = metric_direction(_single(group, "downstream_metric")) == "lower"
     if not fitted.baseline.ok:
         u = -x if loss else x
-        v = y
+        v = -y if lower else y
     else:
         v = res.downstream_axis
-    mono = monotone.top_segment_test(u, v, x, y, top=top, min_models=min_top, level=level)
+    mono = monotone.top_segment_test(
+        u, v, x, -y if lower else y, top=top, min_models=min_top, level=level
+    )
+    if lower and mono["status"] == "ok":
+        mono["message"] = "the downstream metric is lower-is-better: tested on its negative"
     return out, levels, {**key, **mono}
 
 

@@ -15,10 +15,13 @@ the model is judged against the spread between models, not against the number of
 ``d_l`` shifts the line of level ``l`` (at the task's mean upstream score) and ``g_l`` changes its
 slope, relative to the reference level; a numeric moderator has one ``d`` and one ``g`` per unit
 (per decade when it is log-scaled). The likelihood-ratio test of ``full`` against ``null``
-(both by maximum likelihood; chi-square with as many degrees of freedom as the moderator's
-terms) asks whether the line differs between levels at all; the effects, their standard
-errors and Wald intervals come from the REML fit of ``full``. ``std_estimate`` divides an effect
-by the residual standard deviation between models of the REML null fit,
+(both by maximum likelihood) asks whether the line differs between levels at all: ``LR / df``
+(``df``: the moderator's terms) is referred to an F distribution with ``n_models - 1 - df``
+denominator degrees of freedom, since a moderator is a property of the model and is judged
+against the spread between models (the between-group rule of nlme; ``p_chi2`` is the asymptotic
+chi-square p-value, which is liberal with few models; see benchmarks/transfer.py); the effects,
+their standard errors and Wald intervals come from the REML fit of ``full``. ``std_estimate``
+divides an effect by the residual standard deviation between models of the REML null fit,
 ``sqrt(sigma_model^2 + sigma^2)`` (a standardized mean difference for a level's shift).
 """
 
@@ -41,8 +44,9 @@ EFFECT_COLUMNS = (
     "p_value", "std_estimate", "std_ci_low", "std_ci_high",
 )  # fmt: skip
 TEST_COLUMNS = (
-    "moderator", "term", "kind", "n_levels", "reference_level", "df", "lr_stat", "p_value",
-    "n_obs", "n_models", "n_tasks", "var_model", "var_task", "sigma2", "status", "message",
+    "moderator", "term", "kind", "n_levels", "reference_level", "df", "lr_stat", "ddf",
+    "p_value", "p_chi2", "n_obs", "n_models", "n_tasks", "var_model", "var_task", "sigma2",
+    "status", "message",
 )  # fmt: skip
 
 
@@ -148,10 +152,15 @@ def moderator_test(
     df = x_full.shape[1] - x_null.shape[1]
     lr = max(null_ml.deviance - full_ml.deviance, 0.0)
     var_model, var_task = _components(null_reml, factors, units, tasks)
+    # the moderator is a property of the model: its terms are judged against the models, so the
+    # statistic LR / df is referred to F with the models' residual degrees of freedom
+    ddf = len(set(units)) - 1 - df
     test.update(
         df=df,
         lr_stat=float(lr),
-        p_value=float(stats.chi2.sf(lr, df)) if df > 0 else math.nan,
+        ddf=ddf,
+        p_value=float(stats.f.sf(lr / df, df, ddf)) if df > 0 and ddf > 0 else math.nan,
+        p_chi2=float(stats.chi2.sf(lr, df)) if df > 0 else math.nan,
         var_model=var_model,
         var_task=var_task,
         sigma2=null_reml.sigma2,
