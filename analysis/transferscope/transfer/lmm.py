@@ -268,7 +268,7 @@ def fit_crossed(
         # machine, where L-BFGS-B's small threaded linear algebra waits on its own threads
         found = optimize.minimize(
             objective, start, method="Nelder-Mead", bounds=[(0.0, None)] * k,
-            options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000 * k},
+            options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 2000 * k},
         )  # fmt: skip
         if best is None or found.fun < best.fun:
             best = found
