@@ -56,12 +56,18 @@ _RANK_AXIS = {
     "retention": "Retention: share of the best checkpoint's gain kept by the others",
 }
 _RANK_MEANING = {
-    "gain": "how much pretraining adds over training from scratch (higher = more benefit)",
+    "gain": (
+        "how much pretraining adds over training from scratch (higher = more dependent on "
+        "pretraining)"
+    ),
     "slope": (
         "how strongly downstream accuracy follows the checkpoint's quality "
-        "(lower = less dependent on a good checkpoint)"
+        "(higher = more dependent on a good checkpoint)"
     ),
-    "retention": "how much of the benefit survives a worse checkpoint (higher = more robust)",
+    "retention": (
+        "how much of the benefit survives a worse checkpoint (lower = more dependent on a good "
+        "checkpoint)"
+    ),
 }
 
 
@@ -238,7 +244,8 @@ def _ranking_section(
     max_contexts: int,
 ) -> tuple[H.Section, str, int]:
     from transferscope.dependence.metrics import task_values
-    from transferscope.dependence.ranking import friedman_nemenyi, rank_methods
+    from transferscope.dependence.ranking import rank_methods
+    from transferscope.dependence.stability import friedman_nemenyi
 
     ent = choose_entity(runs) if entity is None else entity
     noun = "methods" if ent == "method" else f"{ent}s"
@@ -246,8 +253,11 @@ def _ranking_section(
     text = (
         f"The {noun} are ranked by their {metric} ({_RANK_MEANING[metric]}), computed per task "
         "against the runs without pretraining and pooled across tasks by random-effects "
-        f"meta-analysis. p_best is the share of bootstrap resamples of tasks in which one ranks "
-        "first."
+        "meta-analysis (tasks of one suite, such as MMLU's subjects, by a three-level model with "
+        "cluster-robust errors; the 'pooled by' column says which). The most dependent on "
+        "pretraining comes first, rank 1. p_best is the probability of ranking first, and the "
+        "rank interval the range of ranks, over draws from the joint sampling distribution of "
+        "the pooled estimates."
     )
     if ent != "method" and entity is None:
         text += (
@@ -256,7 +266,7 @@ def _ranking_section(
         )
     intro = H.paragraph(text)
     try:
-        ranking = rank_methods(runs, metric=metric, bootstrap=bootstrap, seed=seed, entity=ent)
+        ranking = rank_methods(runs, metric, entity=ent, bootstrap=bootstrap, seed=seed)
         values = task_values(runs, metric, entity=ent)
         fried = friedman_nemenyi(runs, metric, entity=ent)
     except InputError as exc:
@@ -266,10 +276,12 @@ def _ranking_section(
             f"## Ranking\n\n{md_escape(note)}\n\n",
             0,
         )
-    if ranking.empty:
+    if not ranking["estimate"].notna().any():
+        reasons = ranking["message"].dropna().astype(str)
         note = (
             "No ranking: ranking needs runs without pretraining (pretrained = false) as the "
             "scratch baseline, and pretrained checkpoints of the same task."
+            + (f" ({reasons.iloc[0]})" if not reasons.empty else "")
         )
         return (
             H.Section("ranking", title, (intro, H.paragraph(note))),
@@ -293,10 +305,11 @@ def _ranking_section(
             )
         )
     cols = {
-        "method": ent, "rank": "rank", "estimate": "pooled estimate", "ci_low": "ci low",
-        "ci_high": "ci high", "diff_from_best": "behind best", "se": "se of difference",
-        "p_best": "p_best", "n_tasks": "tasks", "tau2": "tau²", "i2": "I² (%)",
-        "pool_method": "pooling", "status": "status",
+        "method": ent, "rank": "rank", "rank_low": "rank low", "rank_high": "rank high",
+        "estimate": "pooled estimate", "se": "se", "ci_low": "ci low", "ci_high": "ci high",
+        "diff_from_best": "behind first", "diff_se": "se of difference", "p_best": "p_best",
+        "n_tasks": "tasks", "n_suites": "suites", "tau2": "tau²", "pool_model": "pooled by",
+        "status": "status", "message": "note",
     }  # fmt: skip
     n_ranked = 0
     for i, (key, table) in enumerate(groups):
@@ -354,11 +367,13 @@ def _ranking_section(
                     f"cd-{i}",
                     chart,
                     f"Mean rank of each {ent} across {int(fr['n_tasks'].iloc[0])} tasks "
-                    f"(1 = best, left). {noun.capitalize()} joined by a red bar are not "
+                    "(1 = most dependent on pretraining, left; the table's rank counts the same "
+                    f"way). {noun.capitalize()} joined by a red bar are not "
                     "significantly "
                     "different (Nemenyi test); the bar at the top is the critical difference. "
                     f"Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
-                    f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
+                    f"p = {float(fr['pvalue'].iloc[0]):.3g}; Kendall's W = "
+                    f"{float(fr['kendall_w'].iloc[0]):.2f} (agreement of the tasks' orders).",
                 )
             )
         body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
