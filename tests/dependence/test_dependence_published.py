@@ -197,6 +197,9 @@ def test_default_rankings_compare_and_keep_their_uncertainty(
         assert group["p_best"].sum() == pytest.approx(1.0)
     if name == "clip":
         assert list(table["method"]) == ["linear_probe@25", "linear_probe@10", "linear_probe@full"]
+        # 25 shots were run on 2 of the 21 tasks: the table says the comparison is partly of tasks
+        assert list(table["n_shared_tasks"]) == [2, 2, 2]
+        assert table["message"].iloc[1].startswith("pooled over 21 task(s), 2 shared with")
     else:
         acc = table[table["downstream_metric"] == "acc"]
         assert list(acc["method"]) == ["five_shot", "zero_shot"]

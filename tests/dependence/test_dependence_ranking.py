@@ -19,7 +19,8 @@ from transferscope.stats.meta import pool_effects
 
 LADDER = synthetic_ladder(seed=0)
 CONTRACT = ["method", "rank", "rank_low", "rank_high", "estimate", "se", "ci_low", "ci_high"]
-CONTRACT += ["ci_level", "diff_from_best", "diff_se", "p_best", "n_tasks", "tau2", "i2"]
+CONTRACT += ["ci_level", "diff_from_best", "diff_se", "p_best", "n_tasks", "n_shared_tasks"]
+CONTRACT += ["tau2", "i2"]
 CONTRACT += ["more_dependent", "order", "pool_model", "status", "message"]
 
 

@@ -19,7 +19,8 @@ _MEANING = {
 }
 _TABLE = [
     "rank", "rank_low", "rank_high", "estimate", "se", "ci_low", "ci_high", "df",
-    "diff_from_best", "diff_se", "p_best", "n_tasks", "n_suites", "pool_model", "status",
+    "diff_from_best", "diff_se", "p_best", "n_tasks", "n_suites", "n_shared_tasks", "pool_model",
+    "status",
 ]  # fmt: skip
 
 
@@ -114,6 +115,24 @@ def _suites(args: argparse.Namespace) -> Any:
     return declared
 
 
+def _nothing(metric: str, table: Any) -> str:
+    """One line: why no entity has a value, and which metric works without what is missing."""
+    statuses = table["status"].value_counts()
+    if metric in ("gain", "retention") and "no_baseline" in statuses.index:
+        return (
+            f"rank --metric {metric}: no runs without pretraining (pretrained = false) match, "
+            "so there is no scratch baseline to measure a gain against; --metric slope needs none"
+        )
+    if metric == "slope" and statuses.index.isin(["too_few_checkpoints", "narrow_ladder"]).all():
+        return (
+            "rank --metric slope: no entity has three checkpoints with upstream scores spread "
+            "along the ladder (no upstream scores, or too few); --metric gain needs none, only "
+            "runs without pretraining"
+        )
+    reason = str(table["message"].dropna().iloc[0]) if table["message"].notna().any() else ""
+    return f"rank --metric {metric}: no entity has a value ({reason})"
+
+
 def _run(args: argparse.Namespace) -> int:
     # imported here so that `transferscope --help` does not load the store and statsmodels
     from transferscope.dependence.metrics import MORE_DEPENDENT, default_metric
@@ -151,16 +170,8 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         downstream_metric=args.downstream_metric,
     )
-    valued = table["estimate"].notna()
-    if (
-        metric in ("gain", "retention")
-        and not valued.any()
-        and (table["status"] == "no_baseline").any()
-    ):
-        raise InputError(
-            f"rank --metric {metric}: no runs without pretraining (pretrained = false) match, "
-            "so there is no scratch baseline to measure a gain against; --metric slope needs none"
-        )
+    if not table["estimate"].notna().any():
+        raise InputError(_nothing(metric, table))
     if args.format != "table":
         emit(table, args.format)
         return 0

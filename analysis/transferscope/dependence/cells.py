@@ -336,9 +336,12 @@ def _transform_x(frame: pd.DataFrame, layout: Layout) -> np.ndarray:
     if layout.x != "upstream_score":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(raw > 0, np.log10(np.where(raw > 0, raw, 1.0)), np.nan)
-    metric = frame["upstream_metric"].astype("string")
-    accuracy = np.array([is_accuracy_metric(None if pd.isna(m) else str(m)) for m in metric])
-    lower = np.array([not pd.isna(m) and metric_direction(str(m)) == "lower" for m in metric])
+    metric = frame["upstream_metric"].astype("string").fillna("")
+    names = pd.unique(metric)  # a few metric names for many rows: decide once per name
+    is_acc = {m: is_accuracy_metric(m or None) for m in names}
+    is_lower = {m: bool(m) and metric_direction(m) == "lower" for m in names}
+    accuracy = metric.map(is_acc).to_numpy(dtype=bool)
+    lower = metric.map(is_lower).to_numpy(dtype=bool)
     return np.where(accuracy, _logit(raw), np.where(lower, -raw, raw))
 
 
@@ -420,10 +423,11 @@ def checkpoint_cells(
         seeds, cells["_var"] / n, np.where(published, cells["_se2"] / n, np.nan)
     )
     cells["se_source"] = np.where(seeds, "seeds", np.where(published, "published", "none"))
-    accuracy = np.array([is_accuracy_metric(m) for m in cells["downstream_metric"]], dtype=bool)
-    sign = np.array(
-        [1.0 if metric_direction(m) == "higher" else -1.0 for m in cells["downstream_metric"]]
-    )
+    names = pd.unique(cells["downstream_metric"])
+    accuracy = cells["downstream_metric"].map({m: is_accuracy_metric(m) for m in names})
+    accuracy = accuracy.to_numpy(dtype=bool)
+    directions = {m: 1.0 if metric_direction(m) == "higher" else -1.0 for m in names}
+    sign = cells["downstream_metric"].map(directions).to_numpy(dtype=float)
     score = cells["score"].to_numpy(dtype=float)
     clipped = np.clip(score, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
     cells["y"] = np.where(accuracy, _logit(score), sign * score)

@@ -63,6 +63,7 @@ RANKING_COLUMNS = [
     "p_best",
     "n_tasks",
     "n_suites",
+    "n_shared_tasks",
     "tau2",
     "sigma2_suite",
     "sigma2_task",
@@ -235,8 +236,10 @@ def rank_methods(
         ``diff_from_best`` (how far behind the first, >= 0, in the metric's units),
         ``diff_se`` (standard error of that difference, from the joint covariance; 0 for the
         first), ``p_best`` (share of draws in which it ranks first), ``n_tasks``, ``n_suites``,
-        ``tau2``, ``sigma2_suite``, ``sigma2_task``, ``i2``, ``metric``, ``more_dependent``
-        (``"higher"`` or ``"lower"``: which values mean more dependence on pretraining),
+        ``n_shared_tasks`` (tasks it shares with the first; when fewer than either has, the
+        ``message`` says that the comparison is partly one of tasks), ``tau2``,
+        ``sigma2_suite``, ``sigma2_task``, ``i2``, ``metric``, ``more_dependent`` (``"higher"``
+        or ``"lower"``: which values mean more dependence on pretraining),
         ``order`` (``most_dependent_first`` or ``least_dependent_first``), ``pool_model``,
         ``pool_method``, ``se_source``, ``status`` (``ok``; ``single_entity`` when the context
         holds one entity: nothing to rank; ``no_se``; or why the entity has no value, e.g.
@@ -300,7 +303,7 @@ def rank_methods(
     if not tables:
         return pd.DataFrame(columns=columns)
     table = pd.concat(tables, ignore_index=True).reindex(columns=columns)
-    for col in ("rank", "rank_low", "rank_high", "n_tasks", "n_suites"):
+    for col in ("rank", "rank_low", "rank_high", "n_tasks", "n_suites", "n_shared_tasks"):
         table[col] = table[col].astype("Int64")
     return table
 
@@ -342,8 +345,10 @@ def _rank_context(
         rank_high[idx] = np.quantile(ranks, 1.0 - alpha / 2.0, axis=0, method="higher")
     rows = []
     first = 0
+    first_tasks = set(here[first][1].tasks)
     for i, (label, pool) in enumerate(here):
         rec = pool.record
+        shared = len(first_tasks & set(pool.tasks))
         finite = np.isfinite(est[i])
         diff = sign * (est[first] - est[i]) if finite else math.nan
         if i == first:
@@ -361,8 +366,16 @@ def _rank_context(
                     "pool_method", "se_source", "status", "message",
                 )},
                 "diff_from_best": diff, "diff_se": diff_se, "p_best": p_best[i],
+                "n_shared_tasks": shared,
             }
         )  # fmt: skip
+        if i != first and finite and shared < max(len(pool.tasks), len(first_tasks)):
+            note = (
+                f"pooled over {len(pool.tasks)} task(s), {shared} shared with {here[first][0]} "
+                f"({len(first_tasks)}): the difference is partly one of tasks; "
+                "pairwise_comparisons compares on the shared tasks"
+            )
+            rows[-1]["message"] = "; ".join(m for m in (rows[-1]["message"], note) if m)
     return rows
 
 
