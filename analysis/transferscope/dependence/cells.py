@@ -423,10 +423,10 @@ def checkpoint_cells(
         seeds, cells["_var"] / n, np.where(published, cells["_se2"] / n, np.nan)
     )
     cells["se_source"] = np.where(seeds, "seeds", np.where(published, "published", "none"))
-    names = pd.unique(cells["downstream_metric"])
-    accuracy = cells["downstream_metric"].map({m: is_accuracy_metric(m) for m in names})
-    accuracy = accuracy.to_numpy(dtype=bool)
-    directions = {m: 1.0 if metric_direction(m) == "higher" else -1.0 for m in names}
+    metric_names = [str(m) for m in pd.unique(cells["downstream_metric"])]
+    is_acc = {m: is_accuracy_metric(m) for m in metric_names}
+    accuracy = cells["downstream_metric"].map(is_acc).to_numpy(dtype=bool)
+    directions = {m: 1.0 if metric_direction(m) == "higher" else -1.0 for m in metric_names}
     sign = cells["downstream_metric"].map(directions).to_numpy(dtype=float)
     score = cells["score"].to_numpy(dtype=float)
     clipped = np.clip(score, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
