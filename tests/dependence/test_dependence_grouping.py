@@ -92,12 +92,12 @@ def test_suites_from_task_names_and_declared() -> None:
     assert suite_of("vtab/smallnorb_label_elevation") == "vtab_structured"
     assert suite_of("vtab/clevr_count_all") == suite_of("dSpr-Orient") == "vtab_structured"
     assert suite_of("vtab_svhn") == suite_of("SVHN") == "vtab_natural"
-    assert suite_of("piqa") is None and suite_of("Pets", None) is None
+    assert suite_of("piqa") is None and suite_of("Pets", suites=None) is None
     # declared suites come first; a pattern or an exact name
     declared = {"piqa": "commonsense", "hendrycksTest-a*": "mmlu_a"}
-    assert suite_of("piqa", declared) == "commonsense"
-    assert suite_of("hendrycksTest-anatomy", declared) == "mmlu_a"
-    assert suite_of("hendrycksTest-virology", declared) == "mmlu"
+    assert suite_of("piqa", suites=declared) == "commonsense"
+    assert suite_of("hendrycksTest-anatomy", suites=declared) == "mmlu_a"
+    assert suite_of("hendrycksTest-virology", suites=declared) == "mmlu"
     labels = task_suites(["hendrycksTest-anatomy", "piqa"])
     assert list(labels) == ["suite:mmlu", "task:piqa"]
 

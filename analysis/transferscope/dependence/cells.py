@@ -348,8 +348,8 @@ def _transform_x(frame: pd.DataFrame, layout: Layout) -> np.ndarray:
 def checkpoint_cells(
     runs: pd.DataFrame,
     *,
-    entity: str = "method",
     by: Sequence[str] | str | None = None,
+    entity: str = "method",
     x: str = "upstream_score",
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
@@ -360,13 +360,13 @@ def checkpoint_cells(
     ----------
     runs : pandas.DataFrame
         Canonical runs (at least ``model``, ``task``, ``method``, ``downstream_score``).
-    entity : str, default "method"
-        Column compared across.
     by : str or sequence of str, optional
         Columns that keep analyses apart, replacing the default grouping (none for ``method``,
         whose numbers of shots become separate entities; ``method`` and ``shots`` for another
         entity); ``downstream_metric`` always does. A name that is not a column is read from
         the runs' ``hparams`` (e.g. ``"lr"``).
+    entity : str, default "method"
+        Column compared across.
     x : str, default "upstream_score"
         Column giving each checkpoint's place on the ladder.
     downstream_metric : str, optional

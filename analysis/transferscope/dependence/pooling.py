@@ -296,7 +296,7 @@ def pool_groups(
         ``(context..., entity) -> EntityPool``, in sorted order.
     """
     context, entity = split_columns(values)
-    labels = task_suites(values["task"].astype(str), suites).to_numpy()
+    labels = task_suites(values["task"].astype(str), suites=suites).to_numpy()
     frame = values.assign(_cluster=labels)
     out: dict[Any, EntityPool] = {}
     for raw, group in frame.groupby([*context, entity], dropna=False, sort=True):

@@ -464,7 +464,9 @@ def pairwise_comparisons(
     )
     clusters = dict(
         zip(
-            values["task"].astype(str), task_suites(values["task"].astype(str), suites), strict=True
+            values["task"].astype(str),
+            task_suites(values["task"].astype(str), suites=suites),
+            strict=True,
         )
     )
     rows: list[dict[str, Any]] = []

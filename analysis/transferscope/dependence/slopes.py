@@ -150,6 +150,7 @@ def _empty(status: str, reference: str, n_obs: int, n_groups: int) -> SlopeModel
 
 def fit_slope_model(
     frame: pd.DataFrame,
+    *,
     y: str = "y",
     x: str = "x",
     entity: str = "method",
@@ -315,7 +316,7 @@ def method_slopes(
         ref = reference
         if ref is not None and ref not in set(group[entity].astype(str)):
             ref = None
-        fit = fit_slope_model(group, "y", "x", entity, "task", ref)
+        fit = fit_slope_model(group, y="y", x="x", entity=entity, group="task", reference=ref)
         common = {
             "reference": fit.reference, "var_intercept": fit.var_intercept,
             "var_slope": fit.var_slope, "cov_intercept_slope": fit.cov_intercept_slope,

@@ -39,7 +39,7 @@ from transferscope.stats.tau2 import check_method
 EXACT_PERMUTATIONS = 5040
 
 
-def friedman_nemenyi_kernel(scores: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
+def friedman_nemenyi_kernel(scores: np.ndarray, *, alpha: float = 0.05) -> dict[str, Any]:
     """Friedman test, Nemenyi critical difference and Kendall's W on a tasks x entities table.
 
     Parameters
@@ -147,7 +147,7 @@ def friedman_nemenyi(
                 rows.append({**ctx, ent: e, **base, "n_tasks": len(wide), "status": "too_few",
                              "n_entities": len(entities)})  # fmt: skip
             continue
-        res = friedman_nemenyi_kernel(sign * wide.to_numpy(dtype=float), alpha)
+        res = friedman_nemenyi_kernel(sign * wide.to_numpy(dtype=float), alpha=alpha)
         order_idx = np.lexsort((np.array([str(e) for e in entities]), res["mean_rank"]))
         best = res["mean_rank"].min()
         for r, i in enumerate(order_idx):
@@ -236,7 +236,7 @@ def suite_agreement(
     generator = make_rng(seed, rng)
     values = task_values(runs, metric, by=by, entity=entity, **options)
     context, _ = split_columns(values)
-    names = {t: suite_of(str(t), suites) for t in values["task"].astype(str).unique()}
+    names = {t: suite_of(str(t), suites=suites) for t in values["task"].astype(str).unique()}
     values = values.assign(_suite=values["task"].astype(str).map(names))
     values = values[values["_suite"].notna()]
     rows: list[dict[str, Any]] = []

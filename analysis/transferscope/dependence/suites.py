@@ -94,7 +94,7 @@ def _vtab_group(task: str) -> str | None:
     return None
 
 
-def suite_of(task: str, suites: Suites = "auto") -> str | None:
+def suite_of(task: str, *, suites: Suites = "auto") -> str | None:
     """Return the suite of one task, or ``None`` when it belongs to none.
 
     Parameters
@@ -155,7 +155,7 @@ def check_suites(suites: object) -> Suites:
     )
 
 
-def task_suites(tasks: Iterable[str] | pd.Series, suites: Suites = "auto") -> pd.Series:
+def task_suites(tasks: Iterable[str] | pd.Series, *, suites: Suites = "auto") -> pd.Series:
     """Cluster label of each task: its suite, or the task itself when it has none.
 
     Parameters
@@ -172,5 +172,5 @@ def task_suites(tasks: Iterable[str] | pd.Series, suites: Suites = "auto") -> pd
         own), index as ``tasks`` when it is a Series.
     """
     series = tasks if isinstance(tasks, pd.Series) else pd.Series(list(tasks), dtype=object)
-    names = {t: suite_of(str(t), suites) for t in pd.unique(series)}
+    names = {t: suite_of(str(t), suites=suites) for t in pd.unique(series)}
     return series.map(lambda t: f"suite:{names[t]}" if names[t] else f"task:{t}")
