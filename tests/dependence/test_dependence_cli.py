@@ -143,3 +143,13 @@ def test_pool_three_level_with_robust_errors_from_a_csv(
     assert "--robust needs --cluster" in capsys.readouterr().err
     assert main(["pool", *args, "--method", "DL"]) == 2
     assert "fitted by REML" in capsys.readouterr().err
+
+
+def test_the_commands_choices_are_the_librarys() -> None:
+    # kept as literals in the commands so that --help does not import the statistics stack
+    from transferscope.cli import pool, rank
+    from transferscope.dependence import METRICS
+    from transferscope.stats import POOL_METHODS
+
+    assert rank.METRICS == METRICS
+    assert rank.TAU2_METHODS == pool.POOL_METHODS == POOL_METHODS

@@ -11,7 +11,9 @@ import pandas as pd
 
 from transferscope.cli._output import add_format_argument, emit
 from transferscope.errors import InputError
-from transferscope.stats.meta import POOL_METHODS, pool_effects
+
+#: tau^2 estimators (kept here so that ``--help`` does not import the statistics stack).
+POOL_METHODS = ("DL", "REML", "PM", "FE")
 
 
 def register(sub: Any) -> None:
@@ -118,6 +120,8 @@ def read_effects(
 
 
 def _run(args: argparse.Namespace) -> int:
+    from transferscope.stats.meta import pool_effects
+
     frame = read_effects(args.file, args.effect, args.variance, args.se)
     by = list(args.by or [])
     for col in [*by, *([args.cluster] if args.cluster else [])]:
