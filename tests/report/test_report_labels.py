@@ -29,6 +29,7 @@ def test_choose_entity_ranks_models_when_one_method_per_context() -> None:
     assert choose_entity(ladder) == "method"
     one = ladder[ladder["method"] == "full_ft"]
     assert choose_entity(one) == "model"  # as on VTAB-1k: pretraining methods are the models
+    assert choose_entity(one, "slope") == "method"  # a slope needs a ladder: one model is not
 
 
 def test_ladder_frame_draws_a_repeated_baseline_once() -> None:

@@ -207,9 +207,6 @@ def pool_entity(
             tau2=ml.sigma2_cluster + ml.sigma2_within, sigma2_suite=ml.sigma2_cluster,
             sigma2_task=ml.sigma2_within, q=ml.q, q_pvalue=ml.q_pvalue, message=ml.message,
         )  # fmt: skip
-        if not known:
-            note = "no sampling variances: sigma2_task holds all variation within suites"
-            rec["message"] = "; ".join(m for m in (rec["message"], note) if m)
         sigma2 = (ml.sigma2_cluster, ml.sigma2_within)
         return EntityPool(rec, tasks, clusters, weights, vmat, sigma2)
     if known:

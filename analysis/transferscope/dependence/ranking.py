@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from transferscope.dependence.cells import align_dtypes
 from transferscope.dependence.metrics import METRICS, MORE_DEPENDENT, Metric, task_values
 from transferscope.dependence.pooling import (
     EntityPool,
@@ -305,7 +306,7 @@ def rank_methods(
     table = pd.concat(tables, ignore_index=True).reindex(columns=columns)
     for col in ("rank", "rank_low", "rank_high", "n_tasks", "n_suites", "n_shared_tasks"):
         table[col] = table[col].astype("Int64")
-    return table
+    return align_dtypes(table, values if not values.empty else excluded)
 
 
 def _rank_context(
@@ -450,8 +451,9 @@ def pairwise_comparisons(
         One row per pair: the context columns, ``{entity}_a``, ``{entity}_b`` (a ranked above
         b), ``metric``, ``estimate`` (pooled a - b), ``se``, ``ci_low``, ``ci_high``,
         ``ci_level``, ``df``, ``statistic``, ``pvalue``, ``pvalue_holm``, ``significant``
-        (``pvalue_holm < alpha``), ``alpha``, ``n_tasks`` (shared), ``tau2``, ``pool_model``,
-        ``pool_method``.
+        (``pvalue_holm < alpha``), ``alpha``, ``n_tasks`` (shared), ``tau2``,
+        ``more_dependent`` (which sign of the difference means a more dependent ``a``),
+        ``pool_model``, ``pool_method``.
     """
     sign = orientation(str(metric), str(order))
     suites = check_suites(suites)
@@ -500,6 +502,7 @@ def pairwise_comparisons(
                         "ci_high": res["ci_high"], "ci_level": ci_level, "df": res["df"],
                         "statistic": res["statistic"], "pvalue": res["pvalue"],
                         "n_tasks": int(shared.size), "tau2": res["tau2"],
+                        "more_dependent": MORE_DEPENDENT[str(metric)],
                         "pool_model": res["pool_model"], "pool_method": res["pool_method"],
                     }
                 )  # fmt: skip
@@ -512,6 +515,6 @@ def pairwise_comparisons(
     columns = [
         *context, name_a, name_b, "metric", "estimate", "se", "ci_low", "ci_high", "ci_level",
         "df", "statistic", "pvalue", "pvalue_holm", "significant", "alpha", "n_tasks", "tau2",
-        "pool_model", "pool_method",
+        "more_dependent", "pool_model", "pool_method",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)

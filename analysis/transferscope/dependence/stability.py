@@ -225,8 +225,9 @@ def suite_agreement(
         One row per context and pair of suites: the context columns, ``suite_a``, ``suite_b``,
         ``n_entities`` (ranked in both), ``weighted_tau`` (scipy's hyperbolic weighted tau of
         the oriented pooled estimates: 1 = the same order), ``pvalue`` (one-sided permutation
-        test of agreement), ``top_a``, ``top_b`` (first entity within each suite), ``metric``,
-        ``status`` (``ok``, or ``too_few`` with fewer than three common entities).
+        test of agreement), ``top_a``, ``top_b`` (first entity within each suite: the most
+        dependent with ``order="most"``), ``metric``, ``more_dependent``, ``status`` (``ok``,
+        or ``too_few`` with fewer than three common entities).
     """
     sign = orientation(str(metric), str(order))
     suites = check_suites(suites)
@@ -257,7 +258,8 @@ def suite_agreement(
             record: dict[str, Any] = {
                 **ctx, "suite_a": sa, "suite_b": sb, "n_entities": int(common.size),
                 "weighted_tau": math.nan, "pvalue": math.nan, "top_a": None, "top_b": None,
-                "metric": metric, "status": "too_few",
+                "metric": metric, "more_dependent": MORE_DEPENDENT[str(metric)],
+                "status": "too_few",
             }  # fmt: skip
             if common.size >= 3:
                 tau = float(stats.weightedtau(a, b).statistic)
@@ -268,5 +270,5 @@ def suite_agreement(
                 )  # fmt: skip
             rows.append(record)
     columns = [*context, "suite_a", "suite_b", "n_entities", "weighted_tau", "pvalue", "top_a",
-               "top_b", "metric", "status"]  # fmt: skip
+               "top_b", "metric", "more_dependent", "status"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)

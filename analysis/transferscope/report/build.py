@@ -207,25 +207,30 @@ def _context_columns(frame: pd.DataFrame, entity: str = "method") -> list[str]:
     return cols[: cols.index(entity)] if entity in cols else []
 
 
-def choose_entity(runs: pd.DataFrame) -> str:
+def choose_entity(runs: pd.DataFrame, metric: str = "gain") -> str:
     """Column to rank: ``method``, or ``model`` when every context has a single method.
 
     Tables such as VTAB-1k compare pretraining methods (stored as models, with a
     ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
     nothing, so their models are ranked instead (when there are at most
     :data:`MAX_RANKED_MODELS`; a checkpoint ladder of hundreds of models is not a comparison of
-    pretraining methods).
+    pretraining methods). A slope or a retention is measured along a ladder of checkpoints, which
+    a single model is not: for those the methods are always ranked.
 
     Parameters
     ----------
     runs : pandas.DataFrame
         Canonical runs.
+    metric : {"gain", "slope", "retention"}, default "gain"
+        The metric ranked on.
 
     Returns
     -------
     str
         ``"method"`` or ``"model"``.
     """
+    if metric != "gain":
+        return "method"
     contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
     one_method = int(contexts["method"].nunique().max()) <= 1
     pre = runs[runs["pretrained"].fillna(True).astype(bool)]
@@ -247,12 +252,13 @@ def _ranking_section(
     from transferscope.dependence.ranking import rank_methods
     from transferscope.dependence.stability import friedman_nemenyi
 
-    ent = choose_entity(runs) if entity is None else entity
+    ent = choose_entity(runs, metric) if entity is None else entity
     noun = "methods" if ent == "method" else f"{ent}s"
     title = "Method ranking: dependence on pretraining"
     text = (
         f"The {noun} are ranked by their {metric} ({_RANK_MEANING[metric]}), computed per task "
-        "against the runs without pretraining and pooled across tasks by random-effects "
+        + ("against the runs without pretraining " if metric != "slope" else "")
+        + "and pooled across tasks by random-effects "
         "meta-analysis (tasks of one suite, such as MMLU's subjects, by a three-level model with "
         "cluster-robust errors; the 'pooled by' column says which). The most dependent on "
         "pretraining comes first, rank 1. p_best is the probability of ranking first, and the "
@@ -278,10 +284,14 @@ def _ranking_section(
         )
     if not ranking["estimate"].notna().any():
         reasons = ranking["message"].dropna().astype(str)
-        note = (
-            "No ranking: ranking needs runs without pretraining (pretrained = false) as the "
-            "scratch baseline, and pretrained checkpoints of the same task."
-            + (f" ({reasons.iloc[0]})" if not reasons.empty else "")
+        need = (
+            "runs without pretraining (pretrained = false) as the scratch baseline, and "
+            "pretrained checkpoints of the same task"
+            if metric != "slope"
+            else "at least three checkpoints with upstream scores per task"
+        )
+        note = f"No ranking: a {metric} ranking needs {need}." + (
+            f" ({reasons.iloc[0]})" if not reasons.empty else ""
         )
         return (
             H.Section("ranking", title, (intro, H.paragraph(note))),
@@ -349,7 +359,7 @@ def _ranking_section(
                 f"Forest plot. Black diamond: the pooled estimate per {ent} with its "
                 f"{round(100 * float(table['ci_level'].iloc[0]))}% interval (thick line); "
                 "grey points and thin lines: the per-task values and their intervals, one row "
-                f"per task inside the {ent}'s band. The best comes first."
+                f"per task inside the {ent}'s band. The most dependent on pretraining comes first."
                 + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
             )
         )
