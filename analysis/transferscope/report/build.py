@@ -334,9 +334,10 @@ def _ranking_section(
         body.append(f"<h3>{H.escape(label)}</h3>")
         body.append(H.table(table, cols))
         md.append(f"### {md_escape(label)}\n\n" + md_table(table, cols) + "\n")
-        if i >= max_contexts:
-            continue
-        drawn = table.head(MAX_CHART_ENTITIES)
+        valued = table[table["estimate"].notna()]
+        if i >= max_contexts or valued.empty:
+            continue  # a context without values (e.g. no scratch baseline) has only its notes
+        drawn = valued.head(MAX_CHART_ENTITIES)
         per_task = select_rows(values, keys)
         per_task = per_task[per_task["method"].isin(drawn["method"])]
         if len(table) > len(drawn):
@@ -358,7 +359,7 @@ def _ranking_section(
                 f"forest-{i}",
                 chart,
                 f"Forest plot. Black diamond: the pooled estimate per {ent} with its "
-                f"{round(100 * float(table['ci_level'].iloc[0]))}% interval (thick line); "
+                f"{round(100 * float(drawn['ci_level'].iloc[0]))}% interval (thick line); "
                 "grey points and thin lines: the per-task values and their intervals, one row "
                 f"per task inside the {ent}'s band. The most dependent on pretraining comes first."
                 + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
