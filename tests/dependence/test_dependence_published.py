@@ -104,17 +104,18 @@ def test_vtab_pretraining_methods_ranked_by_gain_over_scratch(
 
 
 def test_pythia_five_shot_follows_the_ladder_more_than_zero_shot(pythia: pd.DataFrame) -> None:
-    pooled = pooled_dependence(pythia, "slope", downstream_metric="acc").set_index("method")
+    pythia = pythia[pythia["downstream_metric"] == "acc"]  # the same as downstream_metric="acc"
+    pooled = pooled_dependence(pythia, "slope").set_index("method")
     assert set(pooled["se_source"]) == {"published"}
     assert 0 < pooled.loc["zero_shot", "estimate"] < pooled.loc["five_shot", "estimate"]
     assert pooled.loc["zero_shot", "n_tasks"] == pooled.loc["five_shot", "n_tasks"] == 64
     # MMLU's 57 subjects are one suite (and ARC's two): 7 clusters, CR2 errors
     assert set(pooled["n_suites"]) == {7} and set(pooled["pool_model"]) == {"three_level_cr2"}
-    pair = pairwise_comparisons(pythia, "slope", downstream_metric="acc").iloc[0]
+    pair = pairwise_comparisons(pythia, "slope").iloc[0]
     assert (pair["method_a"], pair["method_b"]) == ("five_shot", "zero_shot")
     assert pair["estimate"] > 0 and pair["pool_model"] == "three_level_cr2"
     # as independent tasks the difference looked decisive; with suites it is not
-    flat = pairwise_comparisons(pythia, "slope", downstream_metric="acc", suites=None).iloc[0]
+    flat = pairwise_comparisons(pythia, "slope", suites=None).iloc[0]
     assert flat["pvalue"] < 0.05 < pair["pvalue"]
     # one task by hand: weighted least squares of logit(acc) on logit(lambada acc), weights
     # from the published standard errors, se inflated by the residual dispersion
@@ -133,13 +134,13 @@ def test_pythia_five_shot_follows_the_ladder_more_than_zero_shot(pythia: pd.Data
     slope = np.sum(w * (x - xm) * (_logit(p) - ym)) / sxx
     chi2 = np.sum(w * (_logit(p) - ym - slope * (x - xm)) ** 2)
     se = math.sqrt(max(1.0, chi2 / (len(x) - 2)) / sxx)
-    own = measure_dependence(pythia, "slope", downstream_metric="acc", checkpoints="all")
+    own = measure_dependence(pythia, "slope", checkpoints="all")
     own = own[(own["method"] == "zero_shot") & (own["task"] == "piqa")].iloc[0]
     assert own["estimate"] == pytest.approx(slope, rel=1e-9)
     assert own["se"] == pytest.approx(se, rel=1e-9)
     assert own["n_checkpoints"] == len(rows) and own["checkpoint_set"] == "own"
     # by default both methods are measured on the checkpoints they share (five-shot has fewer)
-    shared = measure_dependence(pythia, "slope", downstream_metric="acc")
+    shared = measure_dependence(pythia, "slope")
     shared = shared[shared["task"] == "piqa"].set_index("method")
     five = pythia[(pythia["method"] == "five_shot") & (pythia["task"] == "piqa")]
     common = set(rows["model"]) & set(five[five["downstream_metric"] == "acc"]["model"])
