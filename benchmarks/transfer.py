@@ -106,6 +106,9 @@ def main() -> None:
         "--null-reps", type=int, default=1000, help="replicates of the conditions without effect"
     )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--conditions", type=int, nargs="+", default=None, help="only these (1-based) conditions"
+    )
     args = parser.parse_args()
     print(f"{args.reps} replicates per condition, {args.jobs} workers; load average "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
@@ -117,6 +120,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for c, (label, models, tasks, delta, model_sd, boot, null) in enumerate(CONDITIONS):
+            if args.conditions and c + 1 not in args.conditions:
+                continue
             start = time.perf_counter()
             reps = args.null_reps if null else args.reps
             jobs = [

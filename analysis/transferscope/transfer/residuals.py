@@ -7,7 +7,9 @@ frontier engine's batched bootstrap), giving B replicate locations of the baseli
 model's upstream score. A model's residual is its downstream score minus the baseline's location
 on the baseline's axes; its standard error combines the spread of the replicate locations with
 the model's own sampling error where the runs publish it (``downstream_stderr``, carried to the
-transformed axes by the delta method), and its interval is normal at ``ci_level``.
+transformed axes by the delta method); the bootstrap variance is scaled by ``n / (n - p)`` (``n``
+reference models, ``p`` parameters of the curve: the pairs bootstrap gives the sandwich variance,
+biased low by about ``p / n``) and the interval uses t quantiles with ``n - p`` degrees of freedom.
 """
 
 from __future__ import annotations
@@ -228,8 +230,14 @@ def group_residuals(
     residual = down - location
     reps = fitted.replicate_locations(x)
     notes = []
+    # the pairs bootstrap's variance of a fitted curve is the sandwich estimate, biased low by
+    # about p / n: scale it by n / (n - p) (as HC1 scales HC0) and use t quantiles with n - p
+    # degrees of freedom (n reference models, p parameters of the curve)
+    n_ref = baseline.n_points
+    n_par = len(fitted.curve.names)
+    dof = n_ref - n_par
     if reps.shape[0] >= MIN_REPLICATES:
-        var_b = np.var(reps, axis=0, ddof=1)
+        var_b = np.var(reps, axis=0, ddof=1) * (n_ref / dof if dof > 0 else 1.0)
     else:
         var_b = np.full(len(x), np.nan)
         if baseline.ok:
@@ -239,7 +247,7 @@ def group_residuals(
     if not measured.all():
         notes.append("intervals without the models' own sampling error (no downstream_stderr)")
     se = np.sqrt(var_b + np.where(measured, se_y, 0.0) ** 2)
-    q = float(stats.norm.ppf(0.5 + level / 2.0))
+    q = float(stats.t.ppf(0.5 + level / 2.0, dof) if dof > 0 else stats.norm.ppf(0.5 + level / 2.0))
     return GroupResiduals(
         upstream_axis=baseline.to_axis(x),
         downstream_axis=down,
