@@ -255,3 +255,39 @@ def test_cli_effective_prints_tables_and_exports_baselines(tmp_path: Path, capsy
     assert main(["effective", "--db", str(db), "--baseline", "oops"]) == 2
     assert "COLUMN=VALUE" in capsys.readouterr().err
     assert main(["effective", "--db", str(tmp_path / "none.duckdb")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("family", "loss_space", "frontier"),
+    [("probit", "transformed", "all"), ("logit", "score", "all"), ("logit", "score", "stochastic")],
+)
+def test_replicate_locations_equal_each_replicate_evaluated_alone(
+    family: str, loss_space: str, frontier: str
+) -> None:
+    from transferscope.frontier import get_estimator
+    from transferscope.frontier.settings import FitSettings
+    from transferscope.frontier.single import CurveFit
+    from transferscope.transfer.residuals import fit_baseline
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.4, 0.9, 40)
+    y = special.expit(-0.5 + 1.5 * special.logit(x)) - np.abs(rng.normal(0, 0.03, 40))
+    settings = FitSettings.make(
+        family=family, frontier=frontier, loss_space=loss_space, bootstrap=30, seed=0
+    )
+    fitted = fit_baseline(
+        x, y, [f"m{i}" for i in range(40)], {"task": "t"}, settings,
+        np.random.SeedSequence(2), upstream_metric=None, downstream_metric=None,
+    )  # fmt: skip
+    assert fitted.result.ok and fitted.thetas.shape[0] >= 25
+    at = np.linspace(0.45, 0.85, 7)
+    locations = fitted.replicate_locations(at)
+    curve, estimator = fitted.curve, get_estimator(frontier)
+    names = estimator.param_names(curve)
+    u = fitted.baseline.to_axis(at)
+    for b, theta in enumerate(fitted.thetas):  # the reference: one replicate at a time
+        fit = CurveFit(names, theta, np.full(len(names), np.nan), True, "", 0, len(names),
+                       math.nan, math.nan, theta)  # fmt: skip
+        np.testing.assert_allclose(
+            locations[b], estimator.location(curve, fit, settings, u), rtol=0, atol=1e-12
+        )

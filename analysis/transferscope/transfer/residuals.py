@@ -24,8 +24,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import special, stats
 
+from transferscope.frontier import Estimator, fit_group, get_estimator, get_family, kernels
 from transferscope.frontier import bootstrap as boot
-from transferscope.frontier import fit_group, get_estimator, get_family, kernels
 from transferscope.frontier.baseline import Baseline, baseline_from_result
 from transferscope.frontier.result import FrontierResult
 from transferscope.frontier.settings import FitSettings
@@ -90,6 +90,10 @@ class FittedBaseline:
         u = self.baseline.to_axis(x)
         curve = self.curve
         estimator = get_estimator(self.settings.frontier)
+        if type(estimator).location is Estimator.location:  # the curve itself: one batched call
+            p = len(curve.names)
+            loc = np.asarray(curve.evaluate(u, self.thetas[:, :p]), dtype=np.float64)
+            return np.broadcast_to(loc, (self.thetas.shape[0], len(x))).copy()
         names = estimator.param_names(curve)
         nan = np.full(len(names), np.nan)
         out = np.empty((self.thetas.shape[0], len(x)))
