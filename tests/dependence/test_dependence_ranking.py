@@ -20,6 +20,8 @@ from transferscope.dependence.ranking import (
     pooled_dependence,
     rank_methods,
 )
+from transferscope.records import json_safe
+from transferscope.rng import keyed_seed
 from transferscope.stats.meta import pool_effects
 
 LADDER = synthetic_ladder(seed=0)
@@ -91,7 +93,10 @@ def test_bootstrap_se_of_the_difference_is_the_paired_task_resampling_sd() -> No
     tv = task_values(LADDER, "slope")
     wide = tv.pivot_table(index="task", columns="method", values="estimate")
     var = tv.pivot_table(index="task", columns="method", values="variance")
-    rng = np.random.default_rng(3)
+    # the context's resamples derive from the seed and the context key (one context here)
+    context = list(tv.columns[: list(tv.columns).index("method")])
+    key = {c: json_safe(tv[c].iloc[0]) for c in context}
+    rng = np.random.default_rng(keyed_seed(3, key))
     idx = rng.integers(0, len(wide), size=(400, len(wide)))
     # the same draws the ranking made: FE-pooled difference of lora and full_ft per resample
     w = 1 / var.to_numpy()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_db_argument,
+    add_engine_arguments,
+    add_format_argument,
+    emit,
+)
 from transferscope.dependence.metrics import METRICS
 from transferscope.errors import InputError
 from transferscope.stats.meta import POOL_METHODS
@@ -36,6 +41,7 @@ def register(sub: Any) -> None:
         "--bootstrap", type=int, default=1000, metavar="B", help="task resamples for p_best"
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap")
+    add_engine_arguments(p)
     add_format_argument(p)
     add_db_argument(p)
     p.set_defaults(func=_run)
@@ -44,6 +50,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     # imported here so that `transferscope --help` does not load the store and statsmodels
     from transferscope.dependence.ranking import rank_methods
+    from transferscope.engine import resolve_engine
     from transferscope.store import open_store
 
     if args.bootstrap < 0:
@@ -68,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         entity=args.entity,
         by=args.by,
         downstream_metric=args.downstream_metric,
+        engine=resolve_engine(args.engine, args.jobs, scheduler=args.scheduler),
     )
     emit(table, args.format)
     return 0

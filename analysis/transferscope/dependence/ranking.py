@@ -13,6 +13,7 @@ with equal weights: the mean, with the standard error of the mean across tasks a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -29,7 +30,10 @@ from transferscope.dependence.metrics import (
     task_values,
     worst_source,
 )
+from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
+from transferscope.records import json_safe
+from transferscope.rng import keyed_seed, make_rng
 from transferscope.stats.meta import PoolMethod, pool_effects, pool_resampled
 
 Better = Literal["higher", "lower"]
@@ -138,6 +142,8 @@ def pooled_dependence(
     pool: PoolMethod | str = "DL",
     knha: bool = False,
     level: float = 0.95,
+    n_jobs: int = 1,
+    engine: Engine | str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Dependence per entity, pooled across tasks by meta-analysis.
@@ -154,6 +160,9 @@ def pooled_dependence(
         Column compared across.
     pool, knha, level
         As in :func:`pool_task_values`.
+    n_jobs, engine
+        Where the contexts are pooled (see :mod:`transferscope.engine`); the same numbers on
+        every engine.
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
         :func:`transferscope.dependence.metrics.task_values`.
@@ -164,7 +173,18 @@ def pooled_dependence(
         The columns of :func:`pool_task_values`.
     """
     values = task_values(runs, metric, by, entity=entity, **options)
-    return pool_task_values(values, pool=pool, knha=knha, level=level)
+    context, _ = _split(values)
+    pool_one = functools.partial(_pool_context, pool=pool, knha=knha, level=level)
+    parts = [p for _, p in map_groups(values, context, pool_one, engine=engine, n_jobs=n_jobs)]
+    if not parts:
+        return pool_task_values(values, pool=pool, knha=knha, level=level)
+    return align_dtypes(pd.concat(parts, ignore_index=True), values)
+
+
+def _pool_context(
+    key: tuple[Any, ...], group: pd.DataFrame, *, pool: str, knha: bool, level: float
+) -> pd.DataFrame:
+    return pool_task_values(group, pool=pool, knha=knha, level=level)
 
 
 def _better(metric: str, better: str | None) -> Better:
@@ -223,6 +243,8 @@ def rank_methods(
     knha: bool = False,
     level: float = 0.95,
     rng: np.random.Generator | None = None,
+    n_jobs: int = 1,
+    engine: Engine | str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Rank methods (or any entity) by their dependence on pretraining, pooled across tasks.
@@ -240,7 +262,9 @@ def rank_methods(
         and the standard error of ``diff_from_best``; 0 skips them (``p_best`` is then NaN and
         the standard error assumes independent pooled estimates).
     seed : int or None, default 0
-        Seed of ``np.random.default_rng`` when ``rng`` is not given.
+        Seed of the bootstrap when ``rng`` is not given: each context's resamples derive from
+        it and the context's key (:func:`transferscope.rng.keyed_seed`), so they do not depend
+        on the other contexts or on where a context runs. None: fresh entropy.
     entity : str, default "method"
         Column ranked (``"model"`` to rank pretraining methods, as on VTAB-1k).
     by : str or sequence of str, optional
@@ -253,7 +277,10 @@ def rank_methods(
     level : float, default 0.95
         Confidence level.
     rng : numpy.random.Generator, optional
-        Random generator for the bootstrap (overrides ``seed``).
+        Random generator for the bootstrap (overrides ``seed``): the seed is drawn from it.
+    n_jobs, engine
+        Where the contexts are ranked (see :mod:`transferscope.engine`): workers receive one
+        context's task values and return its rows; the same numbers on every engine.
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
         :func:`transferscope.dependence.metrics.task_values`.
@@ -276,39 +303,23 @@ def rank_methods(
         raise InputError(f"bootstrap must be >= 0, not {bootstrap}")
     direction = _better(metric, better)
     sign = 1.0 if direction == "higher" else -1.0
-    generator = rng if rng is not None else np.random.default_rng(seed)
+    base_seed = draw_base_seed(seed, rng)
     values = task_values(runs, metric, by, entity=entity, **options)
     context, ent = _split(values)
-    tables = []
-    for _, group in values.groupby(context, dropna=False, sort=True):
-        table = pool_task_values(group, pool=pool, knha=knha, level=level)
-        table = table.assign(_oriented=sign * table["estimate"]).sort_values(
-            ["_oriented", ent], ascending=[False, True], na_position="last", kind="stable"
-        )
-        order = table[ent].tolist()
-        table["rank"] = np.arange(len(table))
-        table["diff_from_best"] = table["_oriented"].iloc[0] - table["_oriented"]
-        table["estimate_se"] = table["se"]
-        if bootstrap > 0:
-            y, v, _ = _matrix(group, ent, order)
-            boot = _bootstrap(y, v, str(pool), sign, bootstrap, generator)
-            finite = np.where(np.isfinite(boot), boot, -np.inf)
-            top = finite.max(axis=1, keepdims=True)
-            winners = (finite == top) & np.isfinite(top)
-            share = winners / np.maximum(winners.sum(axis=1, keepdims=True), 1)
-            table["p_best"] = share.mean(axis=0)
-            diffs = boot[:, [0]] - boot
-            table["se"] = [
-                float(np.std(d[np.isfinite(d)], ddof=1)) if np.isfinite(d).sum() > 1 else 0.0
-                for d in diffs.T
-            ]
-        else:
-            table["p_best"] = np.nan
-            se0 = float(table["estimate_se"].iloc[0])
-            table["se"] = np.sqrt(table["estimate_se"] ** 2 + se0**2)
-            table.loc[table.index[0], "se"] = 0.0
+    rank_one = functools.partial(
+        _rank_context,
+        context=context,
+        entity=ent,
+        pool=str(pool),
+        knha=knha,
+        level=level,
+        sign=sign,
+        bootstrap=bootstrap,
+        seed=base_seed,
+    )
+    tables = [t for _, t in map_groups(values, context, rank_one, engine=engine, n_jobs=n_jobs)]
+    for table in tables:
         table["better"] = direction
-        tables.append(table)
     columns = [
         *context, ent, "rank", "estimate", "ci_low", "ci_high", "ci_level", "diff_from_best",
         "se", "estimate_se", "p_best", "n_tasks", "tau2", "i2", "metric", "better",
@@ -317,6 +328,73 @@ def rank_methods(
     if not tables:
         return pd.DataFrame(columns=columns)
     return pd.concat(tables, ignore_index=True)[columns]
+
+
+def draw_base_seed(seed: int | None, rng: np.random.Generator | None) -> int:
+    """Return the seed every context's resamples derive from: ``seed``, or one from ``rng``.
+
+    Parameters
+    ----------
+    seed : int or None
+        The user's seed; None draws one from fresh entropy.
+    rng : numpy.random.Generator, optional
+        When given, the seed is drawn from it (it advances).
+
+    Returns
+    -------
+    int
+        A non-negative seed.
+    """
+    if rng is None and seed is not None:
+        make_rng(seed)  # refuses a negative or non-integer seed
+        return int(seed)
+    return int(make_rng(None, rng).integers(0, 2**63 - 1))
+
+
+def _rank_context(
+    key: tuple[Any, ...],
+    group: pd.DataFrame,
+    *,
+    context: list[str],
+    entity: str,
+    pool: str,
+    knha: bool,
+    level: float,
+    sign: float,
+    bootstrap: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Rank the entities of one context (pooled values, p_best and the bootstrap se)."""
+    table = pool_task_values(group, pool=pool, knha=knha, level=level)
+    table = table.assign(_oriented=sign * table["estimate"]).sort_values(
+        ["_oriented", entity], ascending=[False, True], na_position="last", kind="stable"
+    )
+    order = table[entity].tolist()
+    table["rank"] = np.arange(len(table))
+    table["diff_from_best"] = table["_oriented"].iloc[0] - table["_oriented"]
+    table["estimate_se"] = table["se"]
+    if bootstrap > 0:
+        generator = np.random.default_rng(
+            keyed_seed(seed, {c: json_safe(v) for c, v in zip(context, key, strict=True)})
+        )
+        y, v, _ = _matrix(group, entity, order)
+        boot = _bootstrap(y, v, pool, sign, bootstrap, generator)
+        finite = np.where(np.isfinite(boot), boot, -np.inf)
+        top = finite.max(axis=1, keepdims=True)
+        winners = (finite == top) & np.isfinite(top)
+        share = winners / np.maximum(winners.sum(axis=1, keepdims=True), 1)
+        table["p_best"] = share.mean(axis=0)
+        diffs = boot[:, [0]] - boot
+        table["se"] = [
+            float(np.std(d[np.isfinite(d)], ddof=1)) if np.isfinite(d).sum() > 1 else 0.0
+            for d in diffs.T
+        ]
+    else:
+        table["p_best"] = np.nan
+        se0 = float(table["estimate_se"].iloc[0])
+        table["se"] = np.sqrt(table["estimate_se"] ** 2 + se0**2)
+        table.loc[table.index[0], "se"] = 0.0
+    return table
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -355,6 +433,8 @@ def pairwise_comparisons(
     knha: bool = False,
     level: float = 0.95,
     alpha: float = 0.05,
+    n_jobs: int = 1,
+    engine: Engine | str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Every pair of entities compared on their per-task differences, Holm-adjusted.
@@ -385,6 +465,8 @@ def pairwise_comparisons(
         Confidence level.
     alpha : float, default 0.05
         Family-wise error rate for ``significant``.
+    n_jobs, engine
+        Where the contexts are compared (see :mod:`transferscope.engine`).
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
         :func:`transferscope.dependence.metrics.task_values`.
@@ -403,44 +485,19 @@ def pairwise_comparisons(
     values = task_values(runs, metric, by, entity=entity, **options)
     context, ent = _split(values)
     name_a, name_b = f"{ent}_a", f"{ent}_b"
+    compare = functools.partial(
+        _pairwise_context,
+        context=context,
+        entity=ent,
+        metric=str(metric),
+        pool=str(pool),
+        knha=knha,
+        level=level,
+        alpha=alpha,
+        sign=sign,
+    )
     rows: list[dict[str, Any]] = []
-    for key, group in values.groupby(context, dropna=False, sort=True):
-        ctx = dict(zip(context, key, strict=True))
-        pooled = pool_task_values(group, pool=pool, knha=knha, level=level)
-        pooled = pooled.assign(_o=sign * pooled["estimate"]).sort_values(
-            ["_o", ent], ascending=[False, True], na_position="last", kind="stable"
-        )
-        order = pooled[ent].tolist()
-        by_entity = {e: g.set_index(g["task"].astype(str)) for e, g in group.groupby(ent)}
-        family = []
-        for i, a in enumerate(order):
-            for b in order[i + 1 :]:
-                ga, gb = by_entity[a], by_entity[b]
-                shared = ga.index.intersection(gb.index)
-                ya, yb = ga.loc[shared], gb.loc[shared]
-                diff = ya["estimate"].to_numpy(dtype=float) - yb["estimate"].to_numpy(dtype=float)
-                var = ya["variance"].to_numpy(dtype=float) + yb["variance"].to_numpy(dtype=float)
-                same = (
-                    ya["baseline"].astype(str).to_numpy() == yb["baseline"].astype(str).to_numpy()
-                )
-                shared_var = np.where(same, ya["baseline_variance"].to_numpy(dtype=float), 0.0)
-                var = var - 2.0 * np.nan_to_num(shared_var, nan=0.0)
-                res = _pool_one(diff, var, str(pool), knha, level)
-                family.append(
-                    {
-                        **ctx, name_a: a, name_b: b, "metric": metric,
-                        "estimate": res["estimate"], "se": res["se"], "ci_low": res["ci_low"],
-                        "ci_high": res["ci_high"], "ci_level": level,
-                        "statistic": res["statistic"], "pvalue": res["pvalue"],
-                        "n_tasks": int(shared.size), "tau2": res["tau2"],
-                        "pool_method": res["pool_method"],
-                    }
-                )  # fmt: skip
-        adjusted = holm([r["pvalue"] for r in family])
-        for record, p_adj in zip(family, adjusted, strict=True):
-            record["pvalue_holm"] = float(p_adj)
-            record["significant"] = bool(np.isfinite(p_adj) and p_adj < alpha)
-            record["alpha"] = alpha
+    for _, family in map_groups(values, context, compare, engine=engine, n_jobs=n_jobs):
         rows.extend(family)
     columns = [
         *context, name_a, name_b, "metric", "estimate", "se", "ci_low", "ci_high", "ci_level",
@@ -448,6 +505,59 @@ def pairwise_comparisons(
         "pool_method",
     ]  # fmt: skip
     return align_dtypes(pd.DataFrame(rows, columns=columns), values)
+
+
+def _pairwise_context(
+    key: tuple[Any, ...],
+    group: pd.DataFrame,
+    *,
+    context: list[str],
+    entity: str,
+    metric: str,
+    pool: str,
+    knha: bool,
+    level: float,
+    alpha: float,
+    sign: float,
+) -> list[dict[str, Any]]:
+    """Every pair of one context's entities, Holm-adjusted within the context."""
+    ent = entity
+    name_a, name_b = f"{ent}_a", f"{ent}_b"
+    ctx = dict(zip(context, key, strict=True))
+    pooled = pool_task_values(group, pool=pool, knha=knha, level=level)
+    pooled = pooled.assign(_o=sign * pooled["estimate"]).sort_values(
+        ["_o", ent], ascending=[False, True], na_position="last", kind="stable"
+    )
+    order = pooled[ent].tolist()
+    by_entity = {e: g.set_index(g["task"].astype(str)) for e, g in group.groupby(ent)}
+    family = []
+    for i, a in enumerate(order):
+        for b in order[i + 1 :]:
+            ga, gb = by_entity[a], by_entity[b]
+            shared = ga.index.intersection(gb.index)
+            ya, yb = ga.loc[shared], gb.loc[shared]
+            diff = ya["estimate"].to_numpy(dtype=float) - yb["estimate"].to_numpy(dtype=float)
+            var = ya["variance"].to_numpy(dtype=float) + yb["variance"].to_numpy(dtype=float)
+            same = ya["baseline"].astype(str).to_numpy() == yb["baseline"].astype(str).to_numpy()
+            shared_var = np.where(same, ya["baseline_variance"].to_numpy(dtype=float), 0.0)
+            var = var - 2.0 * np.nan_to_num(shared_var, nan=0.0)
+            res = _pool_one(diff, var, pool, knha, level)
+            family.append(
+                {
+                    **ctx, name_a: a, name_b: b, "metric": metric,
+                    "estimate": res["estimate"], "se": res["se"], "ci_low": res["ci_low"],
+                    "ci_high": res["ci_high"], "ci_level": level,
+                    "statistic": res["statistic"], "pvalue": res["pvalue"],
+                    "n_tasks": int(shared.size), "tau2": res["tau2"],
+                    "pool_method": res["pool_method"],
+                }
+            )  # fmt: skip
+    adjusted = holm([r["pvalue"] for r in family])
+    for record, p_adj in zip(family, adjusted, strict=True):
+        record["pvalue_holm"] = float(p_adj)
+        record["significant"] = bool(np.isfinite(p_adj) and p_adj < alpha)
+        record["alpha"] = alpha
+    return family
 
 
 def friedman_nemenyi_kernel(scores: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
@@ -504,6 +614,8 @@ def friedman_nemenyi(
     by: Sequence[str] | str | None = None,
     better: Better | None = None,
     alpha: float = 0.05,
+    n_jobs: int = 1,
+    engine: Engine | str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Friedman test of the entities' ranks across tasks, with the Nemenyi critical difference.
@@ -525,6 +637,8 @@ def friedman_nemenyi(
         Which direction is better (default as in :func:`rank_methods`).
     alpha : float, default 0.05
         Level of the critical difference.
+    n_jobs, engine
+        Where the contexts are tested (see :mod:`transferscope.engine`).
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
         :func:`transferscope.dependence.metrics.task_values`.
@@ -545,35 +659,62 @@ def friedman_nemenyi(
     sign = 1.0 if direction == "higher" else -1.0
     values = task_values(runs, metric, by, entity=entity, **options)
     context, ent = _split(values)
+    test = functools.partial(
+        _friedman_context,
+        context=context,
+        entity=ent,
+        metric=str(metric),
+        direction=direction,
+        alpha=alpha,
+        sign=sign,
+    )
     rows: list[dict[str, Any]] = []
-    for key, group in values.groupby(context, dropna=False, sort=True):
-        ctx = dict(zip(context, key, strict=True))
-        wide = group.pivot_table(index="task", columns=ent, values="estimate", aggfunc="first")
-        wide = wide.dropna(axis=0, how="any")
-        entities = list(wide.columns)
-        base = {"metric": metric, "better": direction, "alpha": alpha}
-        if len(entities) < 2 or len(wide) < 2:
-            for e in sorted(group[ent].unique()):
-                rows.append({**ctx, ent: e, **base, "n_tasks": len(wide), "status": "too_few",
-                             "n_entities": len(entities)})  # fmt: skip
-            continue
-        res = friedman_nemenyi_kernel(sign * wide.to_numpy(dtype=float), alpha)
-        order = np.lexsort((np.array([str(e) for e in entities]), res["mean_rank"]))
-        best = res["mean_rank"].min()
-        for r, i in enumerate(order):
-            rows.append(
-                {
-                    **ctx, ent: entities[i], "mean_rank": float(res["mean_rank"][i]), "rank": r,
-                    "nemenyi_pvalue": float(res["nemenyi_pvalue"][i]),
-                    "within_cd": bool(res["mean_rank"][i] - best <= res["critical_difference"]),
-                    "statistic": res["statistic"], "df": res["df"], "pvalue": res["pvalue"],
-                    "critical_difference": res["critical_difference"], "n_tasks": res["n_tasks"],
-                    "n_entities": res["n_entities"], "status": "ok", **base,
-                }
-            )  # fmt: skip
+    for _, part in map_groups(values, context, test, engine=engine, n_jobs=n_jobs):
+        rows.extend(part)
     columns = [
         *context, ent, "mean_rank", "rank", "nemenyi_pvalue", "within_cd", "statistic", "df",
         "pvalue", "critical_difference", "alpha", "n_tasks", "n_entities", "metric", "better",
         "status",
     ]  # fmt: skip
     return align_dtypes(pd.DataFrame(rows, columns=columns), values)
+
+
+def _friedman_context(
+    key: tuple[Any, ...],
+    group: pd.DataFrame,
+    *,
+    context: list[str],
+    entity: str,
+    metric: str,
+    direction: str,
+    alpha: float,
+    sign: float,
+) -> list[dict[str, Any]]:
+    """Friedman test and Nemenyi differences of one context's entities."""
+    ent = entity
+    rows: list[dict[str, Any]] = []
+    ctx = dict(zip(context, key, strict=True))
+    wide = group.pivot_table(index="task", columns=ent, values="estimate", aggfunc="first")
+    wide = wide.dropna(axis=0, how="any")
+    entities = list(wide.columns)
+    base = {"metric": metric, "better": direction, "alpha": alpha}
+    if len(entities) < 2 or len(wide) < 2:
+        for e in sorted(group[ent].unique()):
+            rows.append({**ctx, ent: e, **base, "n_tasks": len(wide), "status": "too_few",
+                         "n_entities": len(entities)})  # fmt: skip
+        return rows
+    res = friedman_nemenyi_kernel(sign * wide.to_numpy(dtype=float), alpha)
+    order = np.lexsort((np.array([str(e) for e in entities]), res["mean_rank"]))
+    best = res["mean_rank"].min()
+    for r, i in enumerate(order):
+        rows.append(
+            {
+                **ctx, ent: entities[i], "mean_rank": float(res["mean_rank"][i]), "rank": r,
+                "nemenyi_pvalue": float(res["nemenyi_pvalue"][i]),
+                "within_cd": bool(res["mean_rank"][i] - best <= res["critical_difference"]),
+                "statistic": res["statistic"], "df": res["df"], "pvalue": res["pvalue"],
+                "critical_difference": res["critical_difference"], "n_tasks": res["n_tasks"],
+                "n_entities": res["n_entities"], "status": "ok", **base,
+            }
+        )  # fmt: skip
+    return rows
