@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Load runs into the store, all or nothing. PATH is a table whose columns carry "
             "the canonical names (model, task, method, downstream_score, ...; unknown columns "
-            "go into hparams). --source NAME loads a published table by name instead."
+            "go into hparams). --format reads results as another tool writes them "
+            "(lm-evaluation-harness, Every Eval Ever, MLflow, Weights & Biases). --source NAME "
+            "loads a published table by name instead. Names are renamed by the shipped alias "
+            "table, extended by --aliases."
         ),
     )
     p.add_argument("path", nargs="?", type=Path, metavar="PATH", help="table of runs")
