@@ -1,8 +1,8 @@
 """Where per-group work runs: in this process, in a pool of local processes, or on Dask.
 
-Every analysis that works group by group (a frontier per task x method x shots, a ranking per
-context) hands its groups to an :class:`Engine` and gets the results back in the order of the
-groups. Workers receive a group and return its rows; the store stays on the machine that called
+An analysis that works group by group (a frontier per task x method x shots; any pandas
+group-apply through :func:`map_groups`) hands its groups to an :class:`Engine` and gets the
+results back in the order of the groups. Workers receive a group and return its rows; the store stays on the machine that called
 the analysis and is the only place with state. Each group's random numbers derive from the
 user's seed and the group's key (:func:`transferscope.rng.keyed_seed`), so the numbers do not
 depend on which engine ran a group, on which worker, or in which order.
@@ -17,7 +17,6 @@ Engines:
 
       with DaskEngine("tcp://scheduler:8786") as engine:
           fits = fit_frontiers(runs, engine=engine)
-          ranking = rank_methods(runs, engine=engine)
 
   Every worker needs the same versions of transferscope and its dependencies as the client
   (families or estimators registered by the user must be importable there too).

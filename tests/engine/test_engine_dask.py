@@ -17,13 +17,6 @@ import pytest
 
 from conftest import require_extra
 from transferscope.cli import main
-from transferscope.dependence.ranking import (
-    friedman_nemenyi,
-    pairwise_comparisons,
-    pooled_dependence,
-    rank_methods,
-)
-from transferscope.dependence.slopes import method_slopes
 from transferscope.engine import DaskEngine, LocalEngine, map_groups, resolve_engine
 from transferscope.errors import InputError
 from transferscope.frontier import fit_frontiers, fit_store
@@ -31,7 +24,6 @@ from transferscope.frontier.synthetic import synthetic_runs
 from transferscope.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dependence"))
-from _dependence_ladder import synthetic_ladder
 
 require_extra("distributed", "dask")
 
@@ -78,42 +70,6 @@ def test_fit_store_on_dask_writes_the_fits_here(
         pd.testing.assert_frame_equal(first[columns], again[columns], check_exact=True)
 
 
-@pytest.fixture(scope="module")
-def ladder() -> pd.DataFrame:
-    # two contexts (two downstream metrics) so that the engine gets more than one group
-    base = synthetic_ladder(seed=4)
-    second = base.assign(
-        downstream_metric="balanced_accuracy",
-        downstream_score=np.clip(base["downstream_score"] - 0.01, 0, 1),
-    )
-    return pd.concat([base, second], ignore_index=True)
-
-
-def test_dependence_on_dask_equals_local(ladder: pd.DataFrame, dask_engine: DaskEngine) -> None:
-    for analysis in (rank_methods, pairwise_comparisons, friedman_nemenyi, pooled_dependence):
-        options = {"bootstrap": 200, "seed": 5} if analysis is rank_methods else {}
-        local = analysis(ladder, "slope", **options)
-        on_dask = analysis(ladder, "slope", engine=dask_engine, **options)
-        assert local["downstream_metric"].nunique() == 2
-        pd.testing.assert_frame_equal(local, on_dask, check_exact=True)
-
-
-def test_a_context_ranks_the_same_alone_or_with_others(ladder: pd.DataFrame) -> None:
-    both = rank_methods(ladder, "gain", bootstrap=300, seed=11)
-    alone = rank_methods(ladder[ladder["downstream_metric"] == "balanced_accuracy"], "gain",
-                         bootstrap=300, seed=11)  # fmt: skip
-    mine = both[both["downstream_metric"] == "balanced_accuracy"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(mine, alone, check_exact=True)
-    assert 0 < alone["p_best"].iloc[0] <= 1
-
-
-def test_mixed_models_in_local_processes_equal_one_process(ladder: pd.DataFrame) -> None:
-    one = method_slopes(ladder)
-    two = method_slopes(ladder, n_jobs=2)
-    pd.testing.assert_frame_equal(one, two, check_exact=True)
-    assert set(one["downstream_metric"]) == {"accuracy", "balanced_accuracy"}
-
-
 def test_map_groups_keeps_the_order_of_the_keys(dask_engine: DaskEngine) -> None:
     frame = pd.DataFrame({"g": ["b", "a", None, "b"], "v": [1, 2, 3, 4]})
     local = map_groups(frame, ["g"], _total)
@@ -147,30 +103,22 @@ def test_an_unreachable_scheduler_is_one_line() -> None:
         engine.map(abs, [1, -2])
 
 
-def test_cli_fit_and_rank_on_a_dask_scheduler(
+def test_cli_fit_on_a_dask_scheduler(
     tmp_path: Path,
     runs: pd.DataFrame,
-    ladder: pd.DataFrame,
     dask_engine: DaskEngine,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     db = str(tmp_path / "s.duckdb")
     with open_store(db) as store:
         store.ingest(runs.loc[runs["task"] < "task_002"].drop(columns="source"), "synthetic")
-        store.ingest(ladder, "ladder")
     # the module's cluster, reached by its address as a remote scheduler would be
     address = dask_engine.client.scheduler.address
     fit = ["fit", "--db", db, "--bootstrap", "50", "--format", "csv", "--refit"]
-    fit += ["--source", "synthetic"]
     assert main(fit) == 0
     local = capsys.readouterr().out
     assert main([*fit, "--scheduler", address]) == 0
     assert capsys.readouterr().out == local and local.count("\n") == 3
-    rank = ["rank", "--db", db, "--source", "ladder", "--metric", "slope", "--format", "csv"]
-    assert main(rank) == 0
-    local = capsys.readouterr().out
-    assert main([*rank, "--engine", "dask", "--scheduler", address]) == 0
-    assert capsys.readouterr().out == local and local.count("\n") == 7
     assert main([*fit, "--scheduler", "tcp://127.0.0.1:9", "--engine", "local"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs the dask engine" in err

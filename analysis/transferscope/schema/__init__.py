@@ -23,8 +23,11 @@ from transferscope.schema.metrics import (
 )
 from transferscope.schema.names import (
     ALIAS_KINDS,
+    NAME_COLUMNS,
     AliasTable,
     default_aliases,
+    match_names,
+    name_key,
     resolve_aliases,
     snake_case,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "KEY_COLUMNS",
     "KNOWLEDGE_COLUMNS",
+    "NAME_COLUMNS",
     "REQUIRED_COLUMNS",
     "RUN_COLUMNS",
     "RUN_DTYPES",
@@ -47,7 +51,9 @@ __all__ = [
     "canonical_json",
     "default_aliases",
     "is_accuracy_metric",
+    "match_names",
     "metric_direction",
+    "name_key",
     "resolve_aliases",
     "scored_on_upstream_task",
     "snake_case",
