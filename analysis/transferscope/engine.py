@@ -2,10 +2,11 @@
 
 An analysis that works group by group (a frontier per task x method x shots; any pandas
 group-apply through :func:`map_groups`) hands its groups to an :class:`Engine` and gets the
-results back in the order of the groups. Workers receive a group and return its rows; the store stays on the machine that called
-the analysis and is the only place with state. Each group's random numbers derive from the
-user's seed and the group's key (:func:`transferscope.rng.keyed_seed`), so the numbers do not
-depend on which engine ran a group, on which worker, or in which order.
+results back in the order of the groups. Workers receive a group and return its rows; the store
+stays on the machine that called the analysis and is the only place with state. Each group's
+random numbers derive from the user's seed and the group's key
+(:func:`transferscope.rng.keyed_seed`), so the numbers do not depend on which engine ran a
+group, on which worker, or in which order.
 
 Engines:
 
