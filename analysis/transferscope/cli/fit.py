@@ -8,8 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_db_argument,
+    add_engine_arguments,
+    add_format_argument,
+    emit,
+    opened_engine,
+)
 from transferscope.config import default_db_path
+from transferscope.engine import resolve_engine
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.baseline import baselines_from_fits, write_baselines
@@ -112,9 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
     )
     add_fit_options(p)
-    p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
-    )
+    add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     p.add_argument(
         "--export-baseline",
@@ -147,7 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         if values
     }
-    with open_store(path) as store:
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
+    with open_store(path) as store, opened_engine(engine):
         frame = fit_store(
             store,
             settings.family,
@@ -156,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
+            engine=engine,
             progress=sys.stderr.isatty(),
         )
         if args.export_baseline is not None:
