@@ -102,6 +102,25 @@ def test_a_real_version_1_store_is_migrated_to_2_keeping_its_runs(
         pd.testing.assert_frame_equal(store.runs(), before)
 
 
+def test_a_version_3_store_gains_the_effective_transfer_table(
+    tmp_path: Path, runs_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "made-by-v3.duckdb"
+    with monkeypatch.context() as patch:  # main's code before effective transfer landed
+        patch.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:3])
+        with open_store(db) as store:
+            store.ingest(runs_frame, "small")
+            before = store.runs()
+            assert store.schema_version == 3
+            assert "effective_transfer" not in _tables(store.connection)
+    with open_store(db) as store:
+        assert store.schema_version == 4
+        assert "effective_transfer" in _tables(store.connection)
+        versions = store.connection.execute("SELECT version FROM schema_info ORDER BY 1")
+        assert [v for (v,) in versions.fetchall()] == [1, 2, 3, 4]
+        pd.testing.assert_frame_equal(store.runs(), before)
+
+
 @pytest.fixture
 def current_store(tmp_path: Path, runs_frame: pd.DataFrame) -> Path:
     db = tmp_path / "v1.duckdb"
