@@ -17,7 +17,7 @@ dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_de
                             ``rank_methods``, ``pairwise_comparisons``,
                             ``friedman_nemenyi``, ``method_slopes``
 meta-analysis               ``pool_effects``, ``meta_regression``
-theory (diagonal networks)  ``simulate_ladder``
+theory (diagonal networks)  ``simulate_ladder``, ``theory_curves``, ``theory_ladder``
 interactions (knowledge)    ``interactions``, ``compare_knowledge``, ``knowledge_records``
 reports                     ``build_report``, ``run_demo``
 ==========================  =====================================================
@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "pool_effects": "transferscope.stats",
     "meta_regression": "transferscope.stats",
     "simulate_ladder": "transferscope.dln",
+    "theory_curves": "transferscope.dln",
+    "theory_ladder": "transferscope.dln",
     "interactions": "transferscope.knowledge",
     "compare_knowledge": "transferscope.knowledge",
     "knowledge_records": "transferscope.knowledge",
@@ -86,7 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rank_methods,
         task_values,
     )
-    from transferscope.dln import simulate_ladder
+    from transferscope.dln import simulate_ladder, theory_curves, theory_ladder
     from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
     from transferscope.ingest import ingest_file, known_sources, load_source, read_table
     from transferscope.knowledge import compare_knowledge, interactions, knowledge_records

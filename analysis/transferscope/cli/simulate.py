@@ -40,6 +40,15 @@ def register(sub: Any) -> None:
         "--rho-pt", type=float, default=0.2, metavar="RHO", help="pretraining teacher density"
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random")
+    p.add_argument(
+        "--theory",
+        action="store_true",
+        help=(
+            "write the D -> infinity expected scores from the state-evolution theory instead of "
+            "sampling (one row per checkpoint, task, method and shots; seed null; "
+            "downstream_stderr: predicted spread of one run at --dim; --seeds and --seed unused)"
+        ),
+    )
     p.set_defaults(func=_run)
 
 
@@ -60,15 +69,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.shots is not None and any(n < 1 for n in args.shots):
         raise InputError("--shots must be >= 1")
     try:
-        runs = simulate_ladder(
-            checkpoints=args.checkpoints,
-            tasks=args.tasks,
-            seeds=args.seeds,
-            dim=args.dim,
-            shots=args.shots,
-            rho_pt=args.rho_pt,
-            seed=args.seed,
-        )
+        if getattr(args, "theory", False):
+            runs = _theory(args)
+        else:
+            runs = simulate_ladder(
+                checkpoints=args.checkpoints,
+                tasks=args.tasks,
+                seeds=args.seeds,
+                dim=args.dim,
+                shots=args.shots,
+                rho_pt=args.rho_pt,
+                seed=args.seed,
+            )
     except ValueError as exc:  # e.g. a task that needs more dimensions than D offers
         raise InputError(str(exc)) from exc
     if out.parent and not out.parent.exists():
@@ -79,3 +91,16 @@ def _run(args: argparse.Namespace) -> int:
         runs.to_parquet(out, index=False)
     print(f"wrote {len(runs)} runs to {out}")
     return 0
+
+
+def _theory(args: argparse.Namespace) -> Any:
+    """Compute the ladder of ``--theory``: expected scores from the state evolution."""
+    from transferscope.dln import theory_ladder
+
+    return theory_ladder(
+        checkpoints=args.checkpoints,
+        tasks=args.tasks,
+        dim=args.dim,
+        shots=args.shots,
+        rho_pt=args.rho_pt,
+    )
