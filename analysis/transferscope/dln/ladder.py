@@ -186,7 +186,8 @@ def simulate_ladder(
         upstream_score, task, method, shots, seed (replicate index), downstream_score,
         downstream_stderr (null), architecture, params (4 D weights), pretrain_data, pretrain_steps
         (null; the number of pretraining samples is in hparams), hparams (JSON text: the setting,
-        regime, n_pretrain, dim, noise, raw error, convergence). Scratch rows (pretrained = false)
+        regime, the task's fractions task_shared and task_new, n_pretrain, dim, noise, raw error,
+        convergence). Scratch rows (pretrained = false)
         repeat the same baseline under every method name, so that each method finds its baseline.
     """
     _check("checkpoints", checkpoints, 1)
@@ -242,6 +243,8 @@ def simulate_ladder(
                 err = float(out.errors[ci, m])
                 hp = {
                     **hp_base,
+                    "task_shared": float(out.task.shared),
+                    "task_new": float(out.task.new),
                     "n_pretrain": int(n_pt),
                     "error": err,
                     "converged": bool(out.converged[ci, m]),
@@ -267,6 +270,8 @@ def simulate_ladder(
                 **scratch.to_record(),
                 "baseline_for": setting.name,
                 **common,
+                "task_shared": float(out.task.shared),
+                "task_new": float(out.task.new),
                 "error": out.scratch_error,
                 "converged": out.scratch_converged,
             }

@@ -56,7 +56,7 @@ Quadrature. Every expectation over ``Z`` is computed in the variable ``u`` rathe
 penalty is nearly l1 (``kappa -> 0``), where ``eta`` has a sharp knee as a function of ``x``. The
 ``u``-window is the image of ``beta* +- 9 tau``, cut at the images of fixed quantiles of ``Z`` and
 at a uniform grid in ``u`` (so that no panel is long in either variable), with Gauss-Legendre nodes
-on each panel. The weights integrate the Gaussian to 1 within about ``1e-12``
+on each panel. The weights integrate the Gaussian to 1 within about ``1e-10``
 (:attr:`StateEvolution.quadrature_error` reports it). The derivatives of (E1, E2) in ``tau`` and
 ``theta`` are the same integrals with the derivative of ``p(x(u)) x'(u)`` inside, which gives a
 Newton iteration on ``(log tau, log theta)`` with an exact Jacobian; warm-started from the
@@ -316,8 +316,9 @@ def _moments(
     n_uniform: int,
     order: int,
     derivatives: bool = True,
+    grid: _Grid | None = None,
 ) -> _Moments:
-    g = _grid(law, tau, theta, n_uniform=n_uniform, order=order)
+    g = _grid(law, tau, theta, n_uniform=n_uniform, order=order) if grid is None else grid
     kap = law.kappa[:, None]
     ch = kap * np.cosh(g.u)
     b = kap * np.sinh(g.u)
@@ -415,7 +416,7 @@ def spread_scale(
         cov[0, 1] += pg * (float(np.sum(pw * fa * fb)) - m_a * m_b)
         cov[1, 1] += pg * (float(np.sum(pw * fb * fb)) - m_b * m_b)
     cov[1, 0] = cov[0, 1]
-    mo = _moments(law, tau, theta, n_uniform=n_uniform, order=order)
+    mo = _moments(law, tau, theta, n_uniform=n_uniform, order=order, grid=g)
     jac = np.array([[mo.err_tau - 2.0 * alpha * tau, mo.err_theta], [mo.deta_tau, mo.deta_theta]])
     try:
         k_vec = -np.array([mo.err_tau, mo.err_theta]) @ np.linalg.inv(jac)
@@ -455,7 +456,7 @@ def pushforward(
     values : numpy.ndarray
         Shape ``(atoms, nodes)``: values of ``eta``.
     weights : numpy.ndarray
-        Same shape: probabilities (each row sums to the atom's weight, to about 1e-12).
+        Same shape: probabilities (each row sums to the atom's weight, to about 1e-10).
     """
     g = _grid(law, tau, theta, n_uniform=n_uniform, order=order)
     kap = law.kappa[:, None]

@@ -35,7 +35,8 @@ matters. So no approximation is made beyond ``D -> inf``.
 
 Quadrature. The law of ``beta_PT`` given ``beta*_PT`` is the push-forward of a Gaussian
 (:func:`transferscope.dln.state_evolution.pushforward`, nodes in ``u`` with
-``beta_PT = c_PT sinh(u)``, which smooths the kink of ``sqrt(c^2 + B^2)`` at ``B = 0``); each node
+``beta_PT = c_PT sinh(u)`` near ``beta*_PT = 0``, which smooths the kink of ``sqrt(c^2 + B^2)``
+at ``B = 0``); each node
 gives one atom ``(beta*_FT, kappa(B), phi(B))``, atoms that the mirror symmetry makes equal are
 merged, and negligible ones (weight below ``1e-13``) are dropped. Training from scratch has a
 random penalty per coordinate (:func:`transferscope.dln.train.scratch_init`: four log-normal
@@ -200,11 +201,13 @@ def pretrained_law(
         values = np.array([[0.0], [1.0]])
         weights = np.array([[1.0], [1.0]])
     else:
+        # With theta > 0 the nodes follow the pretraining penalty (kappa = c_pt). With theta = 0
+        # (least squares) the map is the identity whatever kappa: c_pt where beta*_PT = 0
+        # resolves the kink of sqrt(c^2 + B^2) at B = 0; a large kappa, i.e. a linear map, suits
+        # the Gaussian around beta*_PT = 1.
+        kappa = teacher.kappa if sol.theta > 0 else np.array([float(c_pt), 1e3])
         unit = CoordinateLaw(
-            beta_star=teacher.beta_star,
-            kappa=teacher.kappa,
-            phi=teacher.phi,
-            weight=np.ones(2),
+            beta_star=teacher.beta_star, kappa=kappa, phi=teacher.phi, weight=np.ones(2)
         )
         values, weights = pushforward(unit, sol.tau, sol.theta, n_uniform=n_uniform, order=order)
         weights = weights / weights.sum(axis=1, keepdims=True)
@@ -338,7 +341,7 @@ def scratch_law(scratch: ScratchSetting, task: TaskSpec, *, nodes: int = 3) -> C
 
 
 def solve_curve(
-    law: CoordinateLaw, alphas: Iterable[float], *, noise_var: float = 0.0
+    law: CoordinateLaw, alphas: Iterable[float], *, noise_var: float = 0.0, spread: bool = True
 ) -> list[StateEvolution]:
     """Solve the state evolution at every ``alpha``, warm-starting from the neighbour.
 
@@ -350,6 +353,8 @@ def solve_curve(
         Sample ratios (any order; solved in increasing order).
     noise_var : float
         ``s2``: label-noise variance per sample in units of the coordinates.
+    spread : bool
+        Also compute each solution's ``sd_scale``.
 
     Returns
     -------
@@ -361,7 +366,7 @@ def solve_curve(
     done: list[StateEvolution] = []  # solved interpolating points, in increasing alpha
     for i in sorted(range(len(values)), key=lambda j: values[j]):
         sol = solve_state_evolution(
-            law, values[i], noise_var=noise_var, start=_extrapolate(done, values[i])
+            law, values[i], noise_var=noise_var, start=_extrapolate(done, values[i]), spread=spread
         )
         out[i] = sol
         if sol.status == "ok":
@@ -373,15 +378,17 @@ def _extrapolate(done: list[StateEvolution], alpha: float) -> tuple[float, float
     """Start for Newton: the last solution, or the line through the last two in log scale."""
     if not done:
         return None
-    last = done[-1]
-    if len(done) == 1 or done[-2].alpha == last.alpha:
-        return last.tau, last.theta
-    prev = done[-2]
-    f = (alpha - last.alpha) / (last.alpha - prev.alpha)
-    f = min(f, 2.0)
-    tau = last.tau * (last.tau / prev.tau) ** f
-    theta = last.theta * (last.theta / prev.theta) ** f
-    return tau, theta
+    pts = [s for s in done[-3:] if s.alpha != alpha]
+    xs = np.array([s.alpha for s in pts])
+    if len(pts) < 2 or np.unique(xs).size < len(pts) or alpha - xs[-1] > 2 * (xs[-1] - xs[0]):
+        return done[-1].tau, done[-1].theta
+    # polynomial (linear or quadratic) extrapolation of log tau and log theta in alpha
+    deg = len(pts) - 1
+    out = []
+    for values in ([s.tau for s in pts], [s.theta for s in pts]):
+        coef = np.polyfit(xs, np.log(values), deg)
+        out.append(float(np.exp(np.polyval(coef, alpha))))
+    return out[0], out[1]
 
 
 def theory_curves(
@@ -433,7 +440,8 @@ def theory_curves(
         solution of the state evolution; theta is 0 for least squares), sd_scale
         (``sqrt(D)`` times the standard deviation of one run's error, a leading-order
         approximation, see :class:`~transferscope.dln.state_evolution.StateEvolution`; null for
-        least squares) and gen_error_sd (``sd_scale / sqrt(dim)``; null without ``dim``).
+        least squares, and without ``dim``, which skips its computation) and gen_error_sd
+        (``sd_scale / sqrt(dim)``; null without ``dim``).
     """
     if dim is not None and (not isinstance(dim, int | np.integer) or dim < 1):
         raise InputError(f"dim must be a positive integer, got {dim!r}")
@@ -486,10 +494,12 @@ def theory_curves(
             if not pre.ok:
                 sols = [_no_pretraining(a, pre) for a in alpha_list]
             else:
-                sols = solve_curve(finetune_law(s, task, pre), alpha_list, noise_var=s2)
+                law = finetune_law(s, task, pre)
+                sols = solve_curve(law, alpha_list, noise_var=s2, spread=dim is not None)
             add(s.name, regimes[s.name], task, pre.upstream_error, sols)
         if scratch is not None:
-            sols = solve_curve(scratch_law(scratch, task), alpha_list, noise_var=s2)
+            law = scratch_law(scratch, task)
+            sols = solve_curve(law, alpha_list, noise_var=s2, spread=dim is not None)
             add("scratch", "scratch", task, math.nan, sols)
     frame = pd.DataFrame(rows)
     for col in ("shots", "seed", "n_pretrain"):

@@ -111,8 +111,9 @@ def theory_ladder(
         error, clipped to [0, 1]), downstream_stderr (predicted standard deviation of one run's
         score at ``dim``; null where it cannot be formed, e.g. least squares), architecture,
         params, pretrain_data, pretrain_steps (null), hparams (JSON: the setting, regime,
-        n_pretrain, dim, noises, ``theory: true``, alpha_ft, alpha_pt, error, status, tau,
-        theta). Rows whose state evolution has no solution are left out, with a warning.
+        task_shared and task_new, n_pretrain, dim, noises, ``theory: true``, alpha_ft, alpha_pt,
+        error, status, tau, theta). Rows whose state evolution has no solution are left out,
+        with a warning.
     """
     _check_int("checkpoints", checkpoints, 1)
     dim = _check_int("dim", dim, 10)
@@ -184,6 +185,8 @@ def theory_ladder(
                         starts[a] = (sol.tau, sol.theta)
                     hp = {
                         **hp_base,
+                        "task_shared": float(task.shared),
+                        "task_new": float(task.new),
                         "n_pretrain": int(n_pt),
                         "alpha_pt": n_pt / dim,
                         "alpha_ft": a,
@@ -218,6 +221,8 @@ def theory_ladder(
                     **scratch.to_record(),
                     "baseline_for": setting.name,
                     **common,
+                    "task_shared": float(task.shared),
+                    "task_new": float(task.new),
                     "alpha_ft": a,
                     "error": sol.gen_error,
                     "status": sol.status,

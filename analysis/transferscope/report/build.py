@@ -33,6 +33,7 @@ from transferscope.report import html as H
 from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.theory import theory_section
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -666,6 +667,7 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
+    theory = theory_section(runs, collector.add)  # a ladder from the simulator, if any
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
     overview = [
@@ -686,6 +688,8 @@ def build_report(
     sections.append(rank_section)
     if ladder is not None:
         sections.append(ladder)
+    if theory is not None:
+        sections.append(theory[0])
     if know is not None:
         sections.append(know[0])
 
@@ -704,6 +708,8 @@ def build_report(
     md.append(src_md)
     md.append(front.markdown)
     md.append(rank_md)
+    if theory is not None:
+        md.append(theory[1])
     if know is not None:
         md.append(know[1])
     md.append(
