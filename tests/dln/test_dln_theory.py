@@ -293,6 +293,27 @@ def test_newton_and_bracketing_agree() -> None:
     assert max(newton.residual, bracket.residual) < 1e-9
 
 
+@pytest.mark.parametrize("regime", ["I", "II"])
+def test_first_equation_changes_sign_once(regime: str) -> None:
+    """Along theta(tau) from (E2), (E1) crosses zero once: the bracketed root is the solution."""
+    from transferscope.dln.state_evolution import _theta_of
+
+    setting = REGIME_SETTINGS[regime]
+    law = finetune_law(setting, default_tasks(0.1)[1], pretrained_law(setting.c_pt))
+    alpha, s2 = 0.3, 1e-4 * law.second_moment
+    q = {"n_uniform": 8, "order": 5}
+    sol = solve_state_evolution(law, alpha, noise_var=s2, spread=False)
+    taus = 1.07 * sol.tau * np.logspace(-3, 2, 16)  # a grid that steps over the root
+    h = []
+    for tau in taus:
+        theta = _theta_of(law, alpha, float(tau), q, [0])
+        mo = _moments(law, float(tau), theta, derivatives=False, **q)
+        h.append((s2 + mo.err) / (alpha * tau * tau) - 1.0)
+    signs = np.sign(h)
+    assert signs[0] > 0 > signs[-1]
+    assert int(np.sum(signs[1:] != signs[:-1])) == 1
+
+
 def test_curve_solves_in_any_order() -> None:
     law = finetune_law(
         REGIME_SETTINGS["I"], default_tasks(0.1)[0], pretrained_law(REGIME_SETTINGS["I"].c_pt)

@@ -61,10 +61,19 @@ on each panel. The weights integrate the Gaussian to 1 within about ``1e-10``
 ``theta`` are the same integrals with the derivative of ``p(x(u)) x'(u)`` inside, which gives a
 Newton iteration on ``(log tau, log theta)`` with an exact Jacobian; warm-started from the
 neighbouring ``alpha`` it converges in a few steps. When it does not, a nested bracketing
-search takes over: ``theta(tau)`` from (E2), which is decreasing in ``theta`` (``eta'`` is
-``1 / (1 + theta f''(eta))`` and both ``theta`` and ``f''(eta)`` grow with ``theta``), then
-``tau`` from (E1) by Brent's method between a ``tau`` where the right side exceeds the left and
-one where it does not; a solve that finds no bracket returns ``status="no_solution"``.
+search takes over: ``theta(tau)`` from (E2) by Brent's method between ``theta -> 0``, where
+``E[eta'] -> 1 > alpha``, and ``theta -> inf``, where ``E[eta'] -> 0`` (for ``phi = 0`` the root
+is unique: ``eta' = 1 / (1 + theta f''(eta))`` and both ``theta`` and ``f''(eta) =
+1 / (2 sqrt(kappa^2 + eta^2))`` grow with ``theta``), then ``tau`` from (E1) by Brent's method
+between a small ``tau``, where the right side of (E1) exceeds the left, and a large one, where
+it does not (the right side grows like ``tau^2`` times a factor below ``alpha``). The tests check
+that (E1) changes sign once along ``theta(tau)``. A solve that finds no bracket returns
+``status="no_solution"``; one that ends above the tolerance, ``status="did_not_converge"``.
+
+At finite ``D`` the error of one run fluctuates by ``O(1 / sqrt(D))`` around its mean, and the
+mean differs from the limit by finite-size corrections that the equations do not contain (they
+are largest where few coordinates are active, e.g. ``rho_FT D`` of a few tens);
+:func:`spread_scale` gives an approximate (conservative) size of the fluctuation.
 """
 
 from __future__ import annotations
