@@ -26,6 +26,9 @@ Adding a family is a few lines::
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +36,8 @@ import lmfit
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
+
+from transferscope.registry import Registry
 
 Array = NDArray[np.float64]
 #: Lower and upper bound per parameter name.
@@ -467,11 +472,71 @@ class LossExp(Family):
         return {"eps": eps, "k": float(np.exp(log_k)), "gamma": float(np.clip(-slope, 0.01, 20.0))}
 
 
-FAMILIES: dict[str, type[Family]] = {}
+#: Registered families by name.
+FAMILIES: Registry[Family] = Registry("family", Family, lambda cls: cls.family_name)
 
 
-def register(cls: type[Family]) -> type[Family]:
+def register(cls: type[Family], *, replace: bool = False) -> type[Family]:
     """Make a family available by its :attr:`Family.family_name` (usable as a decorator).
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of :class:`Family`.
+    replace : bool, default False
+        Replace a different family registered under the same name (a built-in one included).
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
+
+    Raises
+    ------
+    InputError
+        ``cls`` is not a :class:`Family` or has no name, or its name is taken by another family
+        and ``replace`` is false.
+    """
+    return FAMILIES.register(cls, replace=replace)
+
+
+def definition_fingerprint(cls: type, base: type) -> str:
+    """Hash a class's definition: its name, its class attributes and the code of its methods.
+
+    Stored fits are keyed by the fingerprints of their family and estimator, so a class whose
+    code or bounds changed is refitted even under its old name. Code positions (line numbers)
+    do not enter, so moving a class within its file changes nothing.
+
+    Parameters
+    ----------
+    cls : type
+        The class (a family or an estimator).
+    base : type
+        Its framework base class; the base's own code (and what is above it) is not hashed.
+
+    Returns
+    -------
+    str
+        Hex SHA-256 of the definition.
+    """
+    digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}".encode())
+    for klass in cls.__mro__:
+        if klass is base or not issubclass(klass, base):
+            continue
+        for name in sorted(vars(klass)):
+            if name.startswith("__") and name != "__init__":
+                continue
+            member = inspect.getattr_static(klass, name)
+            func = member.fget if isinstance(member, property) else member
+            func = getattr(func, "__func__", func)
+            code = getattr(func, "__code__", None)
+            digest.update(name.encode())
+            digest.update(_code_bytes(code) if code is not None else repr(member).encode())
+    return digest.hexdigest()
+
+
+def family_fingerprint(cls: type[Family]) -> str:
+    """Hash a family's definition (see :func:`definition_fingerprint`).
 
     Parameters
     ----------
@@ -480,19 +545,23 @@ def register(cls: type[Family]) -> type[Family]:
 
     Returns
     -------
-    type
-        ``cls`` unchanged.
+    str
+        Hex SHA-256.
     """
-    if not cls.family_name:
-        raise ValueError(f"{cls.__name__} has no family_name")
-    FAMILIES[cls.family_name] = cls
-    return cls
+    return definition_fingerprint(cls, Family)
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """Bytes of a code object that do not depend on where it sits in its file."""
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    for const in code.co_consts:
+        nested = isinstance(const, types.CodeType)
+        parts.append(_code_bytes(const) if nested else repr(const).encode())
+    return b"|".join(parts)
 
 
 for _cls in (Abnar, Power, Logit, Probit, Sigmoid, LossExp):
     register(_cls)
-
-_CACHE: dict[type[Family], Family] = {}
 
 
 def get_family(name: str) -> Family:
@@ -510,13 +579,10 @@ def get_family(name: str) -> Family:
 
     Raises
     ------
-    KeyError
+    InputError
         For an unknown name.
     """
-    cls = FAMILIES[name]
-    if cls not in _CACHE:
-        _CACHE[cls] = cls()
-    return _CACHE[cls]
+    return FAMILIES.instance(name)
 
 
 def families_for(upstream: Literal["higher", "lower"]) -> tuple[str, ...]:

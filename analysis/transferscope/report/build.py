@@ -31,6 +31,7 @@ from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
+from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
 from transferscope.report.theory import theory_section
@@ -668,6 +669,7 @@ def build_report(
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
     theory = theory_section(runs, collector.add)  # a ladder from the simulator, if any
+    know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
     overview = [
@@ -690,6 +692,8 @@ def build_report(
         sections.append(ladder)
     if theory is not None:
         sections.append(theory[0])
+    if know_ladder is not None:
+        sections.append(know_ladder[0])
     if know is not None:
         sections.append(know[0])
 
@@ -710,6 +714,8 @@ def build_report(
     md.append(rank_md)
     if theory is not None:
         md.append(theory[1])
+    if know_ladder is not None:
+        md.append(know_ladder[1])
     if know is not None:
         md.append(know[1])
     md.append(

@@ -24,6 +24,7 @@ from transferscope.errors import StoreError
 from transferscope.schema import KEY_COLUMNS, KNOWLEDGE_COLUMNS, RUN_COLUMNS
 
 __all__ = [
+    "LADDER_CELL_COLUMNS",
     "MIGRATIONS",
     "RUN_ID_SQL",
     "Migration",
@@ -109,11 +110,34 @@ def _create_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: Columns of table ``ladder_cells`` (one cell of a ladder run by
+#: :func:`transferscope.ladders.run_ladder`: checkpoint x method x seed), with their DuckDB types.
+LADDER_CELL_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "pretrained": "BOOLEAN NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "message": "VARCHAR",
+    "n_rows": "INTEGER NOT NULL",
+    "seconds": "DOUBLE",
+    "settings": "JSON NOT NULL",
+    "finished_at": "TIMESTAMP NOT NULL",
+}
+
+
+def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{ident(c)} {t}" for c, t in LADDER_CELL_COLUMNS.items())
+    con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
+
+
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
 #: versions it went through in ``schema_info``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
+    Migration(3, "table ladder_cells (status of every cell of a ladder run)", _create_v3),
 )
 
 
