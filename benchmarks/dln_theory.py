@@ -2,28 +2,30 @@
 
 Subcommands:
 
-``agreement``  Simulates ``generalization_curves`` at dimension ``--dim`` with ``--seeds``
-               replicates (the implicit-bias solver, i.e. the exact limit of gradient flow) for the
-               four regimes and scratch on the tasks equal (same dimensions as pretraining), subset
-               and disjoint, alpha_FT = 0.1 ... 0.9, and prints the table of simulated mean,
-               standard error over seeds, theory, z = (mean - theory) / se, and whether
-               |z| <= 2. Raw per-seed errors are cached in ``--cache`` (CSV) so that the table can
-               be printed again without simulating (``--from-cache``).
+``agreement``  Simulates fine-tuning with the implicit-bias solver (the exact limit of gradient
+               flow, as ``generalization_curves`` does: a least-squares checkpoint from
+               ``n_pretrain = 4 D`` samples with noise 0.1, fine-tuning noise 0.1, rho_PT = 0.1) at
+               dimension ``--dim`` with ``--seeds`` replicates for the four regimes on the tasks
+               equal (the pretraining dimensions), subset and disjoint at alpha_FT = 0.1, 0.3,
+               0.5, 0.7, 0.9 (options change each), and prints the table of simulated mean,
+               standard error over replicates, theory, z = (mean - theory) / se, and whether
+               |z| <= 2. Each replicate draws its own teachers and data (seed ``--seed-base + r``)
+               and is appended to ``--cache`` (CSV) as soon as it is done; a run resumes where
+               the cache stops, and ``--from-cache`` only prints the table.
 ``speed``      Times a theory curve of 30 alphas per method and task on one core (target <= 1 s),
                and the whole default grid.
 ``findings``   Which regime the theory predicts best per task (the paper's three findings).
-``stderr``     Compares the predicted standard deviation of a single run at dimension D
-               (``gen_error_sd``) with the measured one, from a cache written by ``agreement``.
+``stderr``     Compares the predicted standard deviation of one run at D (``gen_error_sd``, a
+               conservative approximation) with the measured one, from an ``agreement`` cache.
 
 Timings are wall-clock on whatever machine runs this; on a shared machine they are noisy. Run with
-``OMP_NUM_THREADS=1`` for one core.
-Usage: ``python benchmarks/dln_theory.py agreement --dim 1000 --seeds 20 --cache c1000.csv``.
+``OMP_NUM_THREADS=1`` for one core. Usage:
+``python benchmarks/dln_theory.py agreement --dim 1000 --seeds 20 --cache c1000.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
@@ -32,41 +34,94 @@ import pandas as pd
 
 from transferscope.dln import (
     REGIME_SETTINGS,
+    SCRATCH,
     InitSetting,
     default_tasks,
-    generalization_curves,
+    finetuning_teacher,
+    normalized_error,
+    pretraining_teacher,
+    sample_regression,
     summarize_curves,
     theory_curves,
 )
+from transferscope.dln.methods import finetune, finetune_scratch, pretrain
 
 RHO_PT = 0.1
-TASKS = [t for t in default_tasks(RHO_PT, 4) if t.name in ("equal", "subset", "disjoint")]
-ALPHAS = tuple(round(a, 2) for a in np.arange(0.1, 0.91, 0.1))
+NOISE = 0.1
+ALL_TASKS = {t.name: t for t in default_tasks(RHO_PT, 4)}
+TASKS = [ALL_TASKS[n] for n in ("equal", "subset", "disjoint")]
+ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 CLAIMS = {"equal": "II", "subset": "IV", "disjoint": "I"}
 
 
-def _simulate(dim: int, seeds: int, alphas: tuple[float, ...], seed: int) -> pd.DataFrame:
-    t0 = time.perf_counter()
-    curves = generalization_curves(
-        list(REGIME_SETTINGS.values()),
-        dim=dim,
-        alphas=alphas,
-        tasks=TASKS,
-        seeds=seeds,
-        rho_pt=RHO_PT,
-        seed=seed,
-    )
-    curves["dim"] = dim
-    print(f"simulated D = {dim}, {seeds} seeds in {time.perf_counter() - t0:.0f} s", flush=True)
-    return curves
+def _replicate(
+    dim: int,
+    alphas: tuple[float, ...],
+    settings: list[InitSetting],
+    tasks: list,
+    seed: int,
+    scratch: bool,
+) -> pd.DataFrame:
+    """One replicate: teachers, a least-squares checkpoint, then every task, alpha and method."""
+    rng = np.random.default_rng(seed)
+    bpt = pretraining_teacher(dim, RHO_PT, rng)
+    xp, yp = sample_regression(bpt, 4 * dim, rng, noise=NOISE)
+    ckpt = pretrain(xp, yp, [4 * dim], [s.c_pt for s in settings])
+    rows = []
+    for task in tasks:
+        bft = finetuning_teacher(bpt, task, rng)
+        xf, yf = sample_regression(bft, round(max(alphas) * dim), rng, noise=NOISE)
+        for a in alphas:
+            n = round(a * dim)
+            beta, conv = finetune(ckpt, settings, xf[:n], yf[:n])
+            errors = normalized_error(beta, bft)[0]
+            for s, e, c in zip(settings, errors, conv[0], strict=True):
+                rows.append((s.name, s.regime().regime, task.name, a, float(e), bool(c)))
+            if scratch:
+                sb, sc = finetune_scratch(SCRATCH, xf[:n], yf[:n], rng)
+                e = float(normalized_error(sb, bft))
+                rows.append(("scratch", "scratch", task.name, a, e, sc))
+    cols = ["method", "regime", "task", "alpha_ft", "gen_error", "converged"]
+    return pd.DataFrame(rows, columns=cols).assign(seed=seed, dim=dim)
+
+
+def simulate(args: argparse.Namespace) -> pd.DataFrame:
+    """Simulate the replicates the cache does not hold yet, appending each when it is done."""
+    cache = Path(args.cache) if args.cache else None
+    done = pd.read_csv(cache) if cache is not None and cache.exists() else pd.DataFrame()
+    have = set(done["seed"]) if len(done) else set()
+    settings = [REGIME_SETTINGS[r] for r in args.regimes.split(",")]
+    tasks = [ALL_TASKS[n] for n in args.tasks.split(",")]
+    alphas = tuple(float(a) for a in args.alphas.split(","))
+    parts = [done] if len(done) else []
+    for r in range(args.seeds):
+        seed = args.seed_base + r
+        if seed in have:
+            continue
+        t0 = time.perf_counter()
+        part = _replicate(args.dim, alphas, settings, tasks, seed, args.scratch)
+        if cache is not None:
+            part.to_csv(cache, mode="a", header=not cache.exists(), index=False)
+        parts.append(part)
+        print(f"D = {args.dim}, replicate {r}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def agreement_table(curves: pd.DataFrame, dim: int) -> pd.DataFrame:
     """Join the simulated means (per method, task, alpha) with the theory."""
     summary = summarize_curves(curves)
     alphas = sorted(summary["alpha_ft"].unique())
+    methods = [s for s in REGIME_SETTINGS.values() if s.name in set(curves["method"])]
+    tasks = [ALL_TASKS[n] for n in dict.fromkeys(curves["task"])]
     theory = theory_curves(
-        list(REGIME_SETTINGS.values()), alphas=alphas, tasks=TASKS, rho_pt=RHO_PT, dim=dim
+        methods,
+        alphas=alphas,
+        tasks=tasks,
+        rho_pt=RHO_PT,
+        pt_noise=NOISE,
+        ft_noise=NOISE,
+        scratch=SCRATCH if "scratch" in set(curves["method"]) else None,
+        dim=dim,
     )
     table = summary.merge(
         theory[["method", "task", "alpha_ft", "gen_error", "gen_error_sd", "status"]].rename(
@@ -81,15 +136,12 @@ def agreement_table(curves: pd.DataFrame, dim: int) -> pd.DataFrame:
 
 
 def agreement(args: argparse.Namespace) -> None:
-    cache = Path(args.cache) if args.cache else None
     if args.from_cache:
-        if cache is None or not cache.exists():
+        if not args.cache or not Path(args.cache).exists():
             raise SystemExit("--from-cache needs an existing --cache file")
-        curves = pd.read_csv(cache)
+        curves = pd.read_csv(args.cache)
     else:
-        curves = _simulate(args.dim, args.seeds, ALPHAS if not args.quick else (0.3, 0.6), 7)
-        if cache is not None:
-            curves.to_csv(cache, index=False)
+        curves = simulate(args)
     dim = int(curves["dim"].iloc[0]) if "dim" in curves else args.dim
     assert curves["converged"].all(), "a solve did not converge"
     table = agreement_table(curves, dim)
@@ -187,7 +239,6 @@ def stderr(args: argparse.Namespace) -> None:
         f"overall: median {table['ratio'].median():.2f}, "
         f"quartiles {table['ratio'].quantile(0.25):.2f} to {table['ratio'].quantile(0.75):.2f}"
     )
-    _ = statistics
 
 
 def main() -> None:
@@ -196,9 +247,13 @@ def main() -> None:
     p = sub.add_parser("agreement")
     p.add_argument("--dim", type=int, default=1000)
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--alphas", default=",".join(str(a) for a in ALPHAS))
+    p.add_argument("--regimes", default="I,II,III,IV")
+    p.add_argument("--tasks", default="equal,subset,disjoint")
+    p.add_argument("--scratch", action="store_true", help="also the scratch baseline")
+    p.add_argument("--seed-base", type=int, default=1000)
     p.add_argument("--cache", default=None)
     p.add_argument("--from-cache", action="store_true")
-    p.add_argument("--quick", action="store_true", help="two alphas only")
     p.set_defaults(func=agreement)
     p = sub.add_parser("speed")
     p.add_argument("--repeat", type=int, default=3)

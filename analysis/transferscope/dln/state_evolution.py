@@ -379,10 +379,11 @@ def spread_scale(
     (E1, E2), and the error ``E_D[psi]`` with them. This is not exact: the coordinates of the
     finite-``D`` solution are not independent. For minimum-l2-norm interpolation without noise
     it gives ``2 alpha (2 - alpha) / D`` against the exact ``2 alpha (1 - alpha) / D``; against
-    the simulator (``benchmarks/dln_theory.py stderr``) it lies between 0.9 and 5 times the
-    measured standard deviation (median about 1.8), largest near ``alpha = 1``: a conservative
-    figure, not an exact one. (Leaving out the feedback through ``(tau, theta)`` instead
-    underestimates, by a median factor of about 0.6.)
+    the simulator (``benchmarks/dln_theory.py stderr``, four regimes, three tasks, alpha 0.1 to
+    0.9) it lies between 0.9 and 5.7 times the measured standard deviation at D = 300 and
+    D = 1000 (median 1.8 at both), largest near ``alpha = 1``: a conservative figure, not an
+    exact one. (Leaving out the feedback through ``(tau, theta)`` instead underestimates, by a
+    median factor of about 0.6, as low as 0.24.)
 
     Parameters
     ----------
