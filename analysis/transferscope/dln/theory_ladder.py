@@ -176,13 +176,15 @@ def theory_ladder(
                     dropped += len(alphas)
                     continue
                 law = finetune_law(setting, task, pre)
+                last: tuple[float, float] | None = None
                 for n, a in zip(shot_list, alphas, strict=True):
-                    sol = solve_state_evolution(law, a, noise_var=s2, start=starts.get(a))
+                    # warm start: this alpha at the previous checkpoint, else the previous alpha
+                    sol = solve_state_evolution(law, a, noise_var=s2, start=starts.get(a, last))
                     if sol.status not in _OK:
                         dropped += 1
                         continue
                     if sol.status == "ok":
-                        starts[a] = (sol.tau, sol.theta)
+                        starts[a] = last = (sol.tau, sol.theta)
                     hp = {
                         **hp_base,
                         "task_shared": float(task.shared),
