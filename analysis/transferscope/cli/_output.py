@@ -24,6 +24,32 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    """Add ``--engine local|dask``, ``--scheduler ADDRESS`` and (with ``jobs``) ``--jobs N``."""
+    group = parser.add_argument_group("where the groups run")
+    group.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default=None,
+        help="local: this process or --jobs processes (default); dask: a Dask cluster, local "
+        "with --jobs workers unless --scheduler names a running one",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786 (implies --engine dask)",
+    )
+    if jobs:
+        group.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            metavar="N",
+            help="local worker processes, or local Dask workers (-1: all cores)",
+        )
+
+
 def add_format_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--format table|json|csv`` (default ``table``)."""
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")

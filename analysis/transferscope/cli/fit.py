@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_db_argument,
+    add_engine_arguments,
+    add_format_argument,
+    emit,
+)
 from transferscope.config import default_db_path
+from transferscope.engine import Engine, resolve_engine
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, options_from
@@ -108,13 +116,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
     )
     add_fit_options(p)
-    p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
-    )
+    add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
     p.set_defaults(func=_run)
+
+
+@contextlib.contextmanager
+def _opened(engine: Engine) -> Iterator[Engine]:
+    """Keep a Dask engine's cluster open for the whole command (a no-op for local ones)."""
+    if isinstance(engine, contextlib.AbstractContextManager):
+        with engine:
+            yield engine
+    else:
+        yield engine
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -136,7 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         if values
     }
-    with open_store(path) as store:
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
+    with open_store(path) as store, _opened(engine):
         frame = fit_store(
             store,
             settings.family,
@@ -145,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
+            engine=engine,
             progress=sys.stderr.isatty(),
         )
     emit(frame, args.format)
