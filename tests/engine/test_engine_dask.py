@@ -122,3 +122,39 @@ def test_cli_fit_on_a_dask_scheduler(
     assert main([*fit, "--scheduler", "tcp://127.0.0.1:9", "--engine", "local"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs the dask engine" in err
+
+
+def test_dependence_analyses_on_dask_equal_the_local_ones(dask_engine: DaskEngine) -> None:
+    from _dependence_ladder import synthetic_ladder
+
+    from transferscope.dependence import (
+        method_slopes,
+        pairwise_comparisons,
+        pooled_dependence,
+        rank_methods,
+    )
+
+    ladder = pd.concat(
+        [synthetic_ladder(seed=s).assign(downstream_metric=m) for s, m in ((1, "acc"), (2, "f1"))],
+        ignore_index=True,
+    )
+    for analysis, kwargs in (
+        (rank_methods, {"metric": "slope", "bootstrap": 300, "seed": 4}),
+        (pairwise_comparisons, {"metric": "gain"}),
+        (pooled_dependence, {"metric": "gain"}),
+        (method_slopes, {}),
+    ):
+        local = analysis(ladder, **kwargs)
+        on_dask = analysis(ladder, **kwargs, engine=dask_engine)
+        two = analysis(ladder, **kwargs, n_jobs=2)
+        assert len(local) >= 6, analysis.__name__  # two contexts, three methods each
+        pd.testing.assert_frame_equal(local, on_dask, check_exact=True)
+        pd.testing.assert_frame_equal(local, two, check_exact=True)
+    # each context's draws derive from the seed and the context's key: ranking one context
+    # alone gives that context's numbers
+    alone = rank_methods(
+        ladder[ladder["downstream_metric"] == "f1"], "slope", bootstrap=300, seed=4
+    )
+    both = rank_methods(ladder, "slope", bootstrap=300, seed=4)
+    f1 = both[both["downstream_metric"] == "f1"].reset_index(drop=True)
+    np.testing.assert_array_equal(alone["p_best"].to_numpy(), f1["p_best"].to_numpy())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 import pandas as pd
@@ -48,6 +50,16 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True) 
             metavar="N",
             help="local worker processes, or local Dask workers (-1: all cores)",
         )
+
+
+@contextlib.contextmanager
+def opened_engine(engine: Any) -> Iterator[Any]:
+    """Keep a Dask engine's cluster open for the whole command (a no-op for local ones)."""
+    if isinstance(engine, contextlib.AbstractContextManager):
+        with engine:
+            yield engine
+    else:
+        yield engine
 
 
 def add_format_argument(parser: argparse.ArgumentParser) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,10 @@ from transferscope.cli._output import (
     add_engine_arguments,
     add_format_argument,
     emit,
+    opened_engine,
 )
 from transferscope.config import default_db_path
-from transferscope.engine import Engine, resolve_engine
+from transferscope.engine import resolve_engine
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, options_from
@@ -123,16 +122,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_run)
 
 
-@contextlib.contextmanager
-def _opened(engine: Engine) -> Iterator[Engine]:
-    """Keep a Dask engine's cluster open for the whole command (a no-op for local ones)."""
-    if isinstance(engine, contextlib.AbstractContextManager):
-        with engine:
-            yield engine
-    else:
-        yield engine
-
-
 def _run(args: argparse.Namespace) -> int:
     unknown = [c for c in args.by if c not in RUN_COLUMNS]
     if unknown:
@@ -153,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         if values
     }
     engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
-    with open_store(path) as store, _opened(engine):
+    with open_store(path) as store, opened_engine(engine):
         frame = fit_store(
             store,
             settings.family,
