@@ -1,7 +1,9 @@
 """``transferscope simulate``: write a simulated checkpoint ladder as CSV or Parquet.
 
-``--model dln`` (the default) simulates diagonal linear networks; ``--model digits-mlp`` runs the
-worked example of real networks on scikit-learn's digits (:mod:`transferscope.examples.digits`).
+``--model dln`` (the default) simulates diagonal linear networks (with ``--theory``: their exact
+``D -> infinity`` expected scores, :func:`transferscope.dln.theory_ladder`); ``--model digits-mlp``
+runs the worked example of real networks on scikit-learn's digits
+(:mod:`transferscope.examples.digits`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="worker processes (digits-mlp; -1: all)"
     )
+    p.add_argument(
+        "--theory",
+        action="store_true",
+        help=(
+            "dln only: write the D -> infinity expected scores from the state-evolution theory "
+            "instead of sampling (one row per checkpoint, task, method and shots; seed null; "
+            "downstream_stderr: predicted spread of one run at --dim; --seeds and --seed unused)"
+        ),
+    )
     p.set_defaults(func=_run)
 
 
@@ -70,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     if kind is None:
         raise InputError("expected a .csv or .parquet file name", file=str(out))
     if args.model == "digits-mlp":
+        if args.theory:
+            raise InputError("--theory applies to --model dln only")
         return _run_digits(args, out, kind)
     if args.seeds is None:
         args.seeds = 3
@@ -83,15 +96,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.shots is not None and any(n < 1 for n in args.shots):
         raise InputError("--shots must be >= 1")
     try:
-        runs = simulate_ladder(
-            checkpoints=args.checkpoints,
-            tasks=args.tasks,
-            seeds=args.seeds,
-            dim=args.dim,
-            shots=args.shots,
-            rho_pt=args.rho_pt,
-            seed=args.seed,
-        )
+        if args.theory:
+            runs = _theory(args)
+        else:
+            runs = simulate_ladder(
+                checkpoints=args.checkpoints,
+                tasks=args.tasks,
+                seeds=args.seeds,
+                dim=args.dim,
+                shots=args.shots,
+                rho_pt=args.rho_pt,
+                seed=args.seed,
+            )
     except ValueError as exc:  # e.g. a task that needs more dimensions than D offers
         raise InputError(str(exc)) from exc
     if out.parent and not out.parent.exists():
@@ -102,6 +118,19 @@ def _run(args: argparse.Namespace) -> int:
         runs.to_parquet(out, index=False)
     print(f"wrote {len(runs)} runs to {out}")
     return 0
+
+
+def _theory(args: argparse.Namespace) -> Any:
+    """Compute the ladder of ``--theory``: expected scores from the state evolution."""
+    from transferscope.dln import theory_ladder
+
+    return theory_ladder(
+        checkpoints=args.checkpoints,
+        tasks=args.tasks,
+        dim=args.dim,
+        shots=args.shots,
+        rho_pt=args.rho_pt,
+    )
 
 
 def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:

@@ -34,6 +34,7 @@ from transferscope.report.frontiers import FrontierSection, frontier_section, se
 from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.theory import theory_section
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -693,6 +694,7 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
+    theory = theory_section(runs, collector.add)  # a ladder from the simulator, if any
     know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
@@ -714,6 +716,8 @@ def build_report(
     sections.append(rank_section)
     if ladder is not None:
         sections.append(ladder)
+    if theory is not None:
+        sections.append(theory[0])
     if know_ladder is not None:
         sections.append(know_ladder[0])
     if know is not None:
@@ -734,6 +738,8 @@ def build_report(
     md.append(src_md)
     md.append(front.markdown)
     md.append(rank_md)
+    if theory is not None:
+        md.append(theory[1])
     if know_ladder is not None:
         md.append(know_ladder[1])
     if know is not None:
