@@ -94,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse usage errors and --help
         return int(exc.code) if isinstance(exc.code, int) else 2
     except InputError as exc:
-        sys.stderr.write(f"transferscope: error: {exc}\n")
+        from transferscope.cli._output import safe_text
+
+        # one line, whatever the file names and values in it hold
+        sys.stderr.write(f"transferscope: error: {safe_text(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("transferscope: interrupted\n")

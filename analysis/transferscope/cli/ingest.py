@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from transferscope.cli._output import add_db_argument
+from transferscope.cli._output import add_db_argument, lock_options, say
 from transferscope.errors import InputError
 from transferscope.ingest.pipeline import (
     STAGES,
@@ -117,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
                 cache_dir=args.cache_dir,
                 replace=args.replace,
                 progress=progress,
+                **lock_options(args),
             )
     else:
         extra = [
@@ -136,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
                 percent=args.percent,
                 replace=args.replace,
                 progress=progress,
+                **lock_options(args),
             )
-    print(result.describe())
+    say(result.describe())
     return 0

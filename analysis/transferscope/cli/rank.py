@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_db_argument,
+    add_format_argument,
+    emit,
+    lock_options,
+    resamples_value,
+    seed_value,
+)
 from transferscope.dependence.metrics import METRICS
 from transferscope.errors import InputError
 from transferscope.stats.meta import POOL_METHODS
@@ -33,9 +40,13 @@ def register(sub: Any) -> None:
     p.add_argument("--by", nargs="+", default=None, metavar="COL", help="rank within these columns")
     p.add_argument("--pool", choices=POOL_METHODS, default="DL", help="tau^2 estimator")
     p.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="B", help="task resamples for p_best"
+        "--bootstrap",
+        type=resamples_value,
+        default=1000,
+        metavar="B",
+        help="task resamples for p_best",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed of the bootstrap")
     add_format_argument(p)
     add_db_argument(p)
     p.set_defaults(func=_run)
@@ -46,8 +57,6 @@ def _run(args: argparse.Namespace) -> int:
     from transferscope.dependence.ranking import rank_methods
     from transferscope.store import open_store
 
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
     filters: dict[str, Any] = {}
     if args.task:
         filters["task"] = list(args.task)
@@ -55,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         filters["method"] = list(args.method)
     if args.source:
         filters["source"] = list(args.source)
-    with open_store(args.db, read_only=True) as store:
+    with open_store(args.db, read_only=True, **lock_options(args)) as store:
         runs = store.runs(**filters)
     if runs.empty:
         raise InputError("no runs match; ingest runs first or loosen --task/--method/--source")

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from transferscope.cli._output import say, seed_value
 from transferscope.errors import InputError
+from transferscope.paths import check_output_file
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -39,7 +41,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rho-pt", type=float, default=0.2, metavar="RHO", help="pretraining teacher density"
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, metavar="S", help="seed of everything random"
+    )
     p.set_defaults(func=_run)
 
 
@@ -59,23 +63,24 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--rho-pt must lie in (0, 1], not {args.rho_pt}")
     if args.shots is not None and any(n < 1 for n in args.shots):
         raise InputError("--shots must be >= 1")
+    check_output_file(out)  # before the simulation: a bad place fails at once
+    # bad settings (e.g. a task that needs more dimensions than D offers) raise InputError;
+    # any other exception is a fault of the program and surfaces as one
+    runs = simulate_ladder(
+        checkpoints=args.checkpoints,
+        tasks=args.tasks,
+        seeds=args.seeds,
+        dim=args.dim,
+        shots=args.shots,
+        rho_pt=args.rho_pt,
+        seed=args.seed,
+    )
     try:
-        runs = simulate_ladder(
-            checkpoints=args.checkpoints,
-            tasks=args.tasks,
-            seeds=args.seeds,
-            dim=args.dim,
-            shots=args.shots,
-            rho_pt=args.rho_pt,
-            seed=args.seed,
-        )
-    except ValueError as exc:  # e.g. a task that needs more dimensions than D offers
-        raise InputError(str(exc)) from exc
-    if out.parent and not out.parent.exists():
-        raise InputError("the output folder does not exist", file=str(out))
-    if kind == "csv":
-        runs.to_csv(out, index=False)
-    else:
-        runs.to_parquet(out, index=False)
-    print(f"wrote {len(runs)} runs to {out}")
+        if kind == "csv":
+            runs.to_csv(out, index=False)
+        else:
+            runs.to_parquet(out, index=False)
+    except OSError as exc:  # e.g. the disk filled up while writing
+        raise InputError(f"cannot write the file ({exc.strerror or exc})", file=str(out)) from None
+    say(f"wrote {len(runs)} runs to {out}")
     return 0

@@ -30,6 +30,7 @@ from transferscope.dependence.metrics import (
     worst_source,
 )
 from transferscope.errors import InputError
+from transferscope.rng import check_resamples, make_rng
 from transferscope.stats.meta import PoolMethod, pool_effects, pool_resampled
 
 Better = Literal["higher", "lower"]
@@ -272,11 +273,10 @@ def rank_methods(
     """
     if metric not in METRICS:
         raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
-    if bootstrap < 0:
-        raise InputError(f"bootstrap must be >= 0, not {bootstrap}")
+    check_resamples(bootstrap)
     direction = _better(metric, better)
     sign = 1.0 if direction == "higher" else -1.0
-    generator = rng if rng is not None else np.random.default_rng(seed)
+    generator = make_rng(seed, rng)
     values = task_values(runs, metric, by, entity=entity, **options)
     context, ent = _split(values)
     tables = []

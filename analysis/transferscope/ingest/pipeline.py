@@ -161,6 +161,8 @@ def ingest_file(
     percent: bool = False,
     replace: bool = False,
     progress: Progress | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Read, validate and store a file of runs as one source.
 
@@ -180,6 +182,10 @@ def ingest_file(
         Replace the source's runs if its content changed.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process.
+    on_wait : callable, optional
+        Called once with a message when waiting starts.
 
     Returns
     -------
@@ -197,7 +203,7 @@ def ingest_file(
     info = file_source(path, name)
     if progress is not None:
         progress("write")
-    with open_store(db) as store:
+    with open_store(db, wait=wait, on_wait=on_wait) as store:
         return store.ingest(runs, info, replace=replace)
 
 
@@ -209,6 +215,8 @@ def ingest_source(
     cache_dir: Path | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Load a published source by name (see :mod:`transferscope.ingest.sources`) and store it.
 
@@ -228,6 +236,10 @@ def ingest_source(
         Replace the source's runs if its content changed.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process.
+    on_wait : callable, optional
+        Called once with a message when waiting starts.
 
     Returns
     -------
@@ -252,5 +264,5 @@ def ingest_source(
     )
     if progress is not None:
         progress("write")
-    with open_store(db) as store:
+    with open_store(db, wait=wait, on_wait=on_wait) as store:
         return store.ingest(runs, loaded.info, replace=replace)

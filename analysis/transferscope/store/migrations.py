@@ -26,8 +26,10 @@ from transferscope.schema import KEY_COLUMNS, KNOWLEDGE_COLUMNS, RUN_COLUMNS
 __all__ = [
     "MIGRATIONS",
     "RUN_ID_SQL",
+    "TABLES",
     "Migration",
     "migrate",
+    "missing_tables",
     "run_id",
     "schema_version",
     "supported_version",
@@ -117,6 +119,37 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+#: Tables each schema version adds (what a complete store of that version holds).
+TABLES: dict[int, tuple[str, ...]] = {
+    1: ("schema_info", "sources", "runs", "fits"),
+    2: ("interactions",),
+}
+
+
+def missing_tables(con: duckdb.DuckDBPyConnection, version: int) -> list[str]:
+    """Return the tables a store of ``version`` should hold but does not.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection to the store.
+    version : int
+        Its schema version.
+
+    Returns
+    -------
+    list of str
+        Missing table names, in the order they were created.
+    """
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall()
+    present = {r[0] for r in rows}
+    expected = [t for v, names in sorted(TABLES.items()) if v <= version for t in names]
+    return [t for t in expected if t not in present]
+
+
 def supported_version() -> int:
     """Return the schema version this code reads and writes (the last migration's).
 
@@ -194,7 +227,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: int, label: str) -> None:
                 [step.version, step.description, _now()],
             )
         con.commit()
-    except duckdb.Error as exc:
+    except (duckdb.IOException, duckdb.CatalogException) as exc:
+        # a full disk, or a table in the way: the store's state, not a fault of the program
         con.rollback()
         raise StoreError(
             f"migration of the store to schema version {step.version} failed "
