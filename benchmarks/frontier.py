@@ -21,6 +21,7 @@ beside them.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -28,12 +29,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
-from transferscope.frontier import estimators, fit_frontiers, fit_group, get_family, kernels
-from transferscope.frontier.bootstrap import min_points, refit_resamples
-from transferscope.frontier.estimators import FRONTIERS, FitOptions
+from transferscope.frontier import (
+    FRONTIERS,
+    FitSettings,
+    fit_frontiers,
+    fit_group,
+    get_estimator,
+    get_family,
+    kernels,
+)
+from transferscope.frontier.bootstrap import refit_resamples
+from transferscope.frontier.single import CurveFit, fit_least_squares
 from transferscope.frontier.synthetic import synthetic_group, synthetic_runs
+
+# the tests' independent reference fits (another algorithm, another optimizer)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "frontier"))
+from reference_fits import quantile_by_reweighting, stochastic_by_lbfgsb
 
 FAMILY = "abnar"
 
@@ -44,60 +56,44 @@ FAMILY = "abnar"
 
 
 def by_hand(
-    frontier: str, x: np.ndarray, y: np.ndarray, full: estimators.CurveFit, indices: np.ndarray
+    frontier: str, x: np.ndarray, y: np.ndarray, full: CurveFit, indices: np.ndarray
 ) -> np.ndarray:
     """Plateau of every resample, one fit at a time (NaN where the fit failed)."""
     family = get_family(FAMILY)
+    estimator = get_estimator(frontier)
+    settings = FitSettings(frontier=frontier)
     p = len(family.names)
     start = {n: float(v) for n, v in zip(family.names, full.values[:p], strict=True)}
-    options = FitOptions()
     out = np.full(indices.shape[0], np.nan)
     for b, rows in enumerate(indices):
         xs, ys = x[rows], y[rows]
         if frontier in ("hull", "pareto"):
-            mask = estimators.frontier_mask(xs, ys, frontier)
-            if mask.sum() < min_points(family, frontier):
+            mask = estimator.select(xs, ys)
+            if mask.sum() < estimator.min_points(family):
                 continue
-            fit = estimators.fit_least_squares(family, xs[mask], ys[mask], start)
+            fit = fit_least_squares(family, xs[mask], ys[mask], start)
             ok, theta = fit.converged, fit.values
         elif frontier == "all":
-            fit = estimators.fit_least_squares(family, xs, ys, start)
+            fit = fit_least_squares(family, xs, ys, start)
             ok, theta = fit.converged, fit.values
         elif frontier == "quantile":
-            fit = estimators.fit_quantile(
-                family, xs, ys, start, tau=options.tau, smoothing=options.smoothing
+            theta, ok, _ = quantile_by_reweighting(
+                family, xs, ys, start, tau=settings.tau, smoothing=settings.smoothing
             )
-            ok, theta = fit.converged, fit.values
-        else:  # stochastic: scipy on the likelihood (analytic gradient), from the full fit and,
-            # when the full data have a second maximum, from that one too (as the estimator does)
-            problem = kernels.StochasticFrontier(
+        else:  # stochastic: scipy's L-BFGS-B on the likelihood (analytic gradient), from the full
+            # fit and, when the full data have a second maximum, from that one too (as ours does)
+            theta = stochastic_by_lbfgsb(
                 family,
-                xs[None, :],
-                ys[None, :],
-                np.ones((1, len(xs))),
-                options.inefficiency,
-                options.noise_floor,
+                xs,
+                ys,
+                start,
+                inefficiency=settings.inefficiency,
+                noise_floor=settings.noise_floor,
+                starts=estimator.warm_starts(full),
+                ftol=1e-13,
+                gtol=1e-9,
             )
-            row = np.zeros(1, dtype=np.intp)
-
-            def fun(phi: np.ndarray, problem: Any = problem, row: Any = row) -> Any:
-                obj, grad, _ = problem.derivatives(phi[None, :], row)
-                return float(obj[0]), grad[0]
-
-            starts = [full.theta] if full.alternative is None else [full.theta, full.alternative]
-            results = [
-                optimize.minimize(
-                    fun,
-                    start_phi,
-                    jac=True,
-                    method="L-BFGS-B",
-                    bounds=list(zip(problem.lower, problem.upper, strict=True)),
-                    options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9},
-                )
-                for start_phi in starts
-            ]
-            res = min(results, key=lambda r: r.fun)
-            ok, theta = bool(np.isfinite(res.fun)), res.x
+            ok = bool(np.isfinite(theta).all())
         if ok:
             out[b] = float(family.plateau(*theta[:p]))
     return out
@@ -115,9 +111,11 @@ def speed(args: argparse.Namespace) -> None:
     )
     print(head)
     for frontier in args.frontiers.split(","):
-        full, _ = estimators.fit_estimator(family, x, y, frontier, FitOptions())
+        estimator = get_estimator(frontier)
+        settings = FitSettings(frontier=frontier)
+        full = estimator.fit(family, x, y, settings)
         w0, c0 = time.perf_counter(), time.process_time()
-        ours = refit_resamples(family, x, y, frontier, FitOptions(), full, indices)
+        ours = refit_resamples(family, estimator, x, y, settings, full, indices)
         w1, c1 = time.perf_counter(), time.process_time()
         hand = by_hand(frontier, x, y, full, indices)
         w2, c2 = time.perf_counter(), time.process_time()
@@ -193,7 +191,7 @@ def coverage_table(
     bootstrap: int,
     jobs: int,
     shortfall: str,
-    floor: float = FitOptions().noise_floor,
+    floor: float = FitSettings().noise_floor,
 ) -> pd.DataFrame:
     work = [(i, seed, frontiers, bootstrap, shortfall, floor) for i in range(groups)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -314,7 +312,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--misspecified", action="store_true", help="also gamma(2) shortfalls")
-    p.add_argument("--noise-floor", type=float, default=FitOptions().noise_floor)
+    p.add_argument("--noise-floor", type=float, default=FitSettings().noise_floor)
     p = sub.add_parser("sources")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--bootstrap", type=int, default=1000)

@@ -65,8 +65,11 @@ def test_csv_and_filters(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     ("args", "words"),
     [
         (["--by", "task", "nonsense"], "unknown column"),
-        (["--bootstrap", "-1"], "--bootstrap"),
-        (["--family", "nope"], "invalid choice"),
+        (["--bootstrap", "-1"], "bootstrap must lie in [0, 100,000], got -1"),
+        (["--bootstrap", "1000000000000"], "bootstrap must lie in [0, 100,000]"),
+        (["--seed", "-1"], "seed must lie in"),
+        (["--family", "nope"], "unknown family 'nope'"),
+        (["--frontier", "nope"], "invalid choice"),
     ],
 )
 def test_bad_input_is_status_2(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_fits import (
+    composed_error_density,
+    quantile_by_reweighting,
+    stochastic_by_lbfgsb,
+)
 
-from transferscope.frontier import estimators, get_family, kernels
+from transferscope.frontier import FitSettings, get_estimator, get_family, kernels
 from transferscope.frontier.bootstrap import refit_resamples
-from transferscope.frontier.estimators import FitOptions
 
 
 def pareto_by_hand(x: np.ndarray, y: np.ndarray) -> set[tuple[float, float]]:
@@ -50,7 +55,7 @@ def hull_by_hand(x: np.ndarray, y: np.ndarray) -> set[tuple[float, float]]:
 
 
 def frontier_set(x: np.ndarray, y: np.ndarray, kind: str) -> set[tuple[float, float]]:
-    mask = estimators.frontier_mask(x, y, kind)
+    mask = get_estimator(kind).select(x, y)
     return {(float(a), float(b)) for a, b in zip(x[mask], y[mask], strict=True)}
 
 
@@ -88,15 +93,14 @@ def test_resample_frontiers_match_frontiers_of_the_resampled_points() -> None:
 
 
 @pytest.mark.parametrize("kind", ["half_normal", "exponential"])
-@pytest.mark.parametrize("exact", [False, True])
-def test_sfa_gradient_and_hessian(kind: str, exact: bool) -> None:
+def test_sfa_gradient_and_hessian(kind: str) -> None:
     family = get_family("abnar")
     rng = np.random.default_rng(0)
     x = rng.uniform(0.4, 0.9, 50)
     f = family.evaluate(x, [1.2, 1.5, 0.1])
     y = f - np.abs(rng.normal(0, 0.03, 50)) + rng.normal(0, 0.005, 50)
     w = rng.integers(0, 3, (1, 50)).astype(float)
-    problem = kernels.StochasticFrontier(family, x[None], y[None], w, kind, exact=exact)
+    problem = kernels.StochasticFrontier(family, x[None], y[None], w, kind)
     theta = np.array([1.1, 1.4, 0.12, 0.006, 0.025])
     row = np.zeros(1, dtype=np.intp)
     _, grad, hess = problem.derivatives(theta[None], row)
@@ -124,10 +128,32 @@ def test_sfa_gradient_and_hessian(kind: str, exact: bool) -> None:
         ]
     )
     same = np.ones((5, 5), dtype=bool)
-    if not exact:  # Gauss-Newton drops d2f/dk dalpha and d2f/dalpha2 (the curve is linear in e_ir)
-        same[0, 1] = same[1, 0] = same[1, 1] = False
-    # relative agreement 1e-4 (differences of the forward-differenced curve Hessian)
+    # Gauss-Newton drops d2f/dk dalpha and d2f/dalpha2 (the curve is linear in e_ir)
+    same[0, 1] = same[1, 0] = same[1, 1] = False
     np.testing.assert_allclose(hess[0][same], numeric_hess[same], rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("kind", ["half_normal", "exponential"])
+@pytest.mark.parametrize(("sigma_v", "sigma_u"), [(0.01, 0.03), (0.02, 0.005), (0.003, 0.05)])
+def test_sfa_likelihood_equals_the_convolution_of_its_densities(
+    kind: str, sigma_v: float, sigma_u: float
+) -> None:
+    # the closed-form log-likelihood against a numerical convolution of the normal noise and
+    # the shortfall density (scipy.integrate.quad, relative tolerance 1e-12)
+    family = get_family("abnar")
+    theta = np.array([1.1, 1.4, 0.12])
+    x = np.linspace(0.45, 0.9, 9)
+    eps = np.linspace(-4 * sigma_u - 3 * sigma_v, 3 * sigma_v, 9)
+    y = family.evaluate(x, theta) + eps
+    row = np.zeros(1, dtype=np.intp)
+    for j in range(len(x)):
+        w = np.zeros((1, len(x)))
+        w[0, j] = 1.0
+        problem = kernels.StochasticFrontier(family, x[None], y[None], w, kind, noise_floor=1e-6)
+        phi = np.concatenate([theta, [sigma_v, sigma_u]])
+        loglik = -float(problem.objective(phi[None], row)[0])
+        numeric = math.log(composed_error_density(float(eps[j]), sigma_v, sigma_u, kind))
+        assert loglik == pytest.approx(numeric, rel=1e-8, abs=1e-8)
 
 
 def _group(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
@@ -140,25 +166,27 @@ def _group(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("frontier", ["hull", "pareto", "all", "quantile", "stochastic"])
 def test_batched_refits_equal_one_fit_per_resample(frontier: str) -> None:
     family = get_family("abnar")
-    options = FitOptions()
+    estimator = get_estimator(frontier)
+    settings = FitSettings(frontier=frontier)
     x, y = _group(1)
-    full, _ = estimators.fit_estimator(family, x, y, frontier, options)
+    full = estimator.fit(family, x, y, settings)
     assert full.converged
     n_boot = 3 if frontier in ("quantile", "stochastic") else 12  # their one-by-one fits are slow
     indices = kernels.bootstrap_indices(len(x), n_boot, np.random.default_rng(2))
-    batched = refit_resamples(family, x, y, frontier, options, full, indices)
+    batched = refit_resamples(family, estimator, x, y, settings, full, indices)
     assert batched.ok.all()
     for b in range(n_boot):
         xb, yb = x[indices[b]], y[indices[b]]
         start = full.as_dict()
         if frontier == "quantile":
-            one = estimators.fit_quantile(
-                family, xb, yb, start, tau=options.tau, smoothing=options.smoothing
+            theta, ok, _ = quantile_by_reweighting(
+                family, xb, yb, start, tau=settings.tau, smoothing=settings.smoothing
             )
+            assert ok
         elif frontier == "stochastic":
-            one = estimators.fit_stochastic(family, xb, yb, start, optimizer="lbfgsb")
+            theta = stochastic_by_lbfgsb(family, xb, yb, start)
         else:
-            one, _ = estimators.fit_estimator(family, xb, yb, frontier, options, start=start)
-        plateau = float(family.plateau(*one.values[:3]))
+            theta = estimator.fit(family, xb, yb, settings, start=start).values
+        plateau = float(family.plateau(*theta[:3]))
         # independent optimizers (lmfit, scipy L-BFGS-B) agree on the plateau to 1e-4
         assert batched.plateau[b] == pytest.approx(plateau, abs=1e-4)

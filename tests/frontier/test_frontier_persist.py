@@ -61,14 +61,23 @@ def test_changed_options_or_runs_are_refitted(store: Store) -> None:
 
 
 def test_filters_and_auto(store: Store) -> None:
-    one = fit_store(store, bootstrap=0, task="task_002")
+    one = fit_store(store, bootstrap=0, filters={"task": "task_002"})
     assert one["task"].tolist() == ["task_002"]
-    side = fit_store(store, family="auto", side_by_side=True, bootstrap=0, task="task_002")
-    again = fit_store(store, family="auto", side_by_side=True, bootstrap=0, task="task_002")
+    side = fit_store(
+        store, family="auto", side_by_side=True, bootstrap=0, filters={"task": "task_002"}
+    )
+    again = fit_store(
+        store, family="auto", side_by_side=True, bootstrap=0, filters={"task": "task_002"}
+    )
     assert again["reused"].all()
     assert again["family"].tolist() == side["family"].tolist()
     assert again["selected"].tolist() == side["selected"].tolist()
     refit = fit_store(
-        store, family="auto", side_by_side=True, bootstrap=0, task="task_002", refit=True
+        store,
+        family="auto",
+        side_by_side=True,
+        bootstrap=0,
+        filters={"task": "task_002"},
+        refit=True,
     )
     assert not refit["reused"].any()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -69,9 +68,7 @@ def test_notebook_runs(
         allow_errors=False,
         resources={"metadata": {"path": str(workdir)}},
     )
-    start = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
-    elapsed = time.perf_counter() - start
     errors = [
         out
         for cell in nb.cells
@@ -80,5 +77,3 @@ def test_notebook_runs(
         if out.get("output_type") == "error"
     ]
     assert errors == []
-    # a notebook is a walkthrough, not a benchmark: well under a minute
-    assert elapsed < 60, f"{path.name} took {elapsed:.1f} s"

@@ -4,7 +4,9 @@ Every module in this package whose name does not start with ``_`` defines
 ``register(subparsers)``, which adds the command of the module's own name and sets
 ``func(args) -> int`` with ``parser.set_defaults(func=...)``. The modules only parse arguments and
 call library functions (thin edges). Only the module of the command being run is imported, so
-``transferscope runs`` does not pay for the statistics libraries that ``fit`` needs.
+``transferscope runs`` does not pay for the statistics libraries that ``fit`` needs; the
+overview (``transferscope --help``) reads each command's one-line summary from its module's
+docstring without importing it.
 
 Exit status: 0 done, 2 bad input or usage (one line on stderr, no traceback), 1 a fault of the
 program.
@@ -13,12 +15,15 @@ program.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
+from transferscope._version import __version__
 from transferscope.errors import InputError
 
 
@@ -41,14 +46,36 @@ def commands() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
+def summary(name: str) -> str:
+    """Return a command's one-line summary: its module docstring's first line, without importing.
+
+    Parameters
+    ----------
+    name : str
+        Command name.
+
+    Returns
+    -------
+    str
+        The summary, e.g. ``fit saturating frontiers per group of the store's runs``.
+    """
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    if spec is None or spec.origin is None:
+        return ""
+    with open(spec.origin, encoding="utf-8") as handle:
+        doc = ast.get_docstring(ast.parse(handle.read())) or ""
+    first = doc.strip().splitlines()[0] if doc.strip() else ""
+    return first.split(": ", 1)[-1].rstrip(".")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the parser with the commands found in this package.
 
     Parameters
     ----------
     only : str, optional
-        Import and register just this command (the one about to run); every command when omitted
-        or when it names none.
+        Import and register just this command (the one about to run); when omitted or when it
+        names none, every command is listed with its summary and none is imported.
 
     Returns
     -------
@@ -59,12 +86,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="transferscope",
         description="Meta-analysis of pretraining versus downstream results.",
     )
+    parser.add_argument("--version", action="version", version=f"transferscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     names = commands()
-    for name in [only] if only in names else names:
-        module = importlib.import_module(f"{__name__}.{name}")
-        module.register(sub)
+    if only in names:
+        importlib.import_module(f"{__name__}.{only}").register(sub)
+    else:
+        for name in names:
+            sub.add_parser(name, help=summary(name))
     return parser
 
 

@@ -3,19 +3,83 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from transferscope.cli._output import add_db_argument, add_format_argument, emit
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
-from transferscope.frontier.estimators import FRONTIERS
-from transferscope.frontier.families import FAMILIES
-from transferscope.frontier.fit import DEFAULT_BY
-from transferscope.frontier.group import DEFAULT_FRONTIER
-from transferscope.frontier.persist import fit_store
+from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
+from transferscope.frontier.settings import INEFFICIENCIES, options_from
 from transferscope.schema import RUN_COLUMNS
 from transferscope.store import open_store
+
+#: Choices of the options that have them (families and estimators as registered now).
+_CHOICES: dict[str, list[str]] = {
+    "frontier": list(ESTIMATORS),
+    "inefficiency": list(INEFFICIENCIES),
+}
+
+
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """Add one option per field of :class:`~transferscope.frontier.FitSettings`.
+
+    The options are made from the settings' fields (name, default, help), so a new fit option
+    needs no change here.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    """
+    defaults = FitSettings()
+    group = parser.add_argument_group("fit options")
+    for f in dataclasses.fields(FitSettings):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        text = f.metadata.get("help", "")
+        if isinstance(default, bool):
+            group.add_argument(flag, action="store_true", default=None, help=text)
+        elif f.name == "family":
+            names = ", ".join([*FAMILIES, "auto"])
+            group.add_argument(
+                flag,
+                nargs="+",
+                default=None,
+                metavar="NAME",
+                help=f"{text}: {names} (default {default})",
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=type(default),
+                choices=_CHOICES.get(f.name),
+                default=None,
+                metavar=None if f.name in _CHOICES else f.name.split("_")[-1].upper(),
+                help=f"{text} (default {default})",
+            )
+
+
+def settings_from_args(args: argparse.Namespace) -> FitSettings:
+    """Build the fit settings from parsed options (options not given keep their defaults).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of a command that called :func:`add_fit_options`.
+
+    Returns
+    -------
+    FitSettings
+        The checked settings.
+    """
+    options: dict[str, Any] = options_from(vars(args))
+    family = options.get("family")
+    if family is not None:
+        options["family"] = family[0] if len(family) == 1 else tuple(family)
+    return FitSettings.make(**options)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,32 +105,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         nargs="+",
         default=list(DEFAULT_BY),
         metavar="COLUMN",
-        help="grouping columns (default: task method shots)",
+        help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
     )
-    p.add_argument(
-        "--family",
-        default="abnar",
-        choices=[*FAMILIES, "auto"],
-        help="saturating family, or auto (smallest backtest error; default abnar)",
-    )
-    p.add_argument(
-        "--side-by-side",
-        action="store_true",
-        help="with --family auto: print every family, 'selected' marks the choice",
-    )
-    p.add_argument(
-        "--frontier",
-        default=DEFAULT_FRONTIER,
-        choices=FRONTIERS,
-        help=f"frontier estimator (default {DEFAULT_FRONTIER})",
-    )
-    p.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="B", help="resamples (default 1000)"
-    )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
-    p.add_argument(
-        "--ci-level", type=float, default=0.95, metavar="L", help="interval level (0.95)"
-    )
+    add_fit_options(p)
     p.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
     )
@@ -80,8 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [c for c in args.by if c not in RUN_COLUMNS]
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    settings = settings_from_args(args)
     path = args.db if args.db is not None else default_db_path()
     if str(path) != ":memory:" and not Path(path).exists():
         raise StoreError(
@@ -99,17 +139,13 @@ def _run(args: argparse.Namespace) -> int:
     with open_store(path) as store:
         frame = fit_store(
             store,
+            settings.family,
             by=args.by,
-            family=args.family,
-            frontier=args.frontier,
-            bootstrap=args.bootstrap,
-            ci_level=args.ci_level,
-            seed=args.seed,
-            side_by_side=args.side_by_side,
+            filters=filters,
+            settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
             progress=sys.stderr.isatty(),
-            **filters,
         )
     emit(frame, args.format)
     return 0

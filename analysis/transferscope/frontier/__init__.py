@@ -6,30 +6,54 @@ possible upstream score, and a bootstrap gives the plateau's interval. See
 :func:`fit_frontiers` (DataFrame in, DataFrame out), :func:`fit_group` (one group, a
 :class:`FrontierResult`), :func:`frontier_curves` (curves of many fits, for charts) and
 :func:`fit_store` (the store's runs, reusing fits whose runs and options are unchanged).
+Every option lives in one frozen :class:`FitSettings`. A family is one :class:`Family` class
+(:func:`register`), an estimator one :class:`Estimator` class (:func:`register_estimator`).
 """
 
-from transferscope.frontier.estimators import FRONTIERS, FitOptions
-from transferscope.frontier.families import FAMILIES, Family, get_family, register
+from transferscope.frontier.estimators import (
+    ESTIMATORS,
+    FRONTIERS,
+    Estimator,
+    get_estimator,
+    register_estimator,
+)
+from transferscope.frontier.families import (
+    FAMILIES,
+    Family,
+    family_fingerprint,
+    get_family,
+    register,
+)
 from transferscope.frontier.fit import DEFAULT_BY, fit_frontiers, frontier_curves
-from transferscope.frontier.group import DEFAULT_FRONTIER, fit_group, saturation_point
+from transferscope.frontier.group import fit_group, saturation_point
 from transferscope.frontier.persist import fit_store, stored_fits
 from transferscope.frontier.result import STATUSES, FrontierResult
+from transferscope.frontier.settings import DEFAULT_FRONTIER, FitSettings
+from transferscope.frontier.synthetic import SyntheticGroup, synthetic_group, synthetic_runs
 
 __all__ = [
     "DEFAULT_BY",
     "DEFAULT_FRONTIER",
+    "ESTIMATORS",
     "FAMILIES",
     "FRONTIERS",
     "STATUSES",
+    "Estimator",
     "Family",
-    "FitOptions",
+    "FitSettings",
     "FrontierResult",
+    "SyntheticGroup",
+    "family_fingerprint",
     "fit_frontiers",
     "fit_group",
     "fit_store",
     "frontier_curves",
+    "get_estimator",
     "get_family",
     "register",
+    "register_estimator",
     "saturation_point",
     "stored_fits",
+    "synthetic_group",
+    "synthetic_runs",
 ]

@@ -1,11 +1,12 @@
 """Bootstrap a frontier fit: resample models, rebuild the frontier, refit (all at once).
 
-Every resample is a row of model multiplicities. For ``hull`` and ``pareto`` the frontier of every
-row is rebuilt with the vectorized scans of :mod:`transferscope.frontier.kernels` and the frontier
-points are packed into a ``(B, m)`` array; the other estimators weight all points by their
-multiplicities. All rows are refitted together by :func:`kernels.solve`, warm-started at the fit to
-all data (for ``stochastic`` also at the likelihood's other maximum, when the full data have
-one). Resamples are processed in chunks so that memory stays bounded for large groups.
+Every resample is a row of model multiplicities. The estimator turns a chunk of rows into one
+batched objective (:meth:`Estimator.resample_problem`: ``hull`` and ``pareto`` rebuild the frontier
+of every row with the vectorized scans of :mod:`transferscope.frontier.kernels`, the others weight
+all points by their multiplicities). All rows are refitted together by :func:`kernels.solve`,
+warm-started at the fit to all data (and at every other start the estimator names, e.g. the
+likelihood's other maximum); each row keeps its best solution. Resamples are processed in chunks
+so that memory stays bounded for large groups.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from transferscope.frontier import kernels
-from transferscope.frontier.estimators import POINT_FRONTIERS, CurveFit, FitOptions
+from transferscope.frontier.estimators import Estimator
 from transferscope.frontier.families import Family
+from transferscope.frontier.settings import FitSettings
+from transferscope.frontier.single import CurveFit
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -54,31 +57,12 @@ class BootstrapFits:
         return float(1.0 - self.ok.mean()) if self.ok.size else float("nan")
 
 
-def min_points(family: Family, frontier: str) -> int:
-    """Fewest (distinct) points a fit needs: one more than its number of parameters.
-
-    Parameters
-    ----------
-    family : Family
-        The curve.
-    frontier : str
-        The estimator (``stochastic`` adds two scale parameters).
-
-    Returns
-    -------
-    int
-        The minimum.
-    """
-    extra = 2 if frontier == "stochastic" else 0
-    return len(family.names) + extra + 1
-
-
 def refit_resamples(
     family: Family,
+    estimator: Estimator,
     x: Array,
     y: Array,
-    frontier: str,
-    options: FitOptions,
+    settings: FitSettings,
     full: CurveFit,
     indices: IntArray,
     *,
@@ -86,18 +70,18 @@ def refit_resamples(
     ftol: float = 1e-9,
     xtol: float = 1e-6,
 ) -> BootstrapFits:
-    """Rebuild the frontier of every resample and refit it.
+    """Refit every resample of a group.
 
     Parameters
     ----------
     family : Family
         The curve.
+    estimator : Estimator
+        The frontier estimator.
     x, y : numpy.ndarray
         All points of the group, shape ``(n,)``.
-    frontier : str
-        The estimator.
-    options : FitOptions
-        Its options.
+    settings : FitSettings
+        Options.
     full : CurveFit
         The fit to all data (the warm start).
     indices : numpy.ndarray
@@ -116,42 +100,22 @@ def refit_resamples(
     n = len(x)
     n_boot = indices.shape[0]
     p = len(family.names)
-    need = min_points(family, frontier)
+    need = estimator.min_points(family)
+    starts = estimator.warm_starts(full)
     theta = np.full((n_boot, full.theta.shape[0]), np.nan)
     ok = np.zeros(n_boot, dtype=bool)
     n_iter = np.zeros(n_boot, dtype=np.int64)
-    order = kernels.sort_order(x, y)
-    xs, ys = x[order], y[order]
     step = max(1, CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, n_boot, step):
         rows = slice(start, min(start + step, n_boot))
         counts = kernels.counts_from_indices(indices[rows], n)
-        theta0 = np.tile(full.theta, (counts.shape[0], 1))
-        problem: kernels.Problem
-        if frontier in POINT_FRONTIERS:
-            present = counts[:, order] > 0
-            masks = kernels.frontier_masks(xs, ys, present, frontier)  # type: ignore[arg-type]
-            index, valid = kernels.compact(masks)
-            n_fit = valid.sum(axis=1)
-            problem = kernels.LeastSquares(family, xs[index], ys[index], valid.astype(np.float64))
-        else:
-            n_fit = (counts > 0).sum(axis=1)
-            xr, yr = x[None, :], y[None, :]
-            if frontier == "all":
-                problem = kernels.LeastSquares(family, xr, yr, counts)
-            elif frontier == "quantile":
-                problem = kernels.Quantile(family, xr, yr, counts, options.tau, options.smoothing)
-            elif frontier == "stochastic":
-                problem = kernels.StochasticFrontier(
-                    family, xr, yr, counts, options.inefficiency, options.noise_floor
-                )
-            else:
-                raise ValueError(f"unknown frontier {frontier!r}")
-        result = kernels.solve(problem, theta0, max_iter=max_iter, ftol=ftol, xtol=xtol)
-        if frontier == "stochastic" and full.alternative is not None:
-            # the full data have a second maximum: start every resample from it too
-            theta1 = np.tile(full.alternative, (counts.shape[0], 1))
-            other = kernels.solve(problem, theta1, max_iter=max_iter, ftol=ftol, xtol=xtol)
+        problem, n_fit = estimator.resample_problem(family, x, y, counts, settings)
+        tiled = [np.tile(warm, (counts.shape[0], 1)) for warm in starts]
+        found = [
+            kernels.solve(problem, t0, max_iter=max_iter, ftol=ftol, xtol=xtol) for t0 in tiled
+        ]
+        result = found[0]
+        for other in found[1:]:
             result = kernels.best_of(result, other)[0]
         theta[rows] = result.theta
         ok[rows] = result.converged & (n_fit >= need)

@@ -26,6 +26,9 @@ Adding a family is a few lines::
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +36,8 @@ import lmfit
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
+
+from transferscope.errors import InputError
 
 Array = NDArray[np.float64]
 #: Lower and upper bound per parameter name.
@@ -468,10 +473,84 @@ class LossExp(Family):
 
 
 FAMILIES: dict[str, type[Family]] = {}
+_CACHE: dict[type[Family], Family] = {}
 
 
-def register(cls: type[Family]) -> type[Family]:
+def register(cls: type[Family], *, replace: bool = False) -> type[Family]:
     """Make a family available by its :attr:`Family.family_name` (usable as a decorator).
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of :class:`Family`.
+    replace : bool, default False
+        Replace a different family registered under the same name (a built-in one included).
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
+
+    Raises
+    ------
+    InputError
+        ``cls`` is not a :class:`Family` or has no name, or its name is taken by another family
+        and ``replace`` is false.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Family)):
+        raise InputError(f"a family must be a subclass of Family, got {cls!r}")
+    if not cls.family_name:
+        raise InputError(f"{cls.__name__} has no family_name")
+    held = FAMILIES.get(cls.family_name)
+    if held is not None and held is not cls and not replace:
+        raise InputError(
+            f"family {cls.family_name!r} is already registered ({held.__qualname__}); "
+            "pass replace=True to replace it"
+        )
+    FAMILIES[cls.family_name] = cls
+    _CACHE.pop(cls, None)
+    if held is not None:
+        _CACHE.pop(held, None)
+    return cls
+
+
+def definition_fingerprint(cls: type, base: type) -> str:
+    """Hash a class's definition: its name, its class attributes and the code of its methods.
+
+    Stored fits are keyed by the fingerprints of their family and estimator, so a class whose
+    code or bounds changed is refitted even under its old name. Code positions (line numbers)
+    do not enter, so moving a class within its file changes nothing.
+
+    Parameters
+    ----------
+    cls : type
+        The class (a family or an estimator).
+    base : type
+        Its framework base class; the base's own code (and what is above it) is not hashed.
+
+    Returns
+    -------
+    str
+        Hex SHA-256 of the definition.
+    """
+    digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}".encode())
+    for klass in cls.__mro__:
+        if klass is base or not issubclass(klass, base):
+            continue
+        for name in sorted(vars(klass)):
+            if name.startswith("__") and name != "__init__":
+                continue
+            member = inspect.getattr_static(klass, name)
+            func = member.fget if isinstance(member, property) else member
+            func = getattr(func, "__func__", func)
+            code = getattr(func, "__code__", None)
+            digest.update(name.encode())
+            digest.update(_code_bytes(code) if code is not None else repr(member).encode())
+    return digest.hexdigest()
+
+
+def family_fingerprint(cls: type[Family]) -> str:
+    """Hash a family's definition (see :func:`definition_fingerprint`).
 
     Parameters
     ----------
@@ -480,19 +559,29 @@ def register(cls: type[Family]) -> type[Family]:
 
     Returns
     -------
-    type
-        ``cls`` unchanged.
+    str
+        Hex SHA-256.
     """
-    if not cls.family_name:
-        raise ValueError(f"{cls.__name__} has no family_name")
-    FAMILIES[cls.family_name] = cls
-    return cls
+    return definition_fingerprint(cls, Family)
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """Bytes of a code object that do not depend on where it sits in its file."""
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    for const in code.co_consts:
+        nested = isinstance(const, types.CodeType)
+        parts.append(_code_bytes(const) if nested else repr(const).encode())
+    return b"|".join(parts)
+
+
+def ensure_family(cls: type[Family]) -> None:
+    """Register ``cls`` in a worker process that has not (spawned workers start afresh)."""
+    if FAMILIES.get(cls.family_name) is not cls:
+        FAMILIES[cls.family_name] = cls
 
 
 for _cls in (Abnar, Power, Logit, Probit, Sigmoid, LossExp):
     register(_cls)
-
-_CACHE: dict[type[Family], Family] = {}
 
 
 def get_family(name: str) -> Family:
@@ -510,10 +599,12 @@ def get_family(name: str) -> Family:
 
     Raises
     ------
-    KeyError
+    InputError
         For an unknown name.
     """
-    cls = FAMILIES[name]
+    cls = FAMILIES.get(name)
+    if cls is None:
+        raise InputError(f"unknown family {name!r}; expected one of {tuple(FAMILIES)}")
     if cls not in _CACHE:
         _CACHE[cls] = cls()
     return _CACHE[cls]

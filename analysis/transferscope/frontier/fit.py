@@ -9,6 +9,7 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,17 +17,16 @@ import pandas as pd
 from tqdm.std import tqdm
 
 from transferscope.errors import InputError
-from transferscope.frontier.estimators import FitOptions
-from transferscope.frontier.families import FAMILIES, get_family
-from transferscope.frontier.group import (
-    DEFAULT_FRONTIER,
-    Settings,
-    fit_families,
-    resolve_families,
-    unfitted,
+from transferscope.frontier.estimators import (
+    ESTIMATORS,
+    Estimator,
+    ensure_estimator,
+    get_estimator,
 )
-from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
+from transferscope.frontier.families import FAMILIES, Family, ensure_family, get_family
+from transferscope.frontier.group import draw_seed, fit_families, resolve_families, unfitted
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
+from transferscope.frontier.settings import FitSettings
 from transferscope.records import json_safe
 from transferscope.schema import scored_on_upstream_task
 
@@ -151,17 +151,39 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         yield key, x, y, upstream, downstream, own_problem or up_problem or down_problem
 
 
+@dataclass(frozen=True)
+class Registry:
+    """The families and the estimator a fit uses, shipped to worker processes.
+
+    A process started by ``spawn`` or ``forkserver`` imports the package afresh and knows only
+    the built-in families; the classes travel with every task (pickled by reference) and are
+    registered there before fitting.
+    """
+
+    families: tuple[type[Family], ...]
+    estimator: type[Estimator]
+
+    @classmethod
+    def current(cls, settings: FitSettings) -> Registry:
+        """Snapshot the registered families and the settings' estimator."""
+        get_estimator(settings.frontier)  # refuses an unknown name
+        return cls(tuple(FAMILIES.values()), ESTIMATORS[settings.frontier])
+
+    def install(self) -> None:
+        """Register the shipped classes in this process (a no-op where they already are)."""
+        for family in self.families:
+            ensure_family(family)
+        ensure_estimator(self.estimator)
+
+
 def _fit_task(
-    task: Task,
-    family: str | Sequence[str],
-    settings: Settings,
-    seed: int,
-    side_by_side: bool,
+    task: Task, settings: FitSettings, registry: Registry
 ) -> tuple[dict[str, Any], list[FrontierResult]]:
+    registry.install()
     key, x, y, upstream, downstream, problem = task
     if problem is not None:  # mixed metrics: nothing to fit
-        names = resolve_families(family, upstream)
-        if isinstance(family, str) and family == "auto" and not side_by_side:
+        names = resolve_families(settings, upstream)
+        if settings.family == "auto" and not settings.side_by_side:
             names = names[:1]
         keep = np.isfinite(x) & np.isfinite(y)
         return key, [
@@ -171,12 +193,10 @@ def _fit_task(
     results = fit_families(
         x,
         y,
-        family,
         settings,
-        group_seed(seed, key),
+        group_seed(settings.seed, key),
         upstream_metric=upstream,
         downstream_metric=downstream,
-        side_by_side=side_by_side,
     )
     return key, results
 
@@ -185,34 +205,28 @@ def _star(args: tuple[Any, ...]) -> tuple[dict[str, Any], list[FrontierResult]]:
     return _fit_task(*args)
 
 
-def output_columns(by: Sequence[str], family: str | Sequence[str], frontier: str) -> list[str]:
+def output_columns(by: Sequence[str], settings: FitSettings) -> list[str]:
     """List the columns of :func:`fit_frontiers`'s output, in order.
 
     Parameters
     ----------
     by : sequence of str
         Group key columns.
-    family : str or sequence of str
-        As passed to :func:`fit_frontiers`.
-    frontier : str
-        The estimator.
+    settings : FitSettings
+        The families asked for and the estimator.
 
     Returns
     -------
     list of str
         Column names.
     """
-    if isinstance(family, str):
-        names = list(FAMILIES) if family == "auto" else [family]
-    else:
-        names = list(family)
+    names = list(FAMILIES) if settings.family == "auto" else list(settings.families_asked)
     params: list[str] = []
     for n in names:
         for p in get_family(n).names:
             if p not in params:
                 params.append(p)
-    if frontier == "stochastic":
-        params += ["sigma_v", "sigma_u"]
+    params += list(get_estimator(settings.frontier).extra_params)
     cols = [*by, *HEAD_COLUMNS]
     for p in params:
         cols += [f"param_{p}", f"param_{p}_se"]
@@ -287,24 +301,6 @@ def restore_key_types(frame: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str]
     return frame
 
 
-def check_families(family: str | Sequence[str]) -> None:
-    """Raise :class:`InputError` unless ``family`` is ``"auto"`` or registered names.
-
-    Parameters
-    ----------
-    family : str or sequence of str
-        As passed to :func:`fit_frontiers`.
-    """
-    names = [family] if isinstance(family, str) else list(family)
-    if not names:
-        raise InputError("no family given")
-    for name in names:
-        if name not in FAMILIES and not (name == "auto" and isinstance(family, str)):
-            raise InputError(
-                f"unknown family {name!r}; expected 'auto' or one of {tuple(FAMILIES)}"
-            )
-
-
 def worker_count(n_jobs: int) -> int:
     """Count the worker processes for ``n_jobs`` (-1: every core).
 
@@ -343,10 +339,7 @@ def progress_bar(total: int, show: bool) -> Any:
 
 def fit_tasks(
     tasks: Sequence[Task],
-    family: str | Sequence[str],
-    settings: Settings,
-    seed: int,
-    side_by_side: bool,
+    settings: FitSettings,
     n_jobs: int = 1,
     progress: bool = False,
 ) -> list[list[FrontierResult]]:
@@ -355,9 +348,9 @@ def fit_tasks(
     Parameters
     ----------
     tasks : sequence
-        Groups, as made by the DataFrame layer.
-    family, settings, seed, side_by_side
-        As for :func:`fit_frontiers`.
+        Groups, as made by :func:`group_tasks`.
+    settings : FitSettings
+        Families, estimator and options.
     n_jobs : int
         Worker processes (-1: every core).
     progress : bool
@@ -368,15 +361,17 @@ def fit_tasks(
     list of list of FrontierResult
         The results of every task, in order.
     """
+    registry = Registry.current(settings)
+    resolve_families(settings, None)  # refuses unknown names before any work
     jobs = worker_count(n_jobs)
     out: list[list[FrontierResult]] = []
     with progress_bar(len(tasks), progress) as bar:
         if jobs == 1 or len(tasks) <= 1:
             for task in tasks:
-                out.append(_fit_task(task, family, settings, seed, side_by_side)[1])
+                out.append(_fit_task(task, settings, registry)[1])
                 bar.update()
         else:
-            args = [(task, family, settings, seed, side_by_side) for task in tasks]
+            args = [(task, settings, registry) for task in tasks]
             with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
                 for _, results in pool.map(_star, args, chunksize=1):
                     out.append(results)
@@ -384,58 +379,16 @@ def fit_tasks(
     return out
 
 
-def settings_from(
-    frontier: str,
-    bootstrap: int,
-    ci_level: float,
-    *,
-    tau: float,
-    inefficiency: Inefficiency,
-    noise_floor: float,
-    delta: float,
-    backtest_quantile: float,
-) -> Settings:
-    """Check the options and bundle them.
-
-    Parameters
-    ----------
-    frontier, bootstrap, ci_level, tau, inefficiency, noise_floor, delta, backtest_quantile
-        As for :func:`fit_frontiers`.
-
-    Returns
-    -------
-    Settings
-        The checked settings.
-    """
-    settings = Settings(
-        frontier=frontier,
-        bootstrap=bootstrap,
-        ci_level=ci_level,
-        delta=delta,
-        backtest_quantile=backtest_quantile,
-        options=FitOptions(tau=tau, inefficiency=inefficiency, noise_floor=noise_floor),
-    )
-    settings.check()
-    return settings
-
-
 def fit_frontiers(
     runs: pd.DataFrame,
-    by: Sequence[str] = DEFAULT_BY,
     family: str | Sequence[str] = "abnar",
-    frontier: str = DEFAULT_FRONTIER,
-    bootstrap: int = 1000,
-    ci_level: float = 0.95,
-    seed: int = 0,
     *,
-    tau: float = 0.9,
-    inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = NOISE_FLOOR,
-    delta: float = 0.01,
-    backtest_quantile: float = 0.8,
-    side_by_side: bool = False,
+    by: Sequence[str] = DEFAULT_BY,
+    settings: FitSettings | None = None,
+    rng: np.random.Generator | None = None,
     n_jobs: int = 1,
     progress: bool = False,
+    **options: Any,
 ) -> pd.DataFrame:
     """Fit a saturating frontier of downstream on upstream score for every group of runs.
 
@@ -447,36 +400,27 @@ def fit_frontiers(
         metric needs ``loss_exp``; a group that mixes metrics is ``degenerate``). Runs with a
         missing score, and runs whose ``task`` is their ``upstream_task`` (downstream equals
         upstream), are left out.
-    by : sequence of str
-        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
     family : str or sequence of str
         A family name, ``"auto"`` (smallest backtest error, AICc breaks ties) or several names.
-    frontier : str
-        ``"stochastic"`` (default: its plateau interval is calibrated), ``"hull"``, ``"pareto"``,
-        ``"quantile"`` or ``"all"``.
-    bootstrap : int
-        Bootstrap resamples per group and family (0: no interval).
-    ci_level : float
-        Level of the plateau interval.
-    seed : int
-        Seed; each group's resamples derive from it and the group key.
-    tau : float
-        Quantile level of ``"quantile"``.
-    inefficiency : {"half_normal", "exponential"}
-        Shortfall distribution of ``"stochastic"``.
-    noise_floor : float
-        Smallest noise standard deviation of ``"stochastic"``.
-    delta : float
-        Tolerance of the saturation point.
-    backtest_quantile : float
-        The backtest trains on the models below this upstream quantile.
-    side_by_side : bool
-        With ``"auto"`` or several families: return every family's row (``selected`` marks the
-        choice) instead of only the chosen one.
+    by : sequence of str
+        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
+    settings : FitSettings, optional
+        Every option at once; ``**options`` override its fields.
+    rng : numpy.random.Generator, optional
+        Draw the seed from this generator instead of ``seed``.
     n_jobs : int
         Worker processes over groups (1: in this process; -1: all cores).
     progress : bool
         Show a progress bar on stderr.
+    **options
+        Fields of :class:`FitSettings`: ``frontier`` (``"stochastic"``, the default, whose
+        plateau interval is calibrated; ``"hull"``, ``"pareto"``, ``"quantile"``, ``"all"`` or
+        any registered estimator), ``bootstrap`` (resamples per group and family, 0: no
+        interval), ``ci_level``, ``seed`` (each group's resamples derive from it and the group
+        key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``, ``tau``
+        (``quantile``), ``inefficiency`` and ``noise_floor`` (``stochastic``), ``smoothing``,
+        ``side_by_side`` (with ``"auto"`` or several families: every family's row, ``selected``
+        marking the choice).
 
     Returns
     -------
@@ -488,8 +432,9 @@ def fit_frontiers(
           ``degenerate``), ``message`` (the reason; for ok fits a note on parameters that
           ended on a bound, e.g. ``e_ir`` at 0, else empty);
         - ``n_points`` (runs with both scores), ``n_frontier`` (points defining the frontier);
-        - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families
-          (``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a family lacks it;
+        - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families (and of
+          the estimator, e.g. ``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a
+          family lacks it;
         - ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``, ``ci_level``;
         - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for
           a loss, the largest), ``aicc``, ``rmse``, ``backtest_mae``;
@@ -500,26 +445,42 @@ def fit_frontiers(
     Raises
     ------
     InputError
-        For missing columns, an unknown family or estimator, or an option out of range.
+        For missing columns, an unknown family, estimator or option, or an option out of range.
     """
     by = [by] if isinstance(by, str) else list(by)
     check_runs(runs, by)
-    settings = settings_from(
-        frontier,
-        bootstrap,
-        ci_level,
-        tau=tau,
-        inefficiency=inefficiency,
-        noise_floor=noise_floor,
-        delta=delta,
-        backtest_quantile=backtest_quantile,
-    )
-    check_families(family)
+    fit_settings = resolved_settings(settings, rng, family=family, **options)
     tasks = list(group_tasks(runs, by))
-    results = fit_tasks(tasks, family, settings, seed, side_by_side, n_jobs, progress)
+    results = fit_tasks(tasks, fit_settings, n_jobs, progress)
     rows = [{**t[0], **r.row()} for t, rs in zip(tasks, results, strict=True) for r in rs]
-    frame = results_frame(rows, output_columns(by, family, frontier))
+    frame = results_frame(rows, output_columns(by, fit_settings))
     return restore_key_types(frame, runs, by)
+
+
+def resolved_settings(
+    settings: FitSettings | None, rng: np.random.Generator | None, **options: Any
+) -> FitSettings:
+    """Combine base settings, keyword options and an optional generator into checked settings.
+
+    Parameters
+    ----------
+    settings : FitSettings, optional
+        Base settings.
+    rng : numpy.random.Generator, optional
+        When given, the seed is drawn from it.
+    **options
+        Fields of :class:`FitSettings` (``None`` values are ignored).
+
+    Returns
+    -------
+    FitSettings
+        The settings, with a known estimator.
+    """
+    fit_settings = FitSettings.make(settings, **options)
+    if rng is not None:
+        fit_settings = fit_settings.replace(seed=draw_seed(rng))
+    get_estimator(fit_settings.frontier)
+    return fit_settings
 
 
 def frontier_curves(

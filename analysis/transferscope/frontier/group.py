@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Final
 
 import numpy as np
@@ -13,86 +13,18 @@ from numpy.typing import ArrayLike, NDArray
 from transferscope.errors import InputError
 from transferscope.frontier import bootstrap as boot
 from transferscope.frontier import kernels
-from transferscope.frontier.estimators import (
-    FRONTIERS,
-    POINT_FRONTIERS,
-    CurveFit,
-    FitOptions,
-    fit_estimator,
-    location,
-)
+from transferscope.frontier.estimators import Estimator, get_estimator
 from transferscope.frontier.families import FAMILIES, Family, families_for, get_family
-from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.frontier.result import FrontierResult
+from transferscope.frontier.settings import FitSettings
+from transferscope.frontier.single import CurveFit
+from transferscope.rng import make_rng
 from transferscope.schema import metric_direction
 
 Array = NDArray[np.float64]
 
-#: The default frontier estimator: the one whose plateau interval is calibrated (see README).
-DEFAULT_FRONTIER: Final[str] = "stochastic"
 #: Backtest errors closer than this (accuracy units) are a tie, broken by AICc.
 AUTO_TIE: Final[float] = 1e-3
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a group fit depends on besides the data (part of the store's fingerprint).
-
-    Parameters
-    ----------
-    frontier : str
-        Frontier estimator.
-    bootstrap : int
-        Resamples (0: no interval).
-    ci_level : float
-        Interval level.
-    delta : float
-        Tolerance of the saturation point.
-    backtest_quantile : float
-        Upstream quantile below which the backtest trains.
-    options : FitOptions
-        ``tau``, ``inefficiency``, smoothing and noise floor.
-    """
-
-    frontier: str = DEFAULT_FRONTIER
-    bootstrap: int = 1000
-    ci_level: float = 0.95
-    delta: float = 0.01
-    backtest_quantile: float = 0.8
-    options: FitOptions = field(default_factory=FitOptions)
-
-    def check(self) -> None:
-        """Raise :class:`InputError` for an option out of range."""
-        if self.frontier not in FRONTIERS:
-            raise InputError(f"unknown frontier {self.frontier!r}; expected one of {FRONTIERS}")
-        if not isinstance(self.bootstrap, int | np.integer) or self.bootstrap < 0:
-            raise InputError(f"bootstrap must be a non-negative integer, got {self.bootstrap!r}")
-        if not 0.0 < self.ci_level < 1.0:
-            raise InputError(f"ci_level must lie in (0, 1), got {self.ci_level!r}")
-        if not 0.0 < self.options.tau < 1.0:
-            raise InputError(f"tau must lie in (0, 1), got {self.options.tau!r}")
-        if not 0.0 < self.backtest_quantile < 1.0:
-            raise InputError(
-                f"backtest_quantile must lie in (0, 1), got {self.backtest_quantile!r}"
-            )
-        if not self.delta > 0.0:
-            raise InputError(f"delta must be positive, got {self.delta!r}")
-        if self.options.inefficiency not in ("half_normal", "exponential"):
-            raise InputError(
-                f"unknown inefficiency {self.options.inefficiency!r}; "
-                "expected 'half_normal' or 'exponential'"
-            )
-
-    def to_record(self) -> dict[str, object]:
-        """JSON-safe dict of the settings."""
-        return {
-            "frontier": self.frontier,
-            "bootstrap": int(self.bootstrap),
-            "ci_level": float(self.ci_level),
-            "delta": float(self.delta),
-            "backtest_quantile": float(self.backtest_quantile),
-            **self.options.to_record(),
-        }
 
 
 def saturation_point(
@@ -146,7 +78,7 @@ def saturation_point(
 
 
 def unfitted(
-    family: Family, settings: Settings, x: Array, y: Array, status: str, message: str
+    family: Family, settings: FitSettings, x: Array, y: Array, status: str, message: str
 ) -> FrontierResult:
     """Make a result without a fit: the status and why, the points, NaN statistics.
 
@@ -154,7 +86,7 @@ def unfitted(
     ----------
     family : Family
         The family that was asked for.
-    settings : Settings
+    settings : FitSettings
         Estimator and options.
     x, y : numpy.ndarray
         The group's points.
@@ -166,6 +98,7 @@ def unfitted(
     FrontierResult
         With NaN parameters and statistics.
     """
+    names = get_estimator(settings.frontier).param_names(family)
     return FrontierResult(
         family=family.family_name,
         frontier=settings.frontier,
@@ -173,8 +106,8 @@ def unfitted(
         message=message,
         n_points=len(x),
         n_frontier=0,
-        params=dict.fromkeys(_param_names(family, settings.frontier), math.nan),
-        stderr=dict.fromkeys(_param_names(family, settings.frontier), math.nan),
+        params=dict.fromkeys(names, math.nan),
+        stderr=dict.fromkeys(names, math.nan),
         ci_level=settings.ci_level,
         options=settings.to_record(),
         x=x,
@@ -183,14 +116,9 @@ def unfitted(
     )
 
 
-def _param_names(family: Family, frontier: str) -> tuple[str, ...]:
-    extra = ("sigma_v", "sigma_u") if frontier == "stochastic" else ()
-    return (*family.names, *extra)
-
-
 def check_group(
     family: Family,
-    frontier: str,
+    estimator: Estimator,
     x: Array,
     y: Array,
     upstream_metric: str | None = None,
@@ -202,8 +130,8 @@ def check_group(
     ----------
     family : Family
         The curve to fit.
-    frontier : str
-        The estimator.
+    estimator : Estimator
+        The frontier estimator.
     x, y : numpy.ndarray
         Upstream and downstream scores (finite).
     upstream_metric, downstream_metric : str, optional
@@ -240,11 +168,11 @@ def check_group(
         return ("degenerate", "upstream scores outside [0, 1]; the family needs a fraction")
     if family.upstream == "lower" and len(x) and np.min(x) < 0.0:
         return ("degenerate", "negative upstream losses")
-    need = boot.min_points(family, frontier)
+    need = estimator.min_points(family)
     if len(x) == 0:
         return ("too_few_points", "no run has both an upstream and a downstream score")
     if len(x) < need:
-        return ("too_few_points", f"{len(x)} points; {name!r} on {frontier!r} needs {need}")
+        return ("too_few_points", f"{len(x)} points; {name!r} on {estimator.name!r} needs {need}")
     if np.ptp(x) == 0.0:
         return ("degenerate", "all points have the same upstream score (a vertical line)")
     if np.ptp(y) == 0.0:
@@ -254,37 +182,35 @@ def check_group(
 
 def _backtest(
     family: Family,
+    estimator: Estimator,
     x: Array,
     y: Array,
-    settings: Settings,
+    settings: FitSettings,
     mask: NDArray[np.bool_],
     start: dict[str, float],
 ) -> tuple[float, Array, Array, Array]:
+    """Fit on the models below the upstream quantile; error on the held-out frontier points."""
     loss = family.upstream == "lower"
     q = settings.backtest_quantile
     cut = float(np.quantile(x, 1.0 - q if loss else q))
     train = x > cut if loss else x < cut
     held = ~train
     empty = np.zeros(0)
-    if train.sum() < boot.min_points(family, settings.frontier) or not held.any():
+    need = estimator.min_points(family)
+    if train.sum() < need or not held.any():
         return math.nan, empty, empty, empty
     if np.ptp(x[train]) == 0.0 or np.ptp(y[train]) == 0.0:
         return math.nan, empty, empty, empty
-    fit, train_mask = fit_estimator(
-        family, x[train], y[train], settings.frontier, settings.options, start=start
-    )
+    if estimator.select(x[train], y[train]).sum() < need:
+        return math.nan, empty, empty, empty
+    fit = estimator.fit(family, x[train], y[train], settings, start=start)
     if not fit.converged:
         return math.nan, empty, empty, empty
-    if settings.frontier in POINT_FRONTIERS:
-        if train_mask.sum() < boot.min_points(family, settings.frontier):
-            return math.nan, empty, empty, empty
-        target = held & mask
-    else:
-        target = held
+    target = held & mask
     xt, yt = x[target], y[target]
     if xt.size == 0:
         return math.nan, empty, empty, empty
-    predicted = location(family, fit, settings.frontier, settings.options, xt)
+    predicted = estimator.location(family, fit, settings, xt)
     return float(np.mean(np.abs(predicted - yt))), xt, yt, predicted
 
 
@@ -292,7 +218,7 @@ def fit_one(
     family: Family,
     x: Array,
     y: Array,
-    settings: Settings,
+    settings: FitSettings,
     rng: np.random.Generator,
     *,
     upstream_metric: str | None = None,
@@ -307,7 +233,7 @@ def fit_one(
         The curve.
     x, y : numpy.ndarray
         Finite upstream and downstream scores.
-    settings : Settings
+    settings : FitSettings
         Estimator and options.
     rng : numpy.random.Generator
         Source of the bootstrap resamples.
@@ -321,39 +247,41 @@ def fit_one(
     FrontierResult
         The fit, or a status saying why there is none.
     """
-    problem = check_group(family, settings.frontier, x, y, upstream_metric, downstream_metric)
+    estimator = get_estimator(settings.frontier)
+    problem = check_group(family, estimator, x, y, upstream_metric, downstream_metric)
     if problem is not None:
         return unfitted(family, settings, x, y, *problem)
+    mask = estimator.select(x, y)
     try:
-        fit, mask = fit_estimator(family, x, y, settings.frontier, settings.options)
+        fit = estimator.fit(family, x, y, settings)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         return unfitted(family, settings, x, y, "did_not_converge", f"fit failed: {exc}")
     n_frontier = int(mask.sum())
     base = unfitted(family, settings, x, y, "ok", "")
-    need = boot.min_points(family, settings.frontier)
+    need = estimator.min_points(family)
     if n_frontier < need:
         message = (
             f"the {settings.frontier} frontier has {n_frontier} points; "
             f"{family.family_name!r} needs {need}"
         )
-        return _replace(base, status="too_few_points", message=message, n_frontier=n_frontier)
+        return replace(base, status="too_few_points", message=message, n_frontier=n_frontier)
     if not fit.converged:
         message = fit.message or "the optimizer did not converge"
-        return _replace(base, status="did_not_converge", message=message, n_frontier=n_frontier)
+        return replace(base, status="did_not_converge", message=message, n_frontier=n_frontier)
     p = len(family.names)
     plateau = float(family.plateau(*fit.values[:p]))
     if not math.isfinite(plateau):
-        return _replace(
+        return replace(
             base, status="did_not_converge", message="non-finite plateau", n_frontier=n_frontier
         )
     start = {n: float(v) for n, v in zip(family.names, fit.values[:p], strict=True)}
-    mae, bx, by_, bp = _backtest(family, x, y, settings, mask, start)
+    mae, bx, by_, bp = _backtest(family, estimator, x, y, settings, mask, start)
     low = high = failed = math.nan
     plateaus = np.zeros(0)
     n_boot = int(settings.bootstrap) if bootstrap else 0
     if n_boot > 0:
         indices = kernels.bootstrap_indices(len(x), n_boot, rng)
-        fits = boot.refit_resamples(family, x, y, settings.frontier, settings.options, fit, indices)
+        fits = boot.refit_resamples(family, estimator, x, y, settings, fit, indices)
         low, high = boot.percentile_interval(fits.plateau, settings.ci_level)
         failed = fits.failed_share
         plateaus = fits.plateau[fits.ok]
@@ -417,10 +345,6 @@ def _named(fit: CurveFit, values: Array) -> dict[str, float]:
     return {n: float(v) for n, v in zip(fit.names, values, strict=True)}
 
 
-def _replace(result: FrontierResult, **changes: Any) -> FrontierResult:
-    return replace(result, **changes)
-
-
 def _auto_order(results: Sequence[FrontierResult]) -> int | None:
     """Index of the family ``auto`` picks: smallest backtest error, ties within AUTO_TIE by AICc."""
     ok = [i for i, r in enumerate(results) if r.ok]
@@ -439,13 +363,13 @@ def _auto_order(results: Sequence[FrontierResult]) -> int | None:
     return min(pool, key=lambda i: (aicc(i), results[i].backtest_mae, i))
 
 
-def resolve_families(family: str | Sequence[str], upstream_metric: str | None) -> list[str]:
-    """Family names to fit for ``family`` (a name, ``"auto"`` or a list of names).
+def resolve_families(settings: FitSettings, upstream_metric: str | None) -> list[str]:
+    """Family names to fit: the names asked for, or for ``"auto"`` those that suit the metric.
 
     Parameters
     ----------
-    family : str or sequence of str
-        As given by the user.
+    settings : FitSettings
+        Its ``family``: a name, ``"auto"`` or several names.
     upstream_metric : str, optional
         For ``"auto"``: accuracies get the accuracy families, losses ``loss_exp``.
 
@@ -459,12 +383,9 @@ def resolve_families(family: str | Sequence[str], upstream_metric: str | None) -
     InputError
         For an unknown name.
     """
-    if isinstance(family, str):
-        if family == "auto":
-            return list(families_for(metric_direction(upstream_metric)))
-        names = [family]
-    else:
-        names = list(family)
+    if settings.family == "auto":
+        return list(families_for(metric_direction(upstream_metric)))
+    names = list(settings.families_asked)
     for n in names:
         if n not in FAMILIES:
             raise InputError(f"unknown family {n!r}; expected 'auto' or one of {tuple(FAMILIES)}")
@@ -474,13 +395,11 @@ def resolve_families(family: str | Sequence[str], upstream_metric: str | None) -
 def fit_families(
     x: ArrayLike,
     y: ArrayLike,
-    family: str | Sequence[str],
-    settings: Settings,
-    rng_seed: int | np.random.SeedSequence,
+    settings: FitSettings,
+    seed: int | np.random.SeedSequence,
     *,
     upstream_metric: str | None = None,
     downstream_metric: str | None = None,
-    side_by_side: bool = False,
 ) -> list[FrontierResult]:
     """Fit one or several families to one group; ``"auto"`` marks (and keeps) the best.
 
@@ -488,87 +407,63 @@ def fit_families(
     ----------
     x, y : array_like
         Upstream and downstream scores; pairs with a missing value are dropped.
-    family : str or sequence of str
-        A family name, ``"auto"``, or several names.
-    settings : Settings
-        Estimator and options.
-    rng_seed : int or numpy.random.SeedSequence
+    settings : FitSettings
+        Families, estimator and options. With ``"auto"`` (or several names) and
+        ``side_by_side``, every family is returned (bootstrapped), ``selected`` marking the
+        choice; otherwise only the chosen one is returned and only it is bootstrapped.
+    seed : int or numpy.random.SeedSequence
         Seed of the bootstrap; every family draws the same resamples.
     upstream_metric, downstream_metric : str, optional
         Metric names.
-    side_by_side : bool
-        With ``"auto"`` (or several names), return every family (bootstrapped), with
-        ``selected`` marking the choice; otherwise only the chosen one is returned and only it is
-        bootstrapped.
 
     Returns
     -------
     list of FrontierResult
         One result per family returned.
     """
-    settings.check()
     xa = np.asarray(x, dtype=np.float64).ravel()
     ya = np.asarray(y, dtype=np.float64).ravel()
     if xa.shape != ya.shape:
         raise InputError(f"x and y differ in length: {xa.size} and {ya.size}")
     keep = np.isfinite(xa) & np.isfinite(ya)
     xa, ya = xa[keep], ya[keep]
-    names = resolve_families(family, upstream_metric)
-    choose = family == "auto" or not isinstance(family, str)
-    many = len(names) > 1 and choose
+    names = resolve_families(settings, upstream_metric)
+    many = len(names) > 1 and settings.chooses
 
-    def rng() -> np.random.Generator:
-        return np.random.default_rng(rng_seed)
-
-    results = [
-        fit_one(
-            get_family(n),
+    def one(name: str, bootstrap: bool = True) -> FrontierResult:
+        return fit_one(
+            get_family(name),
             xa,
             ya,
             settings,
-            rng(),
+            np.random.default_rng(seed),
             upstream_metric=upstream_metric,
             downstream_metric=downstream_metric,
-            bootstrap=side_by_side or not many,
+            bootstrap=bootstrap,
         )
-        for n in names
-    ]
+
+    results = [one(n, bootstrap=settings.side_by_side or not many) for n in names]
     if not many:
         return results
     chosen = _auto_order(results)
-    marked = [_replace(r, selected=(i == chosen)) for i, r in enumerate(results)]
-    if side_by_side:
+    marked = [replace(r, selected=(i == chosen)) for i, r in enumerate(results)]
+    if settings.side_by_side:
         return marked
     if chosen is None:
-        return [_replace(marked[0], selected=False)]
-    best = fit_one(
-        get_family(names[chosen]),
-        xa,
-        ya,
-        settings,
-        rng(),
-        upstream_metric=upstream_metric,
-        downstream_metric=downstream_metric,
-    )
-    return [best]
+        return [replace(marked[0], selected=False)]
+    return [one(names[chosen])]
 
 
 def fit_group(
     x: ArrayLike,
     y: ArrayLike,
-    family: str = "abnar",
-    frontier: str = DEFAULT_FRONTIER,
+    family: str | Sequence[str] = "abnar",
     *,
-    bootstrap: int = 1000,
-    ci_level: float = 0.95,
-    seed: int = 0,
-    tau: float = 0.9,
-    inefficiency: Inefficiency = "half_normal",
-    noise_floor: float = NOISE_FLOOR,
-    delta: float = 0.01,
-    backtest_quantile: float = 0.8,
     upstream_metric: str | None = None,
     downstream_metric: str | None = None,
+    settings: FitSettings | None = None,
+    rng: np.random.Generator | None = None,
+    **options: Any,
 ) -> FrontierResult:
     """Fit a saturating family to one group of (upstream, downstream) points.
 
@@ -576,29 +471,21 @@ def fit_group(
     ----------
     x, y : array_like
         Upstream and downstream scores of the models (pairs with a missing value are dropped).
-    family : str
-        ``"abnar"``, ``"power"``, ``"logit"``, ``"probit"``, ``"sigmoid"``, ``"loss_exp"`` or
-        ``"auto"`` (the family with the smallest backtest error; AICc breaks ties).
-    frontier : str
-        ``"stochastic"`` (default), ``"hull"``, ``"pareto"``, ``"quantile"`` or ``"all"``.
-    bootstrap : int
-        Bootstrap resamples for the plateau interval (0: none).
-    ci_level : float
-        Level of the interval.
-    seed : int
-        Seed of the resamples.
-    tau : float
-        Quantile level of ``"quantile"``.
-    inefficiency : {"half_normal", "exponential"}
-        Shortfall distribution of ``"stochastic"``.
-    noise_floor : float
-        Smallest noise standard deviation of ``"stochastic"``.
-    delta : float
-        Tolerance of the saturation point.
-    backtest_quantile : float
-        The backtest trains on models below this upstream quantile.
+    family : str or sequence of str
+        ``"abnar"``, ``"power"``, ``"logit"``, ``"probit"``, ``"sigmoid"``, ``"loss_exp"``, any
+        registered family, or ``"auto"`` (the family with the smallest backtest error; AICc
+        breaks ties).
     upstream_metric, downstream_metric : str, optional
         Metric names; a lower-is-better upstream metric needs ``loss_exp``.
+    settings : FitSettings, optional
+        Every other option at once; ``**options`` override its fields.
+    rng : numpy.random.Generator, optional
+        Draw the bootstrap seed from this generator instead of ``seed``.
+    **options
+        Fields of :class:`FitSettings`: ``frontier`` (``"stochastic"`` by default, ``"hull"``,
+        ``"pareto"``, ``"quantile"``, ``"all"``), ``bootstrap``, ``ci_level``, ``seed``,
+        ``delta``, ``backtest_quantile``, ``tau``, ``inefficiency``, ``smoothing``,
+        ``noise_floor``.
 
     Returns
     -------
@@ -609,22 +496,34 @@ def fit_group(
     Raises
     ------
     InputError
-        For an unknown family or estimator, or an option out of range.
+        For an unknown family, estimator or option, or an option out of range.
     """
-    settings = Settings(
-        frontier=frontier,
-        bootstrap=bootstrap,
-        ci_level=ci_level,
-        delta=delta,
-        backtest_quantile=backtest_quantile,
-        options=FitOptions(tau=tau, inefficiency=inefficiency, noise_floor=noise_floor),
-    )
-    return fit_families(
+    fit_settings = FitSettings.make(settings, family=family, **options)
+    if rng is not None:
+        fit_settings = fit_settings.replace(seed=draw_seed(rng))
+    get_estimator(fit_settings.frontier)
+    results = fit_families(
         x,
         y,
-        family,
-        settings,
-        seed,
+        fit_settings.replace(side_by_side=False),
+        fit_settings.seed,
         upstream_metric=upstream_metric,
         downstream_metric=downstream_metric,
-    )[0]
+    )
+    return results[0]
+
+
+def draw_seed(rng: np.random.Generator) -> int:
+    """Draw a seed from a generator, for functions whose resamples derive from one seed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The generator (it advances).
+
+    Returns
+    -------
+    int
+        A non-negative seed below 2**63.
+    """
+    return int(make_rng(rng=rng).integers(0, 2**63 - 1))

@@ -457,29 +457,6 @@ class Quantile(_CurveProblem):
         return obj, grad, hess
 
 
-def sfa_loglik(eps: Array, sigma_v: Array, sigma_u: Array, inefficiency: Inefficiency) -> Array:
-    """Log-density of the composed error ``eps = v - u`` of a stochastic frontier.
-
-    Parameters
-    ----------
-    eps : numpy.ndarray
-        Residuals ``y - f(x)``.
-    sigma_v : numpy.ndarray
-        Standard deviation of the normal noise ``v`` (broadcastable).
-    sigma_u : numpy.ndarray
-        Scale of the inefficiency ``u >= 0``: the half-normal's sigma, or the exponential's mean.
-    inefficiency : {"half_normal", "exponential"}
-        Distribution of ``u``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Log-density per observation (Aigner, Lovell and Schmidt 1977; Meeusen and van den
-        Broeck 1977).
-    """
-    return _loglik_parts(eps, sigma_v, sigma_u, inefficiency)[0]
-
-
 def _loglik_parts(
     eps: Array, sigma_v: Array, sigma_u: Array, inefficiency: Inefficiency
 ) -> tuple[Array, Array]:

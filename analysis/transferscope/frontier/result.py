@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from transferscope.frontier import kernels
 from transferscope.frontier.families import get_family
 from transferscope.records import Record, json_safe
 
@@ -153,25 +152,6 @@ class FrontierResult(Record):
         if not self.ok:
             return np.full(xa.shape, np.nan)
         return get_family(self.family).evaluate(xa, self._theta())
-
-    def predict_typical(self, x: ArrayLike) -> Array:
-        """Where a typical model at ``x`` lands: the curve, minus the mean shortfall for SFA.
-
-        Parameters
-        ----------
-        x : array_like
-            Upstream scores.
-
-        Returns
-        -------
-        numpy.ndarray
-            Predicted downstream score of a typical model.
-        """
-        out = self.predict(x)
-        if self.frontier == "stochastic" and self.ok:
-            kind = self.options.get("inefficiency", "half_normal")
-            out = out - kernels.mean_inefficiency(self.params["sigma_u"], kind)
-        return out
 
     def curve_range(self) -> tuple[float, float]:
         """Upstream range a curve is drawn over: the data up to the best possible score."""

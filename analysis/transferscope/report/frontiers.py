@@ -99,20 +99,17 @@ def current_fits(
         Fits in the columns of :func:`transferscope.frontier.fit_store`, the number of groups
         fitted now (the others were reused), and the group key columns.
     """
-    from transferscope.frontier import DEFAULT_BY
-    from transferscope.frontier.persist import fit_store
+    from transferscope.frontier import DEFAULT_BY, fit_store
 
     # Stored runs always carry their downstream metric; grouping by it keeps tables such as
     # Pythia's (acc, acc_norm and ppl for one task) from landing in unfittable mixed groups.
     by = (*DEFAULT_BY, "downstream_metric")
-    kwargs: dict[str, Any] = {"seed": seed, "progress": progress, "by": by, **filters}
-    if bootstrap is not None:
-        kwargs["bootstrap"] = bootstrap
+    options: dict[str, Any] = {"seed": seed, "bootstrap": bootstrap}
     if family == "all":
-        kwargs.update(family="auto", side_by_side=True)
+        options.update(family="auto", side_by_side=True)
     elif family is not None:
-        kwargs["family"] = family
-    fits = fit_store(store, **kwargs)
+        options["family"] = family
+    fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
