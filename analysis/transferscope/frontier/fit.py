@@ -361,22 +361,47 @@ def fit_tasks(
     list of list of FrontierResult
         The results of every task, in order.
     """
+    return list(iter_fit_tasks(tasks, settings, n_jobs, progress))
+
+
+def iter_fit_tasks(
+    tasks: Sequence[Task],
+    settings: FitSettings,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> Iterator[list[FrontierResult]]:
+    """Fit groups like :func:`fit_tasks`, yielding each group's results as soon as it is done.
+
+    Parameters
+    ----------
+    tasks : sequence
+        Groups, as made by :func:`group_tasks`.
+    settings : FitSettings
+        Families, estimator and options.
+    n_jobs : int
+        Worker processes (-1: every core).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Yields
+    ------
+    list of FrontierResult
+        The results of one task, in the order of ``tasks``.
+    """
     registry = Registry.current(settings)
     resolve_families(settings, None)  # refuses unknown names before any work
     jobs = worker_count(n_jobs)
-    out: list[list[FrontierResult]] = []
     with progress_bar(len(tasks), progress) as bar:
         if jobs == 1 or len(tasks) <= 1:
             for task in tasks:
-                out.append(_fit_task(task, settings, registry)[1])
+                yield _fit_task(task, settings, registry)[1]
                 bar.update()
         else:
             args = [(task, settings, registry) for task in tasks]
             with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
                 for _, results in pool.map(_star, args, chunksize=1):
-                    out.append(results)
+                    yield results
                     bar.update()
-    return out
 
 
 def fit_frontiers(
