@@ -210,9 +210,9 @@ def _read_delimited(
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise InputError(f"duplicate column name {duplicated[0]!r} in the header", file=str(path))
-    parse = pa_csv.ParseOptions(delimiter=delimiter)
 
-    def read(typed: bool, block_size: int | None) -> pa.Table:
+    def read(typed: bool, newlines: bool, block_size: int | None) -> pa.Table:
+        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines)
         convert = pa_csv.ConvertOptions(
             column_types=_column_types(names, column_map, typed=typed),
             # text keeps its text: only an empty cell is missing in a text column, while
@@ -226,26 +226,29 @@ def _read_delimited(
             source, read_options=options, parse_options=parse, convert_options=convert
         )
 
-    def read_sized(typed: bool) -> pa.Table:
+    def read_sized(typed: bool, newlines: bool) -> pa.Table:
         # a field longer than Arrow's block (1 MiB by default) is legal: read with larger blocks
         for block_size in (None, *_LARGE_BLOCKS):
             try:
-                return read(typed, block_size)
+                return read(typed, newlines, block_size)
             except pa.ArrowInvalid as exc:
                 if "straddl" not in str(exc) or block_size == _LARGE_BLOCKS[-1]:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # 1. the fast path: canonical numeric columns parsed as numbers straight away;
+    # 2. a value that is not a number: read as the reader infers, so that validation can name
+    #    its row and column;
+    # 3. a quoted value holding a line break (legal CSV), which the fast chunker may split
+    attempts = ((True, False), (False, False), (False, True))
     try:
-        try:
-            # fast path: canonical numeric columns parsed as numbers straight away
-            table = read_sized(typed=True)
-        except pa.ArrowInvalid as exc:
-            if "straddl" in str(exc):
-                raise
-            # a value that is not a number: read it as the reader infers, so that validation
-            # can name its row and column
-            table = read_sized(typed=False)
+        for number, (typed, newlines) in enumerate(attempts, start=1):
+            try:
+                table = read_sized(typed, newlines)
+                break
+            except pa.ArrowInvalid:
+                if number == len(attempts):
+                    raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         ragged = _first_ragged_row(path, gzipped, delimiter, len(names))
         if ragged is not None:
@@ -294,7 +297,7 @@ def _json_objects(handle: IO[str], file: str) -> Iterator[dict[str, Any]]:
             continue
         row += 1
         try:
-            value = json.loads(line)
+            value = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"invalid JSON at character {exc.pos + 1} ({exc.msg}); expected one JSON object "

@@ -698,6 +698,7 @@ def _write_source_row(con: duckdb.DuckDBPyConnection, info: SourceInfo, n_rows: 
 # ------------------------------------------------------------------------------- opening
 
 _LOCK = re.compile(r"PID (\d+)")
+_LOCKED = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 #: DuckDB's file layout: a main header (checksum, then the magic bytes at offset 8) and two
 #: database headers of 4 KiB each, then the blocks.
 _MAGIC = b"DUCK"
@@ -712,7 +713,8 @@ _FORMATS = (
 
 
 def _locked(exc: duckdb.Error) -> bool:
-    return "lock" in _one_line(exc).lower()
+    """Whether DuckDB refused the file because another process holds its lock."""
+    return _LOCKED.search(_one_line(exc)) is not None
 
 
 def _open_error(exc: duckdb.Error, label: str) -> StoreError:
@@ -776,30 +778,42 @@ def _check_file(file: Path, label: str) -> bool:
         raise StoreError(
             f"not a DuckDB database{_what_it_holds(head[:512])}; choose another --db", file=label
         )
-    expected = _expected_size(head)
-    if expected is not None and info.st_size < expected:
+    if len(head) < 3 * _HEADER_SIZE:  # the three headers of every DuckDB file are not all there
         raise StoreError(
-            f"the store file is truncated ({info.st_size} bytes where its header needs at "
-            f"least {expected}); {RECOVER}",
+            f"the store file is truncated ({len(head)} bytes, shorter than DuckDB's headers); "
+            f"{RECOVER}",
             file=label,
         )
     return True
 
 
-def _expected_size(head: bytes) -> int | None:
-    """Return the smallest size the newest database header implies (None: not readable).
+def _check_size(file: Path, label: str) -> None:
+    """Refuse a store whose size is not its headers plus whole blocks: it was cut short.
 
-    Each database header holds, after its 8-byte checksum: iteration, meta block, free list,
-    block count and block size (unsigned 64-bit, little-endian). The check is skipped for any
-    value outside what DuckDB writes, so an unknown layout never refuses a good store.
+    DuckDB writes its file in whole blocks after three 4 KiB headers; the newest database
+    header holds, after its 8-byte checksum, the iteration, meta block, free list, block count
+    and block size (unsigned 64-bit, little-endian). Called while the store is locked, so no
+    writer can be extending it; an unreadable or unexpected header skips the check.
     """
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(3 * _HEADER_SIZE)
+        size = file.stat().st_size
+    except OSError:
+        return
     if len(head) < 3 * _HEADER_SIZE:
-        return 3 * _HEADER_SIZE  # the three headers themselves are missing
+        return
     headers = [struct.unpack_from("<5Q", head, offset + 8) for offset in (4096, 8192)]
-    iteration, _, _, count, size = max(headers, key=lambda h: h[0])
-    if iteration == 0 or not (4096 <= size <= 1 << 28) or size & (size - 1) or count >= 1 << 40:
-        return None
-    return 3 * _HEADER_SIZE + count * size
+    iteration, _, _, _, block = max(headers, key=lambda h: h[0])
+    if iteration == 0 or not (4096 <= block <= 1 << 28) or block & (block - 1):
+        return
+    if (size - 3 * _HEADER_SIZE) % block:
+        whole = (size - 3 * _HEADER_SIZE) // block
+        raise StoreError(
+            f"the store file is truncated ({size} bytes: {whole} whole blocks of {block} and a "
+            f"part of one); {RECOVER}",
+            file=label,
+        )
 
 
 def _connect(
@@ -836,6 +850,11 @@ def _connect(
                 "choose a .duckdb file for --db",
                 file=label,
             )
+        try:
+            _check_size(file, label)
+        except StoreError:
+            con.close()
+            raise
     # DuckDB draws its own progress bar on stdout for long queries; stdout is for results.
     # Inside Jupyter without ipywidgets DuckDB refuses to touch that setting at all; there
     # is no terminal bar to silence then, so the refusal is harmless.
