@@ -177,7 +177,7 @@ def check_output_folder(path: str | Path) -> Path:
     info = stat_path(folder, "a folder")
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise InputError(
-            f"exists and is {file_type(info.st_mode)}; expected an output folder",
+            f"exists and is not a folder ({file_type(info.st_mode)}); expected an output folder",
             file=str(folder),
         )
     if info is None:

@@ -224,7 +224,10 @@ def test_report_out_that_is_a_file(
     target = tmp_path / "report.html"
     target.write_text("keep")
     code, _, err = _run(OUT_COMMANDS["report"](str(target), str(store)), capsys)
-    assert code == 2 and "exists and is a regular file; expected an output folder" in err
+    assert (
+        code == 2
+        and "exists and is not a folder (a regular file); expected an output folder" in err
+    )
     assert target.read_text() == "keep"
 
 
