@@ -18,6 +18,7 @@ dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_de
                             ``friedman_nemenyi``, ``method_slopes``
 meta-analysis               ``pool_effects``, ``meta_regression``
 theory (diagonal networks)  ``simulate_ladder``
+your own ladders            ``run_ladder``
 interactions (knowledge)    ``interactions``, ``compare_knowledge``, ``knowledge_records``
 reports                     ``build_report``, ``run_demo``
 ==========================  =====================================================
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "pool_effects": "transferscope.stats",
     "meta_regression": "transferscope.stats",
     "simulate_ladder": "transferscope.dln",
+    "run_ladder": "transferscope.ladders",
     "interactions": "transferscope.knowledge",
     "compare_knowledge": "transferscope.knowledge",
     "knowledge_records": "transferscope.knowledge",
@@ -90,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
     from transferscope.ingest import ingest_file, known_sources, load_source, read_table
     from transferscope.knowledge import compare_knowledge, interactions, knowledge_records
+    from transferscope.ladders import run_ladder
     from transferscope.report import build_report, run_demo
     from transferscope.schema import validate_runs
     from transferscope.stats import meta_regression, pool_effects

@@ -145,7 +145,7 @@ def test_a_new_estimator_is_one_class() -> None:
         assert median.ok and median.plateau == pytest.approx(quantile.plateau, rel=1e-12)
         assert median.plateau_ci_low == pytest.approx(quantile.plateau_ci_low, rel=1e-12)
     finally:
-        del ESTIMATORS["median_test"]
+        ESTIMATORS.unregister("median_test")
 
 
 def test_registering_a_taken_name_is_refused_unless_asked() -> None:
@@ -199,7 +199,7 @@ def test_fingerprint_follows_the_family_definition() -> None:
         try:
             seen.add(fingerprint(task, settings))
         finally:
-            del FAMILIES["capped_test"]
+            FAMILIES.unregister("capped_test")
     assert len(seen) == 2  # same name, other code: another fingerprint (no stale reuse)
 
 

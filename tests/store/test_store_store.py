@@ -28,13 +28,14 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
     db = tmp_path / "sub" / "dir" / "s.duckdb"  # the parent folders are created
     with open_store(db) as store:
-        assert store.schema_version == supported_version() == 2
+        assert store.schema_version == supported_version() == 3
         assert _tables(store.connection) == {
             "schema_info",
             "sources",
             "runs",
             "fits",
             "interactions",
+            "ladder_cells",
         }
         columns = store.connection.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'runs' "
@@ -56,7 +57,7 @@ def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
         ]
     # an ordinary DuckDB file: plain duckdb reads it
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(2,)]
+        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(3,)]
 
 
 def test_default_path_comes_from_the_environment(
@@ -72,13 +73,14 @@ def test_empty_database_is_migrated_from_version_0(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
     duckdb.connect(str(db)).close()  # version 0: a DuckDB file without our tables
     with open_store(db) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         rows = store.connection.execute(
             "SELECT version, description FROM schema_info ORDER BY version"
         ).fetchall()
         assert rows == [
             (1, "tables schema_info, sources, runs and fits"),
             (2, "table interactions (knowledge kept, discarded and learned)"),
+            (3, "table ladder_cells (status of every cell of a ladder run)"),
         ]
 
 
@@ -93,8 +95,8 @@ def test_a_real_version_1_store_is_migrated_to_2_keeping_its_runs(
             before = store.runs()
             assert "interactions" not in _tables(store.connection)
     with open_store(db) as store:
-        assert store.schema_version == 2
-        assert "interactions" in _tables(store.connection)
+        assert store.schema_version == supported_version()
+        assert {"interactions", "ladder_cells"} <= _tables(store.connection)
         pd.testing.assert_frame_equal(store.runs(), before)
 
 
@@ -149,7 +151,9 @@ def test_failed_migration_changes_nothing(
 def test_read_only_store_needing_migration_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     duckdb.connect(str(db)).close()
-    with pytest.raises(StoreError, match="schema version 0 and needs migrating to 2"):
+    with pytest.raises(
+        StoreError, match=f"schema version 0 and needs migrating to {supported_version()}"
+    ):
         open_store(db, read_only=True)
 
 

@@ -17,13 +17,8 @@ import pandas as pd
 from tqdm.std import tqdm
 
 from transferscope.errors import InputError
-from transferscope.frontier.estimators import (
-    ESTIMATORS,
-    Estimator,
-    ensure_estimator,
-    get_estimator,
-)
-from transferscope.frontier.families import FAMILIES, Family, ensure_family, get_family
+from transferscope.frontier.estimators import ESTIMATORS, Estimator, get_estimator
+from transferscope.frontier.families import FAMILIES, Family, get_family
 from transferscope.frontier.group import draw_seed, fit_families, resolve_families, unfitted
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
 from transferscope.frontier.settings import FitSettings
@@ -172,8 +167,8 @@ class Registry:
     def install(self) -> None:
         """Register the shipped classes in this process (a no-op where they already are)."""
         for family in self.families:
-            ensure_family(family)
-        ensure_estimator(self.estimator)
+            FAMILIES.ensure(family)
+        ESTIMATORS.ensure(self.estimator)
 
 
 def _fit_task(

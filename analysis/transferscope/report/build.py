@@ -32,6 +32,7 @@ from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
+from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
 from transferscope.rng import check_resamples, check_seed
@@ -670,6 +671,7 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
+    know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
     overview = [
@@ -690,6 +692,8 @@ def build_report(
     sections.append(rank_section)
     if ladder is not None:
         sections.append(ladder)
+    if know_ladder is not None:
+        sections.append(know_ladder[0])
     if know is not None:
         sections.append(know[0])
 
@@ -708,6 +712,8 @@ def build_report(
     md.append(src_md)
     md.append(front.markdown)
     md.append(rank_md)
+    if know_ladder is not None:
+        md.append(know_ladder[1])
     if know is not None:
         md.append(know[1])
     md.append(

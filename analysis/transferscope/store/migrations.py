@@ -11,6 +11,7 @@ Python and :data:`RUN_ID_SQL` in DuckDB, identically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,10 +25,11 @@ from transferscope.errors import StoreError
 from transferscope.schema import KEY_COLUMNS, KNOWLEDGE_COLUMNS, RUN_COLUMNS
 
 __all__ = [
+    "LADDER_CELL_COLUMNS",
     "MIGRATIONS",
     "RUN_ID_SQL",
-    "TABLES",
     "Migration",
+    "expected_tables",
     "migrate",
     "missing_tables",
     "run_id",
@@ -111,19 +113,65 @@ def _create_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: Columns of table ``ladder_cells`` (one cell of a ladder run by
+#: :func:`transferscope.ladders.run_ladder`: checkpoint x method x seed), with their DuckDB types.
+LADDER_CELL_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "pretrained": "BOOLEAN NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "message": "VARCHAR",
+    "n_rows": "INTEGER NOT NULL",
+    "seconds": "DOUBLE",
+    "settings": "JSON NOT NULL",
+    "finished_at": "TIMESTAMP NOT NULL",
+}
+
+
+def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{ident(c)} {t}" for c, t in LADDER_CELL_COLUMNS.items())
+    con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
+
+
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
 #: versions it went through in ``schema_info``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
+    Migration(3, "table ladder_cells (status of every cell of a ladder run)", _create_v3),
 )
 
 
-#: Tables each schema version adds (what a complete store of that version holds).
-TABLES: dict[int, tuple[str, ...]] = {
-    1: ("schema_info", "sources", "runs", "fits"),
-    2: ("interactions",),
-}
+def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@functools.cache
+def expected_tables(version: int) -> tuple[str, ...]:
+    """Return the tables a complete store of ``version`` holds (its migrations, replayed).
+
+    Parameters
+    ----------
+    version : int
+        A schema version.
+
+    Returns
+    -------
+    tuple of str
+        Table names, sorted; found by applying the migrations up to ``version`` to an empty
+        in-memory database, so that a new migration needs no list kept by hand.
+    """
+    with duckdb.connect(":memory:") as con:
+        for step in MIGRATIONS:
+            if step.version <= version:
+                step.apply(con)
+        return tuple(_tables(con))
 
 
 def missing_tables(con: duckdb.DuckDBPyConnection, version: int) -> list[str]:
@@ -139,15 +187,10 @@ def missing_tables(con: duckdb.DuckDBPyConnection, version: int) -> list[str]:
     Returns
     -------
     list of str
-        Missing table names, in the order they were created.
+        Missing table names, sorted.
     """
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'main'"
-    ).fetchall()
-    present = {r[0] for r in rows}
-    expected = [t for v, names in sorted(TABLES.items()) if v <= version for t in names]
-    return [t for t in expected if t not in present]
+    present = set(_tables(con))
+    return [t for t in expected_tables(version) if t not in present]
 
 
 def supported_version() -> int:

@@ -1,7 +1,7 @@
-"""The store: one DuckDB file with tables ``sources``, ``runs``, ``fits`` and ``interactions``.
+"""The store: one DuckDB file with tables ``sources``, ``runs``, ``fits``, ``interactions``, ...
 
 The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb`` and
-``SELECT * FROM runs`` work. Tables (schema version 2):
+``SELECT * FROM runs`` work. Tables (schema version 3):
 
 - ``schema_info(version, description, applied_at)``: one row per applied migration; the store's
   schema version is the largest.
@@ -12,6 +12,9 @@ The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb``
 - ``fits``: fitted frontiers (SQL in :mod:`transferscope.store.fits`; what a fit holds is the
   frontier layer's business).
 - ``interactions``: knowledge comparisons (SQL in :mod:`transferscope.store.interactions`).
+- ``ladder_cells``: the status of every cell (checkpoint x method x seed) of a ladder run by
+  :func:`transferscope.ladders.run_ladder`, failed ones with their error (SQL in
+  :mod:`transferscope.store.ladders`).
 
 An older store is migrated when opened for writing (all migrations in one transaction, see
 :mod:`transferscope.store.migrations`); a store with a newer schema than this code supports is
@@ -63,7 +66,7 @@ from transferscope.store.migrations import (
     supported_version,
 )
 
-__all__ = ["MEMORY", "IngestResult", "Store", "open_store", "store_failure"]
+__all__ = ["MEMORY", "IngestResult", "Store", "append_staged", "open_store", "store_failure"]
 
 MEMORY = ":memory:"
 _INCOMING = "_transferscope_incoming"
@@ -378,6 +381,25 @@ class Store:
         finally:
             self._con.unregister(name)
 
+    @staticmethod
+    def staging(runs: ValidatedRuns) -> dict[str, pa.Table]:
+        """Return the views that stage validated runs for the SQL of :func:`append_staged`.
+
+        Pass them to :meth:`transaction` (``store.transaction(store.staging(runs))``), so that
+        they live on the transaction's connection and are removed after it.
+
+        Parameters
+        ----------
+        runs : ValidatedRuns
+            The rows to stage.
+
+        Returns
+        -------
+        dict of str to pyarrow.Table
+            View name to rows.
+        """
+        return {_INCOMING: pa.Table.from_pandas(runs.frame, preserve_index=False)}
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         if not self._closed:
@@ -448,6 +470,58 @@ class Store:
         table = pa.Table.from_pandas(valid.frame, preserve_index=False)
         with self.transaction({_INCOMING: table}):
             return self._ingest_in_transaction(valid, info, replace)
+
+    def append(
+        self,
+        runs: ValidatedRuns | pd.DataFrame,
+        source: SourceInfo | str,
+        *,
+        require_upstream: bool = True,
+    ) -> IngestResult:
+        """Add runs to a source, keeping the runs it holds (one transaction).
+
+        Unlike :meth:`ingest`, which takes a source's whole content, this adds rows to a source
+        that grows as its runs finish (a ladder run by :func:`transferscope.ladders.run_ladder`).
+        Runs the store holds already with the same values add nothing; the source's row in
+        ``sources`` is created with the given provenance, or keeps its provenance and counts the
+        new runs.
+
+        Parameters
+        ----------
+        runs : ValidatedRuns or pandas.DataFrame
+            Validated runs, or a DataFrame that :func:`~transferscope.schema.validate_runs`
+            accepts.
+        source : SourceInfo or str
+            The source the runs belong to.
+        require_upstream : bool, default True
+            Passed to the validation of a DataFrame.
+
+        Returns
+        -------
+        IngestResult
+            ``n_added`` new runs, ``n_unchanged`` runs held already; never replaced.
+
+        Raises
+        ------
+        InputError
+            For invalid rows, or a run the store holds with other values (nothing is written).
+        StoreError
+            A read-only store, or a failure to write.
+        """
+        if self._read_only:
+            raise StoreError("opened read-only; cannot append runs", file=self.label)
+        info = source if isinstance(source, SourceInfo) else SourceInfo(name=source)
+        if not info.name or not info.name.strip():
+            raise InputError("a source needs a non-empty name")
+        valid = (
+            runs
+            if isinstance(runs, ValidatedRuns)
+            else validate_runs(runs, require_upstream=require_upstream, file=info.name)
+        )
+        with self.transaction(self.staging(valid)) as con:
+            added = append_staged(con, info, label=self.label)
+        counts = {"n_added": added, "n_unchanged": valid.n_rows - added}
+        return self._result(valid, info, counts, replaced=False)
 
     def _ingest_in_transaction(
         self, valid: ValidatedRuns, info: SourceInfo, replace: bool
@@ -666,6 +740,66 @@ def _compare(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int, int]:
     )
     added, changed, removed = _one_row(con, query, [name])
     return int(added), int(changed), int(removed)
+
+
+def append_staged(con: duckdb.DuckDBPyConnection, info: SourceInfo, *, label: str) -> int:
+    """Add the staged runs (see :meth:`Store.staging`) to a source, inside a transaction.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The store's connection, inside a transaction.
+    info : SourceInfo
+        The source; its row in ``sources`` is created when missing, else its count updated.
+    label : str
+        The store's path, for error messages.
+
+    Returns
+    -------
+    int
+        Runs added (runs held already with the same values add nothing).
+
+    Raises
+    ------
+    InputError
+        A staged run is held with other values.
+    """
+    added, changed = _compare_incoming(con, info.name)
+    if changed:
+        raise InputError(
+            f"{changed} run(s) of source {info.name!r} are in the store with other values; "
+            "refusing to change them",
+            file=label,
+        )
+    listed = ", ".join(ident(c) for c in RUN_COLUMNS)
+    con.execute(
+        f"INSERT INTO runs (run_id, {listed}) SELECT run_id, {listed} FROM "
+        f"{_staged(RUN_COLUMNS)} AS new WHERE NOT EXISTS "
+        "(SELECT 1 FROM runs WHERE runs.run_id = new.run_id)",
+        [info.name],
+    )
+    ((held,),) = con.execute("SELECT count(*) FROM runs WHERE source = ?", [info.name]).fetchall()
+    if con.execute("SELECT 1 FROM sources WHERE name = ?", [info.name]).fetchall():
+        con.execute("UPDATE sources SET n_rows = ? WHERE name = ?", [held, info.name])
+    else:
+        _write_source_row(con, info, int(held))
+    return added
+
+
+def _compare_incoming(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
+    """Count incoming runs that are new, and those held with other values."""
+    values = [c for c in RUN_COLUMNS if c not in KEY_COLUMNS]
+    differs = " OR ".join(f"new.{ident(c)} IS DISTINCT FROM old.{ident(c)}" for c in values)
+    old_columns = ", ".join(ident(c) for c in values)
+    query = (
+        f"SELECT count(*) FILTER (WHERE old.run_id IS NULL), "
+        f"count(*) FILTER (WHERE old.run_id IS NOT NULL AND ({differs})) "
+        f"FROM {_staged(RUN_COLUMNS)} AS new LEFT JOIN "
+        f"(SELECT run_id, {old_columns} FROM runs WHERE source = $1) AS old "
+        "ON new.run_id = old.run_id"
+    )
+    added, changed = _one_row(con, query, [name])
+    return int(added), int(changed)
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, name: str) -> None:
