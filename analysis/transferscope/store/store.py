@@ -23,8 +23,9 @@ refused. Every ingest is one transaction.
 Before DuckDB sees a path, :func:`open_store` checks it: a directory, FIFO, device or symbolic
 link loop is refused with its reason, and an existing file must begin with DuckDB's header
 (DuckDB itself would open a CSV, Parquet or JSON file as an in-memory database, and everything
-written to it would be lost on exit). A file shorter than its header says is truncated; a store
-whose tables are missing is incomplete; a block whose checksum fails is damaged. Each is a
+written to it would be lost on exit). A file that is not DuckDB's three headers plus whole
+blocks is truncated; a store whose tables are missing is incomplete; a block whose checksum
+fails is damaged. Each is a
 :class:`~transferscope.errors.StoreError` that names the way to recover, on every command.
 
 Locks: DuckDB lets one process write a file, or many read it. ``wait`` makes :func:`open_store`
@@ -333,7 +334,11 @@ class Store:
             return
         # take the write lock for this transaction only: read-only connection out, writer in
         self._con.close()
-        self._con = self._reconnect(read_only=False)
+        try:
+            self._con = self._reconnect(read_only=False)
+        except StoreError:  # e.g. still locked after the wait: stay usable for reading
+            self._con = self._reconnect(read_only=True)
+            raise
         try:
             with _guarded(self.label):
                 yield from self._in_transaction(self._con, views or {})
@@ -875,8 +880,9 @@ def _what_it_holds(head: bytes) -> str:
             return f" (it holds {name})"
     try:
         head.decode("utf-8")
-    except UnicodeDecodeError:
-        return ""
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return ""
     return " (it is a text file, e.g. CSV or JSON)" if head.strip() else ""
 
 
