@@ -27,10 +27,11 @@ never an exception and never ``"ok"`` with a NaN.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,12 @@ from scipy import stats
 
 from transferscope.errors import InputError
 from transferscope.records import Record
+from transferscope.stats.multilevel import (
+    MultilevelEffect,
+    MultilevelRegression,
+    pool_multilevel,
+    regression_fit,
+)
 from transferscope.stats.tau2 import (
     POOL_METHODS,
     SOLVERS,
@@ -47,6 +54,7 @@ from transferscope.stats.tau2 import (
     check_method,
     estimate_tau2,
     pool_resampled,
+    tau2_qprofile,
     trace_p,
     weighted_fit,
 )
@@ -206,6 +214,12 @@ class PooledEffect(Record):
     status : str
         ``"ok"``, ``"single_effect"`` (k = 1: the effect itself, tau^2 = 0, Q = 0), or
         ``"degenerate"`` (the numbers overflow double precision; every number is NaN).
+    pi_low, pi_high : float
+        Prediction interval for the effect of a new study (task):
+        ``estimate +/- crit * sqrt(se^2 + tau2)``, as metafor's ``predict()`` (NaN for k = 1).
+    tau2_ci_low, tau2_ci_high : float
+        Q-profile confidence interval of tau^2, as metafor's ``confint()`` (NaN for ``"FE"``
+        and k = 1; see :func:`~transferscope.stats.tau2.tau2_qprofile`).
     message : str
         Why the status is not ``"ok"`` (empty otherwise).
     """
@@ -227,19 +241,58 @@ class PooledEffect(Record):
     method: str
     knha: bool
     status: str
+    pi_low: float = math.nan
+    pi_high: float = math.nan
+    tau2_ci_low: float = math.nan
+    tau2_ci_high: float = math.nan
     message: str = ""
+
+
+@overload
+def pool_effects(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    *,
+    clusters: None = None,
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> PooledEffect: ...
+
+
+@overload
+def pool_effects(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    *,
+    clusters: npt.ArrayLike | Sequence[Any],
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MultilevelEffect: ...
 
 
 def pool_effects(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
     *,
-    method: PoolMethod | str = "DL",
+    clusters: npt.ArrayLike | Sequence[Any] | None = None,
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
     knha: bool = False,
     ci_level: float = 0.95,
     solver: Solver | str = "metafor",
-) -> PooledEffect:
+) -> PooledEffect | MultilevelEffect:
     """Pool effects by random-effects (or fixed-effect) meta-analysis, as metafor's ``rma()``.
+
+    With ``clusters`` the effects are nested in clusters (tasks in suites) and pooled by the
+    three-level model of :mod:`~transferscope.stats.multilevel`
+    (``rma.mv(yi, vi, random = ~ 1 | cluster/effect)``), with CR2 cluster-robust errors when
+    ``robust``.
 
     Parameters
     ----------
@@ -247,8 +300,14 @@ def pool_effects(
         Effect sizes (e.g. per-task gains).
     variances : array_like, shape (k,)
         Their sampling variances (squared standard errors), all positive.
-    method : {"DL", "REML", "PM", "FE"}, default "DL"
-        tau^2 estimator: DerSimonian-Laird, restricted maximum likelihood, Paule-Mandel, or
+    clusters : array_like, shape (k,), optional
+        Cluster label of each effect (e.g. its task's suite): the three-level model.
+    robust : bool, default False
+        With ``clusters``: CR2 cluster-robust errors with Satterthwaite degrees of freedom
+        (metafor's ``robust(..., clubSandwich = TRUE)``).
+    method : {"DL", "REML", "PM", "FE"}, optional
+        tau^2 estimator: DerSimonian-Laird (the default without ``clusters``), restricted
+        maximum likelihood (the default, and the only one, with ``clusters``), Paule-Mandel, or
         fixed effect (tau^2 = 0).
     knha : bool, default False
         Knapp-Hartung adjustment of the standard error with a t-based interval.
@@ -260,17 +319,25 @@ def pool_effects(
 
     Returns
     -------
-    PooledEffect
-        Frozen result; ``summary()`` is a one-row DataFrame of its fields. Inputs that double
+    PooledEffect or MultilevelEffect
+        Frozen result (a :class:`~transferscope.stats.multilevel.MultilevelEffect` with
+        ``clusters``); ``summary()`` is a one-row DataFrame of its fields. Inputs that double
         precision cannot pool give ``status="degenerate"`` with a message (see the module
         docstring), not an exception.
 
     Raises
     ------
     InputError
-        Empty input, lengths that differ, non-finite values or non-positive variances.
+        Empty input, lengths that differ, non-finite values or non-positive variances; with
+        ``clusters``, labels of the wrong length or another ``method`` than REML.
     """
-    method = check_method(method)
+    if clusters is not None:
+        if method is not None and check_method(method) != "REML":
+            raise InputError(f"the three-level model is fitted by REML, not {method!r}")
+        return pool_multilevel(effects, variances, clusters, robust=robust, ci_level=ci_level)
+    if robust:
+        raise InputError("robust=True needs clusters (cluster-robust errors)")
+    method = check_method("DL" if method is None else method)
     level = _check_level(ci_level)
     y, v = _as_inputs(effects, variances)
     with np.errstate(all="ignore"):
@@ -286,6 +353,10 @@ def pool_effects(
                 ci_low=result.ci_low * unit,
                 ci_high=result.ci_high * unit,
                 tau2=result.tau2 * unit * unit,
+                pi_low=result.pi_low * unit,
+                pi_high=result.pi_high * unit,
+                tau2_ci_low=result.tau2_ci_low * unit * unit,
+                tau2_ci_high=result.tau2_ci_high * unit * unit,
             ),
             v,
         )
@@ -364,6 +435,13 @@ def _pool(
     se = math.sqrt(float(fit.cov[0, 0]))
     crit = _quantile(level, fit.df)
     stat = est / se if se > 0 else math.nan
+    spread = math.sqrt(se**2 + fit.tau2)
+    tau2_ci = (math.nan, math.nan)
+    if method != "FE":
+        # the interval of tau^2 is an extra: when double precision cannot profile it, it is
+        # left empty and the pooled effect stands
+        with contextlib.suppress(*_NUMERIC_FAILURES):
+            tau2_ci = tau2_qprofile(y, v, np.ones((k, 1)), fit.tau2, level)
     return PooledEffect(
         estimate=est,
         se=se,
@@ -382,6 +460,10 @@ def _pool(
         method=method,
         knha=bool(knha),
         status="ok",
+        pi_low=est - crit * spread,
+        pi_high=est + crit * spread,
+        tau2_ci_low=tau2_ci[0],
+        tau2_ci_high=tau2_ci[1],
     )
 
 
@@ -487,16 +569,48 @@ def _design(moderator: npt.ArrayLike | Sequence[Any], k: int) -> tuple[FloatArra
     return np.column_stack(cols), ["intercept"] + [f"moderator[{lv}]" for lv in levels[1:]]
 
 
+@overload
 def meta_regression(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
     moderator: npt.ArrayLike | Sequence[Any],
     *,
+    clusters: None = None,
+    robust: bool = False,
     method: PoolMethod | str = "REML",
     knha: bool = False,
     ci_level: float = 0.95,
     solver: Solver | str = "metafor",
-) -> MetaRegression:
+) -> MetaRegression: ...
+
+
+@overload
+def meta_regression(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    moderator: npt.ArrayLike | Sequence[Any],
+    *,
+    clusters: npt.ArrayLike | Sequence[Any],
+    robust: bool = False,
+    method: PoolMethod | str = "REML",
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MultilevelRegression: ...
+
+
+def meta_regression(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    moderator: npt.ArrayLike | Sequence[Any],
+    *,
+    clusters: npt.ArrayLike | Sequence[Any] | None = None,
+    robust: bool = False,
+    method: PoolMethod | str = "REML",
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MetaRegression | MultilevelRegression:
     """Mixed-effects meta-regression on one moderator, as ``rma(yi, vi, mods = ~ moderator)``.
 
     Parameters
@@ -508,8 +622,14 @@ def meta_regression(
     moderator : array_like, shape (k,)
         Numbers (a continuous moderator) or labels (a factor; dummy-coded against the first
         level in sorted order, like R's ``factor()``).
+    clusters : array_like, shape (k,), optional
+        Cluster label of each effect: the three-level model of
+        :mod:`~transferscope.stats.multilevel` (``rma.mv(yi, vi, mods, random = ~ 1 |
+        cluster/effect)``), fitted by REML.
+    robust : bool, default False
+        With ``clusters``: CR2 cluster-robust errors with Satterthwaite degrees of freedom.
     method : {"REML", "DL", "PM", "FE"}, default "REML"
-        Estimator of the residual tau^2.
+        Estimator of the residual tau^2 (REML only with ``clusters``).
     knha : bool, default False
         Knapp-Hartung adjustment (t tests, F omnibus test).
     ci_level : float, default 0.95
@@ -519,9 +639,10 @@ def meta_regression(
 
     Returns
     -------
-    MetaRegression
-        Frozen result with coefficients, standard errors, tau^2 and the omnibus test QM;
-        ``status="degenerate"`` with a message when double precision cannot hold the numbers.
+    MetaRegression or MultilevelRegression
+        Frozen result with coefficients, standard errors, tau^2 (or the two variances of the
+        three-level model) and the omnibus test QM; ``status="degenerate"`` with a message
+        when double precision cannot hold the numbers (without ``clusters``).
 
     Raises
     ------
@@ -537,6 +658,15 @@ def meta_regression(
     p = x.shape[1]
     if np.linalg.matrix_rank(x) < p:
         raise InputError("the moderator is constant (expected values that differ)")
+    if clusters is not None:
+        if method != "REML":
+            raise InputError(f"the three-level model is fitted by REML, not {method!r}")
+        labels = np.asarray(clusters, dtype=object).ravel()
+        if labels.size != k:
+            raise InputError(f"{labels.size} cluster labels but {k} effects (expected one each)")
+        return regression_fit(y, v, x, terms, labels, robust=robust, ci_level=level)
+    if robust:
+        raise InputError("robust=True needs clusters (cluster-robust errors)")
     with np.errstate(all="ignore"):
         unit = _unit(v)
         try:
