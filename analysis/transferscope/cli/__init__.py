@@ -31,7 +31,10 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message}\n")
+        from transferscope.cli._output import safe_text
+
+        # argparse repeats what was typed (e.g. unrecognized arguments): escaped, on one line
+        sys.stderr.write(f"{self.prog}: {safe_text(message)}\n")
         raise SystemExit(2)
 
 

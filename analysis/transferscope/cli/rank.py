@@ -12,6 +12,7 @@ from transferscope.cli._output import (
     emit,
     lock_options,
     resamples_value,
+    say,
     seed_value,
 )
 from transferscope.errors import InputError
@@ -188,12 +189,12 @@ def _run(args: argparse.Namespace) -> int:
         f"{first} dependent first; rank from 1\n"
     )
     if reason:
-        out.write(f"metric chosen: {metric} ({reason}; --metric to choose)\n")
+        say(f"metric chosen: {metric} ({reason}; --metric to choose)", out)
     context = list(table.columns[: list(table.columns).index("rank") - 1])
     entity = table.columns[len(context)]
     emit(table[[*context, entity, *_TABLE]], "table", out)
     notes = table[table["message"].fillna("").astype(str) != ""]
     for row in notes.itertuples(index=False):
         where = ", ".join(str(getattr(row, c)) for c in context)
-        out.write(f"note ({where}; {getattr(row, entity)}): {row.message}\n")
+        say(f"note ({where}; {getattr(row, entity)}): {row.message}", out)  # names escaped
     return 0
