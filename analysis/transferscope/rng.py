@@ -6,13 +6,16 @@ number of resamples is a whole number from 0 to :data:`MAX_RESAMPLES` (:func:`ch
 
 from __future__ import annotations
 
-from typing import Final
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any, Final
 
 import numpy as np
 
 from transferscope.errors import InputError
 
-__all__ = ["MAX_RESAMPLES", "check_resamples", "check_seed", "make_rng"]
+__all__ = ["MAX_RESAMPLES", "check_resamples", "check_seed", "keyed_seed", "make_rng"]
 
 #: The most resamples any bootstrap draws. Beyond it the Monte Carlo error of a 95% interval's
 #: end is far below its statistical error, while memory grows with every resample (one resample
@@ -105,3 +108,25 @@ def make_rng(
     if seed is not None and not isinstance(seed, np.random.SeedSequence):
         check_seed(seed)
     return np.random.default_rng(seed)
+
+
+def keyed_seed(seed: int, key: Mapping[str, Any]) -> np.random.SeedSequence:
+    """Seed of one group's random numbers: the user's seed and a checksum of the group's key.
+
+    A group's numbers therefore do not depend on which other groups are analysed, in which order,
+    in which process or on which machine (see :mod:`transferscope.engine`).
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed (a non-negative integer).
+    key : mapping of str to JSON-safe values
+        The group's key, e.g. ``{"task": "cifar10", "method": "full_ft", "shots": None}``.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        ``SeedSequence([seed, crc32(key as compact JSON with sorted keys)])``.
+    """
+    text = json.dumps(dict(key), sort_keys=True, separators=(",", ":"))
+    return np.random.SeedSequence([int(seed), zlib.crc32(text.encode())])

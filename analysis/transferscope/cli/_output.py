@@ -9,9 +9,11 @@ shown as ``\x1b[2J``, never interpreted, as the HTML report already escapes it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 import pandas as pd
@@ -163,6 +165,42 @@ def lock_options(args: argparse.Namespace) -> dict[str, Any]:
         ``wait`` (seconds) and ``on_wait`` (:func:`notice`).
     """
     return {"wait": float(getattr(args, "wait", 0.0)), "on_wait": notice}
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    """Add ``--engine local|dask``, ``--scheduler ADDRESS`` and (with ``jobs``) ``--jobs N``."""
+    group = parser.add_argument_group("where the groups run")
+    group.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default=None,
+        help="local: this process or --jobs processes (default); dask: a Dask cluster, local "
+        "with --jobs workers unless --scheduler names a running one",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786 (implies --engine dask)",
+    )
+    if jobs:
+        group.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            metavar="N",
+            help="local worker processes, or local Dask workers (-1: all cores)",
+        )
+
+
+@contextlib.contextmanager
+def opened_engine(engine: Any) -> Iterator[Any]:
+    """Keep a Dask engine's cluster open for the whole command (a no-op for local ones)."""
+    if isinstance(engine, contextlib.AbstractContextManager):
+        with engine:
+            yield engine
+    else:
+        yield engine
 
 
 def add_format_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,15 @@ import dataclasses
 import sys
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit, lock_options
+from transferscope.cli._output import (
+    add_db_argument,
+    add_engine_arguments,
+    add_format_argument,
+    emit,
+    lock_options,
+    opened_engine,
+)
+from transferscope.engine import resolve_engine
 from transferscope.errors import InputError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, options_from
@@ -106,9 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
     )
     add_fit_options(p)
-    p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
-    )
+    add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
@@ -129,9 +135,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         if values
     }
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
     # a read lock while fitting (other commands may read meanwhile); finished groups are
     # committed in short transactions, so a killed fit keeps them
-    with open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store:
+    with (
+        open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store,
+        opened_engine(engine),
+    ):
         frame = fit_store(
             store,
             settings.family,
@@ -140,6 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
+            engine=engine,
             progress=sys.stderr.isatty(),
         )
     emit(frame, args.format)
