@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from transferscope.cli._output import say, seed_value
 from transferscope.errors import InputError
+from transferscope.paths import check_output_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -57,7 +62,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rho-pt", type=float, default=0.2, metavar="RHO", help="pretraining teacher density"
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, metavar="S", help="seed of everything random"
+    )
     p.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="worker processes (digits-mlp; -1: all)"
     )
@@ -95,28 +102,23 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--rho-pt must lie in (0, 1], not {args.rho_pt}")
     if args.shots is not None and any(n < 1 for n in args.shots):
         raise InputError("--shots must be >= 1")
-    try:
-        if args.theory:
-            runs = _theory(args)
-        else:
-            runs = simulate_ladder(
-                checkpoints=args.checkpoints,
-                tasks=args.tasks,
-                seeds=args.seeds,
-                dim=args.dim,
-                shots=args.shots,
-                rho_pt=args.rho_pt,
-                seed=args.seed,
-            )
-    except ValueError as exc:  # e.g. a task that needs more dimensions than D offers
-        raise InputError(str(exc)) from exc
-    if out.parent and not out.parent.exists():
-        raise InputError("the output folder does not exist", file=str(out))
-    if kind == "csv":
-        runs.to_csv(out, index=False)
+    check_output_file(out)  # before the simulation: a bad place fails at once
+    # bad settings (e.g. a task that needs more dimensions than D offers) raise InputError;
+    # any other exception is a fault of the program and surfaces as one
+    if args.theory:
+        runs = _theory(args)
     else:
-        runs.to_parquet(out, index=False)
-    print(f"wrote {len(runs)} runs to {out}")
+        runs = simulate_ladder(
+            checkpoints=args.checkpoints,
+            tasks=args.tasks,
+            seeds=args.seeds,
+            dim=args.dim,
+            shots=args.shots,
+            rho_pt=args.rho_pt,
+            seed=args.seed,
+        )
+    _write(runs, out, kind)
+    say(f"wrote {len(runs)} runs to {out}")
     return 0
 
 
@@ -143,10 +145,7 @@ def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:
         raise InputError("--checkpoints and --seeds must be >= 1")
     if args.jobs == 0 or args.jobs < -1:
         raise InputError(f"--jobs must be >= 1 or -1, not {args.jobs}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, not {args.seed}")
-    if out.parent and not out.parent.exists():
-        raise InputError("the output folder does not exist", file=str(out))
+    check_output_file(out)  # before the ladder is trained: a bad place fails at once
     budgets = tuple(20 * 2**k for k in range(args.checkpoints))
     shots = args.shots[0] if args.shots else DigitsConfig.shots
     config = DigitsConfig(budgets=budgets, shots=shots)
@@ -158,12 +157,19 @@ def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:
         progress=sys.stderr.isatty(),
     )
     runs = result.runs
-    if kind == "csv":
-        runs.to_csv(out, index=False)
-    else:
-        runs.to_parquet(out, index=False)
+    _write(runs, out, kind)
     failed = f"; {result.n_failed} cells failed" if result.n_failed else ""
-    print(f"wrote {len(runs)} runs to {out} ({result.seconds:.1f} s{failed})")
+    say(f"wrote {len(runs)} runs to {out} ({result.seconds:.1f} s{failed})")
     for row in result.cells[result.cells["status"] == "failed"].itertuples(index=False):
-        print(f"failed: {row.model} / {row.method} / seed {row.seed}: {row.message}")
+        say(f"failed: {row.model} / {row.method} / seed {row.seed}: {row.message}")
     return 0
+
+
+def _write(runs: pd.DataFrame, out: Path, kind: str) -> None:
+    try:
+        if kind == "csv":
+            runs.to_csv(out, index=False)
+        else:
+            runs.to_parquet(out, index=False)
+    except OSError as exc:  # e.g. the disk filled up while writing
+        raise InputError(f"cannot write the file ({exc.strerror or exc})", file=str(out)) from None

@@ -41,6 +41,7 @@ from transferscope.dln.methods import (
     settings_json,
 )
 from transferscope.errors import InputError
+from transferscope.rng import check_seed
 from transferscope.schema import INPUT_COLUMNS
 
 #: Metric name of the simulated scores (1 - normalized generalization error, clipped to [0, 1]).
@@ -197,6 +198,7 @@ def simulate_ladder(
     _check("checkpoints", checkpoints, 1)
     _check("seeds", seeds, 1)
     _check("dim", dim, 10)
+    check_seed(seed)
     task_list = default_tasks(rho_pt, _as_count(tasks)) if isinstance(tasks, int) else list(tasks)
     settings = list(DEFAULT_METHODS if methods is None else methods)
     if not settings:

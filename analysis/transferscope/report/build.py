@@ -27,6 +27,7 @@ import pandas as pd
 
 from transferscope._version import __version__
 from transferscope.errors import InputError
+from transferscope.paths import check_output_folder
 from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
@@ -35,6 +36,7 @@ from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
 from transferscope.report.theory import theory_section
+from transferscope.rng import check_resamples, check_seed
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -657,15 +659,17 @@ def build_report(
         )
     if max_group_charts < 0 or max_ladder_tasks < 0 or max_contexts < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
+    check_seed(seed)
+    check_resamples(rank_bootstrap, "rank_bootstrap")
+    if fit_bootstrap is not None:
+        check_resamples(fit_bootstrap, "fit_bootstrap")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
     filters = _filters(tasks, methods)
     runs = store.runs(**filters)
     if runs.empty:
         what = " matching the filters" if tasks or methods else ""
         raise InputError(f"no runs{what} in the store; ingest a table first", file=store.label)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)  # creates it; refuses a file, the root, or a place not writable
     collector = _Charts(out, formats)
     sources = store.sources()
 
