@@ -37,7 +37,7 @@ from transferscope.frontier import bootstrap as boot
 from transferscope.frontier import kernels
 from transferscope.frontier.estimators import get_estimator
 from transferscope.frontier.families import Bounds, Family
-from transferscope.frontier.group import _backtest, _bound_note, saturation_point
+from transferscope.frontier.group import _backtest, _bound_notes, saturation_point
 from transferscope.frontier.result import FrontierResult
 from transferscope.frontier.settings import FitSettings
 
@@ -198,9 +198,7 @@ def fit_transformed(
             f"{clipped_x + clipped_y} score(s) clipped to [{TRANSFORM_EPSILON:g}, "
             f"{1 - TRANSFORM_EPSILON:g}] before the transform"
         )
-    skew = _bound_note(_LINE, fit)
-    if skew:
-        notes.append(skew.removeprefix("note: "))
+    notes.extend(_bound_notes(_LINE, fit))
     notes.append("a line on transformed axes does not saturate: no plateau interval")
     start = {"a": float(theta[0]), "b": float(theta[1])}
     mae, bx, by_, bp = _backtest(_LINE, estimator, u, v, settings, mask, start)

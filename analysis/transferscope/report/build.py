@@ -27,6 +27,7 @@ import pandas as pd
 
 from transferscope._version import __version__
 from transferscope.errors import InputError
+from transferscope.paths import check_output_folder
 from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
@@ -34,7 +35,9 @@ from transferscope.report.frontiers import FrontierSection, frontier_section, se
 from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.theory import theory_section
 from transferscope.report.transfer import transfer_section
+from transferscope.rng import check_resamples, check_seed
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -657,15 +660,17 @@ def build_report(
         )
     if max_group_charts < 0 or max_ladder_tasks < 0 or max_contexts < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
+    check_seed(seed)
+    check_resamples(rank_bootstrap, "rank_bootstrap")
+    if fit_bootstrap is not None:
+        check_resamples(fit_bootstrap, "fit_bootstrap")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
     filters = _filters(tasks, methods)
     runs = store.runs(**filters)
     if runs.empty:
         what = " matching the filters" if tasks or methods else ""
         raise InputError(f"no runs{what} in the store; ingest a table first", file=store.label)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)  # creates it; refuses a file, the root, or a place not writable
     collector = _Charts(out, formats)
     sources = store.sources()
 
@@ -694,6 +699,7 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
+    theory = theory_section(runs, collector.add)  # a ladder from the simulator, if any
     know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
     transfer = transfer_section(runs, collector.add, seed=seed)
@@ -718,6 +724,8 @@ def build_report(
         sections.append(transfer[0])
     if ladder is not None:
         sections.append(ladder)
+    if theory is not None:
+        sections.append(theory[0])
     if know_ladder is not None:
         sections.append(know_ladder[0])
     if know is not None:
@@ -740,6 +748,8 @@ def build_report(
     md.append(rank_md)
     if transfer is not None:
         md.append(transfer[1])
+    if theory is not None:
+        md.append(theory[1])
     if know_ladder is not None:
         md.append(know_ladder[1])
     if know is not None:
