@@ -19,6 +19,7 @@ from transferscope.ingest.pipeline import (
     ingest_source,
     parse_column_map,
 )
+from transferscope.schema import parse_metric
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +57,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--percent",
         action="store_true",
         help="accuracy-type scores (and their stderr) are percentages: divide by 100",
+    )
+    p.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=[],
+        metavar="NAME=DIRECTION[:LOW:HIGH]",
+        help=(
+            "record a metric's direction (higher, lower or none) and range in the store, for "
+            "fit, rank and report (repeatable; e.g. toxicity=lower:0:1)"
+        ),
     )
     p.add_argument("--name", help="source name in the store (default: the file name's stem)")
     p.add_argument(
@@ -97,6 +109,7 @@ def _stages(label: str) -> Iterator[Progress]:
 def _run(args: argparse.Namespace) -> int:
     if (args.path is None) == (args.source is None):
         raise InputError("give either PATH or --source NAME")
+    metrics = [parse_metric(text) for text in args.metrics]
     if args.source is not None:
         extra = [
             flag
@@ -116,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
                 from_dir=args.from_dir,
                 cache_dir=args.cache_dir,
                 replace=args.replace,
+                metrics=metrics,
                 progress=progress,
             )
     else:
@@ -135,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
                 column_map=column_map,
                 percent=args.percent,
                 replace=args.replace,
+                metrics=metrics,
                 progress=progress,
             )
     print(result.describe())

@@ -15,9 +15,10 @@ def register(sub: Any) -> None:
         "report",
         help="write an HTML report (opens offline), a Markdown summary and PNG/SVG charts",
         description=(
-            "Fit the frontier groups that have no current fit (default options), rank the "
-            "methods, and write DIR/index.html (self-contained), DIR/summary.md and "
-            "DIR/charts/*.png|svg."
+            "Show the frontier fits of the store (the most recent current fit of each group, as "
+            "`fit` made it; groups without one are fitted with the default options, or with "
+            "the fit options given, which then apply to every group), rank the methods, and "
+            "write DIR/index.html (self-contained), DIR/summary.md and DIR/charts/*.png|svg."
         ),
     )
     p.add_argument("--out", default="reports/latest", metavar="DIR", help="output folder")
@@ -42,7 +43,16 @@ def register(sub: Any) -> None:
         default="gain",
         help="dependence metric the methods are ranked on",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every bootstrap")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seed of every bootstrap (default: the stored fits' seed; 0 for the ranking)",
+    )
+    from transferscope.cli.fit import add_fit_options
+
+    add_fit_options(p, exclude=("family", "seed"))
     p.add_argument(
         "--no-images", action="store_true", help="skip the PNG/SVG files (the page is complete)"
     )
@@ -58,6 +68,9 @@ def _run(args: argparse.Namespace) -> int:
     n_charts = DEFAULT_MAX_GROUP_CHARTS if args.max_group_charts is None else args.max_group_charts
     if n_charts < 0:
         raise InputError(f"--max-group-charts must be >= 0, not {n_charts}")
+    from transferscope.frontier.settings import options_from
+
+    fit_options = {k: v for k, v in options_from(vars(args)).items() if k not in ("family", "seed")}
     with open_store(args.db) as store:
         result = build_report(
             store,
@@ -65,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
             tasks=args.task,
             methods=args.method,
             family=args.family,
+            fit_options=fit_options,
             max_group_charts=n_charts,
             rank_metric=args.rank_metric,
             seed=args.seed,

@@ -8,13 +8,13 @@ untouched; the write itself is one transaction (:meth:`transferscope.store.Store
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from transferscope.errors import InputError
 from transferscope.ingest.readers import SUPPORTED_SUFFIXES, read_table
 from transferscope.ingest.sources import load_source
-from transferscope.schema import INPUT_COLUMNS, SourceInfo
+from transferscope.schema import INPUT_COLUMNS, MetricInfo, SourceInfo
 from transferscope.schema.validate import ValidatedRuns, validate_runs
 from transferscope.store import IngestResult, open_store
 
@@ -160,6 +160,7 @@ def ingest_file(
     column_map: Mapping[str, str] | None = None,
     percent: bool = False,
     replace: bool = False,
+    metrics: Iterable[MetricInfo] = (),
     progress: Progress | None = None,
 ) -> IngestResult:
     """Read, validate and store a file of runs as one source.
@@ -177,7 +178,12 @@ def ingest_file(
     percent : bool, default False
         Accuracy-type scores are percentages.
     replace : bool, default False
-        Replace the source's runs if its content changed.
+        Replace the source's runs if its content changed (and metric definitions recorded
+        differently).
+    metrics : iterable of MetricInfo, optional
+        Metric definitions (direction, range) to record in the store with the runs, for the
+        metrics the built-in registry does not know or knows differently (see
+        :func:`transferscope.schema.parse_metric`).
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
 
@@ -198,7 +204,7 @@ def ingest_file(
     if progress is not None:
         progress("write")
     with open_store(db) as store:
-        return store.ingest(runs, info, replace=replace)
+        return store.ingest(runs, info, replace=replace, metrics=metrics)
 
 
 def ingest_source(
@@ -208,6 +214,7 @@ def ingest_source(
     from_dir: Path | None = None,
     cache_dir: Path | None = None,
     replace: bool = False,
+    metrics: Iterable[MetricInfo] = (),
     progress: Progress | None = None,
 ) -> IngestResult:
     """Load a published source by name (see :mod:`transferscope.ingest.sources`) and store it.
@@ -225,7 +232,12 @@ def ingest_source(
     cache_dir : pathlib.Path, optional
         Where downloads are cached.
     replace : bool, default False
-        Replace the source's runs if its content changed.
+        Replace the source's runs if its content changed (and metric definitions recorded
+        differently).
+    metrics : iterable of MetricInfo, optional
+        Metric definitions (direction, range) to record in the store with the runs, for the
+        metrics the built-in registry does not know or knows differently (see
+        :func:`transferscope.schema.parse_metric`).
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
 
@@ -253,4 +265,4 @@ def ingest_source(
     if progress is not None:
         progress("write")
     with open_store(db) as store:
-        return store.ingest(runs, loaded.info, replace=replace)
+        return store.ingest(runs, loaded.info, replace=replace, metrics=metrics)

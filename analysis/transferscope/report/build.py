@@ -1,7 +1,7 @@
 """Build the report of a store: ``index.html``, ``summary.md`` and every chart as PNG and SVG.
 
-:func:`build_report` reads the runs and sources of a store, fits the frontier groups that have
-no current fit (through the frontier engine's store-backed fit, with its default options), ranks
+:func:`build_report` reads the runs and sources of a store, shows the current fits of the
+frontier groups (those ``transferscope fit`` stored; the others are fitted now), ranks
 the methods by their dependence on pretraining, and writes
 
 - ``index.html``: one self-contained page (the Vega libraries inlined; no request leaves it);
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -559,7 +559,8 @@ def build_report(
     rank_entity: str | None = None,
     rank_bootstrap: int = 1000,
     fit_bootstrap: int | None = None,
-    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
     knowledge: Sequence[Any] = (),
     image_formats: Sequence[str] = ("png", "svg"),
     title: str = "transferscope report",
@@ -593,10 +594,17 @@ def build_report(
     rank_bootstrap : int
         Bootstrap resamples of tasks for ``p_best``.
     fit_bootstrap : int, optional
-        Bootstrap resamples of the plateau intervals (the frontier engine's default when
-        omitted).
-    seed : int
-        Seed of every resampling.
+        Bootstrap resamples of the plateau intervals.
+    fit_options : mapping, optional
+        Other fit options (fields of :class:`transferscope.frontier.FitSettings`).
+    seed : int, optional
+        Seed of every resampling (0 when omitted).
+
+    Without ``family``, ``fit_bootstrap``, ``fit_options`` and ``seed``, the report shows for
+    each group the most recent current fit in the store, whatever options it was made with
+    (``report`` after ``fit`` refits nothing and shows ``fit``'s numbers), and fits the other
+    groups with the defaults; with any of them, it shows (and makes) fits with exactly these
+    options.
     knowledge : sequence of KnowledgeComparison
         Interaction comparisons to report besides those stored in the store's table
         ``interactions`` (see :func:`transferscope.knowledge.save_knowledge`); one passed here
@@ -645,14 +653,20 @@ def build_report(
     md: list[str] = []
     src_section, src_md = _sources_section(sources, runs)
 
+    given = {k: v for k, v in dict(fit_options or {}).items() if v is not None}
+    if family is not None:
+        given["family"] = family
+    if fit_bootstrap is not None:
+        given["bootstrap"] = fit_bootstrap
+    if seed is not None:
+        given["seed"] = seed
     front: FrontierSection = frontier_section(
         store,
         runs,
         collector.add,
         filters=filters,
-        family=family,
-        bootstrap=fit_bootstrap,
-        seed=seed,
+        options=given,
+        seed=0 if seed is None else seed,
         max_group_charts=max_group_charts,
         progress=progress,
     )
@@ -662,7 +676,7 @@ def build_report(
         metric=rank_metric,
         entity=rank_entity,
         bootstrap=rank_bootstrap,
-        seed=seed,
+        seed=0 if seed is None else seed,
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import numpy as np
@@ -19,6 +19,7 @@ import pandas as pd
 
 from transferscope.errors import InputError
 from transferscope.frontier.result import FrontierResult
+from transferscope.frontier.settings import FitSettings
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.labels import group_label, score_axis_title
@@ -71,12 +72,15 @@ def current_fits(
     store: Store,
     filters: dict[str, Any],
     *,
-    family: str | None,
-    bootstrap: int | None,
-    seed: int,
+    options: dict[str, Any],
     progress: bool,
 ) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
     """Fits of every group: stored ones that are current, the others computed (and stored) now.
+
+    Groups are those of ``transferscope fit`` (its default grouping, downstream metric
+    included). Without fit options the report shows, for each group, the most recent current
+    fit in the store whatever options it was made with (so ``report`` after ``fit`` adds no
+    fit and shows the same numbers); with options, only fits made with exactly those options.
 
     Parameters
     ----------
@@ -84,12 +88,9 @@ def current_fits(
         The store (fits computed now are written to it unless it is read-only).
     filters : dict
         Filters of the runs (as for :meth:`Store.runs`), the same as the report's.
-    family : str, optional
-        A family name, ``"all"`` (every family, side by side) or None for the engine's default.
-    bootstrap : int, optional
-        Resamples of the plateau interval (engine default when None).
-    seed : int
-        Seed of the resamples.
+    options : dict
+        Fit options given (fields of :class:`~transferscope.frontier.FitSettings`; ``family``
+        may be ``"all"``: every family, side by side); empty for "reuse what is stored".
     progress : bool
         Progress bar on stderr.
 
@@ -101,18 +102,86 @@ def current_fits(
     """
     from transferscope.frontier import DEFAULT_BY, fit_store
 
-    # Stored runs always carry their downstream metric; grouping by it keeps tables such as
-    # Pythia's (acc, acc_norm and ppl for one task) from landing in unfittable mixed groups.
-    by = (*DEFAULT_BY, "downstream_metric")
-    options: dict[str, Any] = {"seed": seed, "bootstrap": bootstrap}
-    if family == "all":
-        options.update(family="auto", side_by_side=True)
-    elif family is not None:
-        options["family"] = family
-    fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
+    by = tuple(DEFAULT_BY)
+    given = {k: v for k, v in options.items() if v is not None}
+    if given.get("family") == "all":
+        given.update(family="auto", side_by_side=True)
+    reuse: Literal["same", "any"] = "same" if given else "any"
+    fits = fit_store(
+        store, by=by, filters=filters, progress=progress, reuse=reuse, with_options=True, **given
+    )
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
+
+
+def fit_note(row: Any) -> str:
+    """Write the fit's flags and message as one line for a caption or a table cell.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of the fits (``flags``, ``message``, ``frontier``, ``requested_frontier``).
+
+    Returns
+    -------
+    str
+        E.g. ``flags: not_saturating, extrapolated. note: the data do not show ...``; empty
+        when there is nothing to say.
+    """
+    flags = str(row.get("flags") or "") if not H._missing(row.get("flags")) else ""
+    message = str(row.get("message") or "") if not H._missing(row.get("message")) else ""
+    parts = []
+    if flags:
+        parts.append("flags: " + flags.replace(",", ", ") + ".")
+    if message:
+        parts.append(message[0].upper() + message[1:] + ("" if message.endswith(".") else "."))
+    return " ".join(parts)
+
+
+def frontier_label(row: Any) -> str:
+    """Name the estimator a row used, and the one asked for when it fell back.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of the fits.
+
+    Returns
+    -------
+    str
+        ``"stochastic frontier"`` or ``"pareto frontier (fallback from stochastic)"``.
+    """
+    used = str(row.get("frontier"))
+    asked = row.get("requested_frontier")
+    if not H._missing(asked) and asked and str(asked) != used:
+        return f"{used} frontier (fallback from {asked})"
+    return f"{used} frontier"
+
+
+def stored_settings(row: Any) -> FitSettings | None:
+    """Rebuild the settings a fit row was made with, when the store kept them (else None).
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`current_fits` (its ``options`` column, when present, is JSON text).
+
+    Returns
+    -------
+    FitSettings or None
+        The settings.
+    """
+    import json
+
+    text = row.get("options") if hasattr(row, "get") else None
+    if text is None or H._missing(text):
+        return None
+    try:
+        options = json.loads(str(text))
+        return FitSettings.make(**{k: v for k, v in options.items() if v is not None})
+    except (InputError, TypeError, ValueError):
+        return None
 
 
 def _keys_of(row: pd.Series | dict[str, Any], by: tuple[str, ...]) -> dict[str, Any]:
@@ -151,7 +220,9 @@ def _interval(row: Any) -> str:
         return "no interval"
     level = row["ci_level"]
     pct = f"{round(100 * float(level))}% " if not H._missing(level) else ""
-    return f"{pct}interval {_fmt(lo)}–{_fmt(hi)}"
+    kind = row.get("interval_kind") if hasattr(row, "get") else None
+    side = " one-sided" if kind == "one_sided" else ""
+    return f"{pct}{side.strip() + ' ' if side else ''}interval {_fmt(lo)}–{_fmt(hi)}"
 
 
 def _result_points(
@@ -283,13 +354,17 @@ def _group_chart(
     down_metrics = group["downstream_metric"].dropna().unique().tolist()
     up_metric = str(up_metrics[0]) if len(up_metrics) == 1 else None
     down_metric = str(down_metrics[0]) if len(down_metrics) == 1 else None
+    # the point fit again (deterministic), with the estimator the stored fit used, for the
+    # frontier and backtest points; no interval
     result = fit_group(
         group["upstream_score"].to_numpy(dtype=float),
         group["downstream_score"].to_numpy(dtype=float),
         family=str(main["family"]),
+        settings=stored_settings(main),
         frontier=str(main["frontier"]),
+        fallback="none",
         bootstrap=0,
-        seed=seed,
+        interval="bootstrap",
         upstream_metric=up_metric,
         downstream_metric=down_metric,
     )
@@ -299,11 +374,14 @@ def _group_chart(
     plateaus = ok_rows[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]]
     label = group_label(keys)
     chosen = f" (chosen of {len(ok_rows)} families)" if len(ok_rows) > 1 else ""
+    flags = str(main.get("flags") or "")
     title = [
         label,
-        f"{main['family']} fit{chosen}, {main['frontier']} frontier · plateau "
+        f"{main['family']} fit{chosen}, {frontier_label(main)} · plateau "
         f"{_fmt(main['plateau'])} ({_interval(main)})",
     ]
+    if flags:
+        title.append("flags: " + flags.replace(",", ", "))
     chart = charts.frontier_chart(
         group[["model", "upstream_score", "downstream_score"]],
         frontier=frontier_pts,
@@ -326,6 +404,9 @@ def _group_chart(
     parts.append(
         f"Within 0.01 of the plateau from an upstream score of {_fmt(main['saturation_point'])}."
     )
+    note = fit_note(main)
+    if note:
+        parts.append(note)
     return chart, " ".join(parts)
 
 
@@ -335,8 +416,7 @@ def frontier_section(
     add: AddChart,
     *,
     filters: dict[str, Any],
-    family: str | None,
-    bootstrap: int | None,
+    options: dict[str, Any],
     seed: int,
     max_group_charts: int,
     progress: bool,
@@ -353,12 +433,11 @@ def frontier_section(
         The filters that selected ``runs`` (as for :meth:`Store.runs`).
     add : callable
         ``add(name, chart, caption) -> Figure`` registers a chart.
-    family : str, optional
-        Family to fit and draw; ``"all"`` for every family side by side.
-    bootstrap : int, optional
-        Bootstrap resamples of the plateau interval.
+    options : dict
+        Fit options given (see :func:`current_fits`); ``family="all"`` draws every family
+        side by side; empty to show the fits in the store.
     seed : int
-        Seed.
+        Seed of the sample of points drawn in large charts.
     max_group_charts : int
         Groups drawn at most.
     progress : bool
@@ -369,9 +448,7 @@ def frontier_section(
     FrontierSection
         Sections, Markdown and counts.
     """
-    fits, n_now, by = current_fits(
-        store, filters, family=family, bootstrap=bootstrap, seed=seed, progress=progress
-    )
+    fits, n_now, by = current_fits(store, filters, options=dict(options), progress=progress)
     by_list = list(by)
     groups = fits.drop_duplicates(subset=by_list)
     n_groups = len(groups)
@@ -455,22 +532,31 @@ def frontier_section(
             "family": "family", "frontier": "frontier", "selected": "chosen",
             "n_points": "runs", "n_frontier": "frontier points", "plateau": "plateau",
             "plateau_ci_low": "ci low", "plateau_ci_high": "ci high", "ci_level": "ci level",
-            "saturation_point": "saturation point", "backtest_mae": "backtest error (MAE)",
+            "interval_kind": "interval", "saturation_point": "saturation point",
+            "extrapolation": "extrapolation", "best_observed": "best model",
+            "share_above": "share above curve", "backtest_mae": "backtest error (MAE)",
             "aicc": "AICc", "rmse": "RMSE", "bootstrap_failed_share": "failed resamples",
+            "n_bootstrap": "resamples", "flags": "flags", "note": "note",
         }
     )  # fmt: skip
     ok_all = fits[fits["status"] == "ok"]
-    if family != "all":
+    ok_all = ok_all.assign(note=[fit_note(r) for r in ok_all.to_dict("records")])
+    if options.get("family") != "all":
         table_cols.pop("selected")
     table_sec = H.Section(
         "plateaus",
         "Plateau and backtest table",
         (
             H.paragraph(
-                "Every fitted group. Saturation point: the smallest upstream score whose predicted "
-                "downstream score is within 0.01 of the plateau. Backtest error: mean absolute "
-                "error on the held-out highest frontier points. Failed resamples: share of "
-                "bootstrap refits that did not converge."
+                "Every fitted group. Frontier: the estimator used (a fallback says so). Interval: "
+                "profile+bootstrap (the default: profile likelihood joined with the bootstrap "
+                "percentile interval), one_sided (the data do not bound the plateau from above), "
+                "bootstrap, profile or none. Saturation point: the smallest upstream score whose "
+                "predicted downstream score is within 0.01 of the plateau; extrapolation: how far "
+                "beyond the best observed upstream score that lies. Share above curve: models "
+                "above the curve by more than three noise sd. Backtest error: mean absolute error "
+                "on the held-out highest frontier points. Failed resamples: share of bootstrap "
+                "refits that did not converge. Flags and note: how to read the fit."
             ),
             H.table(ok_all, table_cols, table_id="plateau-table", filterable=True),
         ),

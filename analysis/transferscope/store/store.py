@@ -36,8 +36,9 @@ import pyarrow as pa
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 from transferscope.records import Record, is_missing, plain
-from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS, RUN_DTYPES, SourceInfo
+from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS, RUN_DTYPES, MetricInfo, SourceInfo
 from transferscope.schema.validate import ValidatedRuns, validate_runs
+from transferscope.store.metrics import read_metrics, record_metrics, write_metrics_in
 from transferscope.store.migrations import (
     RUN_ID_SQL,
     ident,
@@ -274,6 +275,7 @@ class Store:
         *,
         replace: bool = False,
         require_upstream: bool = True,
+        metrics: Iterable[MetricInfo] = (),
     ) -> IngestResult:
         """Write the runs of one source, in one transaction: all rows land or none do.
 
@@ -289,6 +291,9 @@ class Store:
             content differs from what the store holds under the same name is refused.
         require_upstream : bool, default True
             Passed to the validation of a DataFrame.
+        metrics : iterable of MetricInfo, optional
+            Metric definitions (direction, range) to record with the runs in the same
+            transaction (table ``metrics``; see :meth:`record_metrics`).
 
         Returns
         -------
@@ -313,8 +318,36 @@ class Store:
             else validate_runs(runs, require_upstream=require_upstream, file=info.name)
         )
         table = pa.Table.from_pandas(valid.frame, preserve_index=False)
-        with self.registered(_INCOMING, table), self.transaction():
+        with self.registered(_INCOMING, table), self.transaction() as con:
+            write_metrics_in(con, metrics, replace=replace, label=self.label)
             return self._ingest_in_transaction(valid, info, replace)
+
+    def metrics(self) -> dict[str, MetricInfo]:
+        """Return the metric definitions recorded in the store (name to definition).
+
+        Returns
+        -------
+        dict
+            See :func:`transferscope.store.metrics.read_metrics`.
+        """
+        return read_metrics(self)
+
+    def record_metrics(self, metrics: Iterable[MetricInfo], *, replace: bool = False) -> int:
+        """Record metric definitions (direction, range) for every later command on this store.
+
+        Parameters
+        ----------
+        metrics : iterable of MetricInfo
+            Definitions, e.g. ``transferscope.schema.parse_metric("toxicity=lower:0:1")``.
+        replace : bool
+            Replace a definition recorded differently under the same name.
+
+        Returns
+        -------
+        int
+            Definitions written (new or changed).
+        """
+        return record_metrics(self, metrics, replace=replace)
 
     def _ingest_in_transaction(
         self, valid: ValidatedRuns, info: SourceInfo, replace: bool
