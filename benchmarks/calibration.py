@@ -243,6 +243,7 @@ def main() -> None:
     start = time.perf_counter()
     ours = pd.DataFrame(run_jobs(todo, args.jobs)).assign(method="ours")
     print(f"ours: {len(ours)} groups in {time.perf_counter() - start:.0f} s", flush=True)
+    ours.to_csv(args.out, index=False)  # kept even if the baseline fails
     frames = [ours]
     today = None
     if args.baseline_src:

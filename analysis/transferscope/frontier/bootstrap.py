@@ -188,6 +188,8 @@ def quantile_mc_se(values: Array, q: float) -> float:
     first = float(w @ v)
     second = float(w @ (v * v))
     jarrett = math.sqrt(max(second - first * first, 0.0))
+    if jarrett <= 1e-12 * max(1.0, abs(first)):
+        return 0.0  # the replicates pile up at this value (a parameter on its bound)
     # the normal-theory value with a robust spread is far less noisy; the larger of the two is
     # kept, so that the growth of the resamples never stops on an estimate that came out small
     iqr = float(np.subtract(*np.quantile(v, [0.75, 0.25])))

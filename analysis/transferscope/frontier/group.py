@@ -592,7 +592,7 @@ def fit_one(
         if diag.wrong_skew and not flags.count("fallback"):
             flags.append("wrong_skew")
     not_upper = diag.share_above > settings.above_tolerance
-    if not_upper and estimator.upper_frontier and "fallback" not in flags:
+    if not_upper and estimator.upper_frontier:
         flags.append("not_upper")
         notes.append(
             f"{diag.share_above:.1%} of the models lie above the curve by more than "

@@ -313,16 +313,19 @@ def frontier_result_chart(
         }
     )
     if title is None:
-        row = {
+        row: dict[str, Any] = {
             "plateau_ci_low": main.plateau_ci_low,
             "plateau_ci_high": main.plateau_ci_high,
             "ci_level": main.ci_level,
         }
+        used = frontier_label(
+            {"frontier": main.frontier, "requested_frontier": main.requested_frontier}
+        )
+        row["interval_kind"] = main.interval_kind
         title = (
-            f"{main.family} fit, {main.frontier} frontier · plateau {_fmt(main.plateau)} "
-            f"({_interval(row)})"
+            f"{main.family} fit, {used} · plateau {_fmt(main.plateau)} ({_interval(row)})"
             if main.ok
-            else f"{main.family} fit, {main.frontier} frontier: {main.status} ({main.message})"
+            else f"{main.family} fit, {used}: {main.status} ({main.message})"
         )
     return charts.frontier_chart(
         points,
