@@ -99,4 +99,4 @@ def test_a_new_family_is_a_few_lines() -> None:
         assert result.plateau == pytest.approx(0.9 - 1.5 * np.exp(-4.0), abs=0.01)
         assert set(result.params) == {"c", "k", "r"}
     finally:
-        del FAMILIES["test_exponential"]
+        FAMILIES.unregister("test_exponential")

@@ -236,7 +236,7 @@ def test_a_fit_that_fails_reports_did_not_converge() -> None:
             r = fit_group(g.x, g.y, family="test_broken", frontier=frontier, bootstrap=10)
             assert r.status == "did_not_converge"
     finally:
-        del FAMILIES["test_broken"]
+        FAMILIES.unregister("test_broken")
 
 
 def test_mixed_metrics_are_degenerate() -> None:

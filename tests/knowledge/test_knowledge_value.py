@@ -177,3 +177,35 @@ def test_bad_arguments_are_refused() -> None:
         vf(np.ones((2, 3), dtype=int))
     with pytest.raises(InputError, match="one integer or 2 integers"):
         model_interactions(f, np.zeros((2, 3)), targets=np.array([0, 1, 1]), output="scalar")
+
+
+class _AffineNet:
+    """A two-layer ReLU network that declares its first layer (AffineInput)."""
+
+    def __init__(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.w1, self.b1 = rng.normal(size=(12, 7)), rng.normal(size=7)
+        self.w2, self.b2 = rng.normal(size=(7, 3)), rng.normal(size=3)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.from_first_layer(x.reshape(len(x), -1) @ self.w1 + self.b1)
+
+    def first_layer(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.w1, self.b1
+
+    def from_first_layer(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0.0) @ self.w2 + self.b2
+
+
+def test_affine_input_models_give_the_same_interactions_without_masked_inputs() -> None:
+    net = _AffineNet(4)
+    xs = np.random.default_rng(5).normal(size=(3, 12))
+    groups = np.repeat(np.arange(6), 2)
+    base = np.random.default_rng(6).normal(size=12)
+    fast = model_interactions(net, xs, targets=1, groups=groups, baseline=base)
+    plain = model_interactions(lambda x: net(x), xs, targets=1, groups=groups, baseline=base)
+    # same values up to rounding of the summed first-layer contributions
+    np.testing.assert_allclose(fast, plain, atol=1e-11)
+    vf = model_value(net, xs[0], target=2, groups=groups, baseline=base)
+    masks = subset_members(np.arange(64), 6)
+    np.testing.assert_allclose(vf(masks), vf.all_values(batch_size=16), atol=1e-12)

@@ -29,6 +29,7 @@ def test_choose_entity_ranks_models_when_one_method_per_context() -> None:
     assert choose_entity(ladder) == "method"
     one = ladder[ladder["method"] == "full_ft"]
     assert choose_entity(one) == "model"  # as on VTAB-1k: pretraining methods are the models
+    assert choose_entity(one, "slope") == "method"  # a slope needs a ladder: one model is not
 
 
 def test_ladder_frame_draws_a_repeated_baseline_once() -> None:
@@ -45,3 +46,24 @@ def test_ladder_frame_draws_a_repeated_baseline_once() -> None:
     scale = chart["spec"]["layer"][0]["encoding"]["color"]["scale"]
     assert scale["domain"] == ["full_ft", "lp", charts.SCRATCH_LABEL]
     assert scale["range"][-1] == "#555555"
+
+
+def test_ranking_section_with_a_context_that_has_no_values() -> None:
+    # one downstream metric with scratch runs, one without: the second has notes, no charts
+    from transferscope.report import build
+
+    runs = synthetic_ladder(seeds=2)
+    other = runs[runs["pretrained"]].assign(downstream_metric="acc_norm")
+    both = pd.concat([runs, other], ignore_index=True)
+    drawn: list[str] = []
+
+    def add(name: str, chart: object, caption: str) -> object:
+        drawn.append(name)
+        return type("Figure", (), {"html": lambda self: ""})()
+
+    _, md, n_ranked = build._ranking_section(
+        both, add, metric="gain", entity="method", bootstrap=20, seed=0, max_contexts=4
+    )
+    assert n_ranked == 6 and "no\\_baseline" in md  # markdown escapes the underscore
+    # acc_norm (sorted first) has no scratch runs: notes only; charts for accuracy (context 1)
+    assert drawn == ["forest-1", "cd-1"]

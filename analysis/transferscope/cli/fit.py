@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
-from transferscope.config import default_db_path
-from transferscope.errors import InputError, StoreError
+from transferscope.cli._output import (
+    add_db_argument,
+    add_engine_arguments,
+    add_format_argument,
+    emit,
+    lock_options,
+    opened_engine,
+)
+from transferscope.engine import resolve_engine
+from transferscope.errors import InputError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, INTERVALS, options_from
 from transferscope.schema import RUN_COLUMNS
@@ -117,9 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
     )
     add_fit_options(p)
-    p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
-    )
+    add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
@@ -131,11 +135,6 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
     settings = settings_from_args(args)
-    path = args.db if args.db is not None else default_db_path()
-    if str(path) != ":memory:" and not Path(path).exists():
-        raise StoreError(
-            "no store here yet; ingest a table first (transferscope ingest PATH)", file=str(path)
-        )
     filters = {
         column: values
         for column, values in (
@@ -145,7 +144,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         if values
     }
-    with open_store(path) as store:
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
+    # a read lock while fitting (other commands may read meanwhile); finished groups are
+    # committed in short transactions, so a killed fit keeps them
+    with (
+        open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store,
+        opened_engine(engine),
+    ):
         frame = fit_store(
             store,
             settings.family,
@@ -154,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
+            engine=engine,
             progress=sys.stderr.isatty(),
         )
     emit(frame, args.format)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from transferscope.cli._output import add_db_argument
+from transferscope.cli._output import add_db_argument, lock_options, say, seed_value
 from transferscope.errors import InputError
 
 
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed_value,
         default=None,
         metavar="S",
         help="seed of every bootstrap (default: the stored fits' seed; 0 for the ranking)",
@@ -71,7 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     from transferscope.frontier.settings import options_from
 
     fit_options = {k: v for k, v in options_from(vars(args)).items() if k not in ("family", "seed")}
-    with open_store(args.db) as store:
+    # a read lock while the report is made (other commands may read meanwhile); the fits it
+    # computes are written in short transactions
+    with open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store:
         result = build_report(
             store,
             args.out,
@@ -85,9 +87,9 @@ def _run(args: argparse.Namespace) -> int:
             image_formats=() if args.no_images else ("png", "svg"),
             progress=sys.stderr.isatty(),
         )
-    print(f"report: {result.index_html.resolve()}")
-    print(f"summary: {result.summary_md.resolve()}")
-    print(
+    say(f"report: {result.index_html.resolve()}")
+    say(f"summary: {result.summary_md.resolve()}")
+    say(
         f"{result.n_runs} runs, {result.n_groups} groups ({result.n_groups_ok} fitted, "
         f"{result.n_fitted_now} fitted now), {len(result.charts)} chart files, "
         f"{result.seconds:.1f} s"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import add_db_argument, add_format_argument, emit, lock_options
 from transferscope.store import open_store
 
 
@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         if values
     }
-    with open_store(args.db, read_only=True) as store:
+    with open_store(args.db, read_only=True, **lock_options(args)) as store:
         frame = store.run_counts(**filters)
     emit(frame, args.format)
     return 0

@@ -31,7 +31,6 @@ from typing import ClassVar, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from transferscope.errors import InputError
 from transferscope.frontier import kernels
 from transferscope.frontier.families import Family
 from transferscope.frontier.settings import FitSettings
@@ -42,6 +41,7 @@ from transferscope.frontier.single import (
     fit_quantile,
     fit_stochastic,
 )
+from transferscope.registry import Registry
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -135,6 +135,10 @@ class Estimator:
         """
         return float("nan")
 
+    #: Whether a fit without a given start starts from least squares on all points (estimators
+    #: whose loss is not least squares), rather than from the family's guess.
+    starts_from_least_squares: ClassVar[bool] = False
+
     def min_points(self, family: Family) -> int:
         """Fewest distinct points a fit needs: one more than the number of parameters.
 
@@ -164,6 +168,34 @@ class Estimator:
             One flag per point.
         """
         return np.ones(len(x), dtype=bool)
+
+    def starting_point(
+        self, family: Family, x: Array, y: Array, start: Mapping[str, float] | None
+    ) -> dict[str, float]:
+        """Return where a fit starts: ``start``, else the family's guess (and least squares).
+
+        Parameters
+        ----------
+        family : Family
+            The curve.
+        x, y : numpy.ndarray
+            The points fitted.
+        start : mapping, optional
+            Starting values given by the caller.
+
+        Returns
+        -------
+        dict
+            Parameter values inside the family's bounds.
+        """
+        guess = family.clip(start if start is not None else family.initial(x, y))
+        if start is None and self.starts_from_least_squares:
+            problem = kernels.LeastSquares(family, x[None, :], y[None, :], np.ones((1, len(x))))
+            theta0 = np.array([[guess[k] for k in family.names]])
+            base = kernels.solve(problem, theta0, max_iter=200, ftol=1e-8, xtol=1e-6)
+            if np.isfinite(base.theta).all():
+                guess = family.clip(dict(zip(family.names, base.theta[0].tolist(), strict=True)))
+        return guess
 
     def fit(
         self,
@@ -272,16 +304,6 @@ class Estimator:
         return (*family.names, *self.extra_names(settings))
 
 
-def _least_squares_start(family: Family, x: Array, y: Array, guess: dict[str, float]) -> dict:
-    """Fit least squares to all points (batched solver, B = 1), as a starting point."""
-    problem = kernels.LeastSquares(family, x[None, :], y[None, :], np.ones((1, len(x))))
-    theta0 = np.array([[guess[k] for k in family.names]])
-    base = kernels.solve(problem, theta0, max_iter=200, ftol=1e-8, xtol=1e-6)
-    if np.isfinite(base.theta).all():
-        return family.clip(dict(zip(family.names, base.theta[0].tolist(), strict=True)))
-    return guess
-
-
 class _PointFrontier(Estimator):
     """Least squares on a subset of points that defines the frontier (``hull``, ``pareto``)."""
 
@@ -307,8 +329,7 @@ class _PointFrontier(Estimator):
         """Fit least squares (lmfit) to the frontier points."""
         mask = self.select(x, y)
         xf, yf = x[mask], y[mask]
-        guess = family.clip(start if start is not None else family.initial(xf, yf))
-        return fit_least_squares(family, xf, yf, guess)
+        return fit_least_squares(family, xf, yf, self.starting_point(family, xf, yf, start))
 
     def noise(self, fit: CurveFit) -> float:
         """Return the residual standard deviation of the frontier points about the curve."""
@@ -364,8 +385,7 @@ class AllPoints(Estimator):
         start: Mapping[str, float] | None = None,
     ) -> CurveFit:
         """Fit least squares (lmfit) to all points."""
-        guess = family.clip(start if start is not None else family.initial(x, y))
-        return fit_least_squares(family, x, y, guess)
+        return fit_least_squares(family, x, y, self.starting_point(family, x, y, start))
 
     def likelihood(
         self, family: Family, x: Array, y: Array, settings: FitSettings
@@ -386,6 +406,7 @@ class Quantile(Estimator):
     """The curve below which a share ``tau`` of the points lie (smoothed pinball loss)."""
 
     name = "quantile"
+    starts_from_least_squares = True
 
     def fit(
         self,
@@ -396,9 +417,7 @@ class Quantile(Estimator):
         start: Mapping[str, float] | None = None,
     ) -> CurveFit:
         """Minimize the pinball loss at ``settings.tau`` (from least squares by default)."""
-        guess = family.clip(start if start is not None else family.initial(x, y))
-        if start is None:
-            guess = _least_squares_start(family, x, y, guess)
+        guess = self.starting_point(family, x, y, start)
         return fit_quantile(family, x, y, guess, tau=settings.tau, smoothing=settings.smoothing)
 
     def resample_problem(
@@ -423,6 +442,7 @@ class Stochastic(Estimator):
     name = "stochastic"
     extra_params = ("sigma_v", "sigma_u")
     checked_upper = True
+    starts_from_least_squares = True
 
     def extra_names(self, settings: FitSettings | None = None) -> tuple[str, ...]:
         """``sigma_v``, ``sigma_u`` (and ``sigma_c``, ``pi_c`` for the two-part shortfall)."""
@@ -439,9 +459,7 @@ class Stochastic(Estimator):
         start: Mapping[str, float] | None = None,
     ) -> CurveFit:
         """Maximize the likelihood (from least squares on all points by default)."""
-        guess = family.clip(start if start is not None else family.initial(x, y))
-        if start is None:
-            guess = _least_squares_start(family, x, y, guess)
+        guess = self.starting_point(family, x, y, start)
         if settings.inefficiency == "cluster":
             extra = ("sigma_v", "sigma_u", "sigma_c", "pi_c")
             warm = None
@@ -526,8 +544,7 @@ class Stochastic(Estimator):
 
 
 #: Registered estimators by name, in the order they are documented.
-ESTIMATORS: dict[str, type[Estimator]] = {}
-_INSTANCES: dict[type[Estimator], Estimator] = {}
+ESTIMATORS: Registry[Estimator] = Registry("frontier estimator", Estimator, lambda cls: cls.name)
 
 
 def register_estimator(cls: type[Estimator], *, replace: bool = False) -> type[Estimator]:
@@ -551,18 +568,7 @@ def register_estimator(cls: type[Estimator], *, replace: bool = False) -> type[E
         ``cls`` is not an :class:`Estimator` or has no name, or the name is taken and
         ``replace`` is false.
     """
-    if not (isinstance(cls, type) and issubclass(cls, Estimator)):
-        raise InputError(f"an estimator must be a subclass of Estimator, got {cls!r}")
-    if not cls.name:
-        raise InputError(f"{cls.__name__} has no name")
-    held = ESTIMATORS.get(cls.name)
-    if held is not None and held is not cls and not replace:
-        raise InputError(
-            f"estimator {cls.name!r} is already registered ({held.__qualname__}); "
-            "pass replace=True to replace it"
-        )
-    ESTIMATORS[cls.name] = cls
-    return cls
+    return ESTIMATORS.register(cls, replace=replace)
 
 
 def get_estimator(name: str) -> Estimator:
@@ -583,18 +589,7 @@ def get_estimator(name: str) -> Estimator:
     InputError
         For an unknown name.
     """
-    cls = ESTIMATORS.get(name)
-    if cls is None:
-        raise InputError(f"unknown frontier {name!r}; expected one of {tuple(ESTIMATORS)}")
-    if cls not in _INSTANCES:
-        _INSTANCES[cls] = cls()
-    return _INSTANCES[cls]
-
-
-def ensure_estimator(cls: type[Estimator]) -> None:
-    """Register ``cls`` in a worker process that has not (spawned workers start afresh)."""
-    if ESTIMATORS.get(cls.name) is not cls:
-        ESTIMATORS[cls.name] = cls
+    return ESTIMATORS.instance(name)
 
 
 for _cls in (Hull, Pareto, Quantile, Stochastic, AllPoints):

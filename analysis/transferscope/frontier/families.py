@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
-from transferscope.errors import InputError
+from transferscope.registry import Registry
 
 Array = NDArray[np.float64]
 #: Lower and upper bound per parameter name.
@@ -487,8 +487,8 @@ class LossExp(Family):
         return {"eps": eps, "k": float(np.exp(log_k)), "gamma": float(np.clip(-slope, 0.01, 20.0))}
 
 
-FAMILIES: dict[str, type[Family]] = {}
-_CACHE: dict[type[Family], Family] = {}
+#: Registered families by name.
+FAMILIES: Registry[Family] = Registry("family", Family, lambda cls: cls.family_name)
 
 
 def register(cls: type[Family], *, replace: bool = False) -> type[Family]:
@@ -512,21 +512,7 @@ def register(cls: type[Family], *, replace: bool = False) -> type[Family]:
         ``cls`` is not a :class:`Family` or has no name, or its name is taken by another family
         and ``replace`` is false.
     """
-    if not (isinstance(cls, type) and issubclass(cls, Family)):
-        raise InputError(f"a family must be a subclass of Family, got {cls!r}")
-    if not cls.family_name:
-        raise InputError(f"{cls.__name__} has no family_name")
-    held = FAMILIES.get(cls.family_name)
-    if held is not None and held is not cls and not replace:
-        raise InputError(
-            f"family {cls.family_name!r} is already registered ({held.__qualname__}); "
-            "pass replace=True to replace it"
-        )
-    FAMILIES[cls.family_name] = cls
-    _CACHE.pop(cls, None)
-    if held is not None:
-        _CACHE.pop(held, None)
-    return cls
+    return FAMILIES.register(cls, replace=replace)
 
 
 def definition_fingerprint(cls: type, base: type) -> str:
@@ -589,12 +575,6 @@ def _code_bytes(code: types.CodeType) -> bytes:
     return b"|".join(parts)
 
 
-def ensure_family(cls: type[Family]) -> None:
-    """Register ``cls`` in a worker process that has not (spawned workers start afresh)."""
-    if FAMILIES.get(cls.family_name) is not cls:
-        FAMILIES[cls.family_name] = cls
-
-
 for _cls in (Abnar, Power, Logit, Probit, Sigmoid, LossExp):
     register(_cls)
 
@@ -617,12 +597,7 @@ def get_family(name: str) -> Family:
     InputError
         For an unknown name.
     """
-    cls = FAMILIES.get(name)
-    if cls is None:
-        raise InputError(f"unknown family {name!r}; expected one of {tuple(FAMILIES)}")
-    if cls not in _CACHE:
-        _CACHE[cls] = cls()
-    return _CACHE[cls]
+    return FAMILIES.instance(name)
 
 
 def families_for(upstream: Literal["higher", "lower"]) -> tuple[str, ...]:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import math
-import os
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,23 +13,24 @@ import numpy as np
 import pandas as pd
 from tqdm.std import tqdm
 
+from transferscope.engine import Engine, resolve_engine
+from transferscope.engine import worker_count as _worker_count
 from transferscope.errors import InputError
-from transferscope.frontier.estimators import (
-    ESTIMATORS,
-    Estimator,
-    ensure_estimator,
-    get_estimator,
-)
-from transferscope.frontier.families import FAMILIES, Family, ensure_family, get_family
+from transferscope.frontier.estimators import ESTIMATORS, Estimator, get_estimator
+from transferscope.frontier.families import FAMILIES, Family, get_family
 from transferscope.frontier.group import draw_seed, fit_families, resolve_families, unfitted
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
 from transferscope.frontier.settings import FitSettings
 from transferscope.records import json_safe
+from transferscope.rng import keyed_seed
 from transferscope.schema import MetricInfo, metric_info, scored_on_upstream_task
 
 #: Default grouping of runs: a group never mixes downstream metrics (acc and acc_norm of one
 #: task are two groups), in ``fit`` and ``report`` alike.
 DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots", "downstream_metric")
+#: Groups in the first and the largest batch of :func:`iter_fit_tasks`.
+FIRST_BATCH: int = 8
+LAST_BATCH: int = 256
 
 
 def group_key(by: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
@@ -71,8 +69,7 @@ def group_seed(seed: int, key: dict[str, Any]) -> np.random.SeedSequence:
     numpy.random.SeedSequence
         Seed sequence of the group.
     """
-    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
-    return np.random.SeedSequence([int(seed), zlib.crc32(text.encode())])
+    return keyed_seed(seed, key)
 
 
 def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | None]:
@@ -211,9 +208,9 @@ class Registry:
     def install(self) -> None:
         """Register the shipped classes in this process (a no-op where they already are)."""
         for family in self.families:
-            ensure_family(family)
+            FAMILIES.ensure(family)
         for estimator in self.estimators:
-            ensure_estimator(estimator)
+            ESTIMATORS.ensure(estimator)
 
 
 def _fit_task(
@@ -241,8 +238,8 @@ def _fit_task(
     return key, results
 
 
-def _star(args: tuple[Any, ...]) -> tuple[dict[str, Any], list[FrontierResult]]:
-    return _fit_task(*args)
+def _fit_results(task: Task, *, settings: FitSettings, registry: Registry) -> list[FrontierResult]:
+    return _fit_task(task, settings, registry)[1]
 
 
 def output_columns(by: Sequence[str], settings: FitSettings) -> list[str]:
@@ -378,9 +375,7 @@ def worker_count(n_jobs: int) -> int:
     int
         At least 1.
     """
-    if n_jobs == -1:
-        return os.cpu_count() or 1
-    return max(1, int(n_jobs))
+    return _worker_count(n_jobs)
 
 
 def progress_bar(total: int, show: bool) -> Any:
@@ -406,8 +401,13 @@ def fit_tasks(
     settings: FitSettings,
     n_jobs: int = 1,
     progress: bool = False,
+    engine: Engine | str | None = None,
 ) -> list[list[FrontierResult]]:
-    """Fit groups, in this process or in a pool of processes (one group per task).
+    """Fit groups on an engine: this process, local processes or Dask (one group per item).
+
+    Workers receive a group (its key and points) and return its results; each group's bootstrap
+    is seeded by the settings' seed and the group key, so the numbers do not depend on the
+    engine or on where a group ran.
 
     Parameters
     ----------
@@ -416,9 +416,11 @@ def fit_tasks(
     settings : FitSettings
         Families, estimator and options.
     n_jobs : int
-        Worker processes (-1: every core).
+        Local worker processes, or workers of a local Dask cluster (-1: every core).
     progress : bool
         Show a progress bar on stderr.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (see :mod:`transferscope.engine`); None: ``"local"``.
 
     Returns
     -------
@@ -427,20 +429,54 @@ def fit_tasks(
     """
     registry = Registry.current(settings)
     resolve_families(settings, None)  # refuses unknown names before any work
-    jobs = worker_count(n_jobs)
-    out: list[list[FrontierResult]] = []
+    runner = resolve_engine(engine, n_jobs)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
     with progress_bar(len(tasks), progress) as bar:
-        if jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                out.append(_fit_task(task, settings, registry)[1])
-                bar.update()
-        else:
-            args = [(task, settings, registry) for task in tasks]
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-                for _, results in pool.map(_star, args, chunksize=1):
-                    out.append(results)
-                    bar.update()
-    return out
+        return runner.map(fit, list(tasks), on_done=bar.update)
+
+
+def iter_fit_tasks(
+    tasks: Sequence[Task],
+    settings: FitSettings,
+    n_jobs: int = 1,
+    progress: bool = False,
+    engine: Engine | str | None = None,
+) -> Iterator[list[FrontierResult]]:
+    """Fit groups like :func:`fit_tasks`, yielding the results of finished groups in batches.
+
+    The batches double from :data:`FIRST_BATCH` to :data:`LAST_BATCH` groups: the first groups
+    come back early (so that :func:`transferscope.frontier.fit_store` can store them), and later
+    batches keep the engine's overhead per batch small.
+
+    Parameters
+    ----------
+    tasks : sequence
+        Groups, as made by :func:`group_tasks`.
+    settings : FitSettings
+        Families, estimator and options.
+    n_jobs : int
+        Local worker processes, or workers of a local Dask cluster (-1: every core).
+    progress : bool
+        Show a progress bar on stderr.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (see :mod:`transferscope.engine`); None: ``"local"``.
+
+    Yields
+    ------
+    list of FrontierResult
+        The results of one task, in the order of ``tasks``.
+    """
+    registry = Registry.current(settings)
+    resolve_families(settings, None)  # refuses unknown names before any work
+    runner = resolve_engine(engine, n_jobs)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    items = list(tasks)
+    with progress_bar(len(items), progress) as bar:
+        start, size = 0, FIRST_BATCH
+        while start < len(items):
+            batch = items[start : start + size]
+            yield from runner.map(fit, batch, on_done=bar.update)
+            start, size = start + len(batch), min(2 * size, LAST_BATCH)
 
 
 def fit_frontiers(
@@ -451,6 +487,7 @@ def fit_frontiers(
     settings: FitSettings | None = None,
     rng: np.random.Generator | None = None,
     n_jobs: int = 1,
+    engine: Engine | str | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -475,7 +512,12 @@ def fit_frontiers(
     rng : numpy.random.Generator, optional
         Draw the seed from this generator instead of ``seed``.
     n_jobs : int
-        Worker processes over groups (1: in this process; -1: all cores).
+        Worker processes over groups (1: in this process; -1: all cores), or the workers of a
+        local Dask cluster.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (:mod:`transferscope.engine`): this process or local processes
+        (None, ``"local"``), a local Dask cluster (``"dask"``), or any engine such as
+        ``DaskEngine("tcp://host:8786")``. The numbers are the same on every engine.
     progress : bool
         Show a progress bar on stderr.
     **options
@@ -536,7 +578,7 @@ def fit_frontiers(
     check_runs(runs, by)
     fit_settings = resolved_settings(settings, rng, family=family, **options)
     tasks = list(group_tasks(runs, by))
-    results = fit_tasks(tasks, fit_settings, n_jobs, progress)
+    results = fit_tasks(tasks, fit_settings, n_jobs, progress, engine)
     rows = [{**t[0], **r.row()} for t, rs in zip(tasks, results, strict=True) for r in rs]
     frame = results_frame(rows, output_columns(by, fit_settings))
     return restore_key_types(frame, runs, by)

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 from transferscope.errors import InputError
 from transferscope.frontier import bootstrap as boot_mod
@@ -27,6 +28,16 @@ Array = NDArray[np.float64]
 
 #: Backtest errors closer than this (accuracy units) are a tie, broken by AICc.
 AUTO_TIE: Final[float] = 1e-3
+#: A group whose downstream score falls as its upstream score improves is degenerate (every family
+#: models a frontier that rises) when the fall is clear: a one-sided Kendall test at this level...
+FALLING_LEVEL: Final[float] = 0.01
+#: ... and a Kendall's tau at or below this, i.e. at least twice as many pairs of runs fall as
+#: rise. A weaker fall (a task near chance, a flat relation with noise) is fitted: its flat
+#: curve says that more pretraining does not help, which is an answer.
+FALLING_TAU: Final[float] = -1.0 / 3.0
+#: A plateau interval narrower than this is no interval: the plateau sits at the same value in
+#: every resample because the curve or a bound fixes it there, not because the data pin it.
+ZERO_WIDTH: Final[float] = 1e-9
 
 
 def saturation_point(
@@ -190,7 +201,14 @@ def check_group(
     Returns
     -------
     tuple of str or Oriented
-        ``(status, reason)`` when the group cannot be fitted, else the points to fit.
+        ``(status, reason)`` when the group cannot be fitted, else the points to fit (turned).
+        ``unsupported_metric``: a metric that cannot be a score of these families.
+        ``degenerate``: metrics the family cannot model, scores out of range, a single
+        upstream or downstream value, or a downstream score that falls clearly as the upstream
+        score improves (one-sided Kendall test at :data:`FALLING_LEVEL` and tau at most
+        :data:`FALLING_TAU`). ``too_few_points``: fewer than the estimator needs, or fewer
+        distinct upstream scores than the curve has parameters (at least 3), which cannot
+        identify a saturating curve and its plateau.
     """
     name = family.family_name
     up, down = as_metric(upstream_metric), as_metric(downstream_metric)
@@ -256,7 +274,33 @@ def check_group(
         return ("degenerate", "all points have the same upstream score (a vertical line)")
     if np.ptp(y) == 0.0:
         return ("degenerate", "all points have the same downstream score")
+    distinct = int(np.unique(x).size)
+    n_params = len(family.names)
+    if distinct < max(3, n_params):
+        return (
+            "too_few_points",
+            f"{distinct} distinct upstream scores; {name!r} has {n_params} curve parameters and "
+            f"needs at least {max(3, n_params)} distinct upstream scores to place its plateau",
+        )
+    falling = _falling(family, x, y)
+    if falling is not None:
+        return falling
     return Oriented(x=x, y=y, flags=tuple(flags), notes=tuple(notes))
+
+
+def _falling(family: Family, x: Array, y: Array) -> tuple[str, str] | None:
+    """Return a degenerate status when downstream falls significantly as upstream improves."""
+    better = x if family.upstream == "higher" else -x
+    with np.errstate(all="ignore"):
+        test = stats.kendalltau(better, y, alternative="less")
+    tau, pvalue = float(test.statistic), float(test.pvalue)
+    if not (math.isfinite(pvalue) and pvalue < FALLING_LEVEL and tau <= FALLING_TAU):
+        return None
+    return (
+        "degenerate",
+        f"the downstream score falls as the upstream score improves (Kendall's tau = {tau:.2f}, "
+        f"one-sided p = {pvalue:.2g}); the families model a frontier that rises",
+    )
 
 
 def _backtest(
@@ -486,10 +530,10 @@ def _interval(
         return replace(base, notes=tuple(notes))
     low, se_low = min(lows, key=lambda t: t[0])
     high, se_high = max(highs, key=lambda t: t[0])
-    if not high - low > 1e-9 and prof is None:
+    if not high - low > ZERO_WIDTH and prof is None:
         # the bootstrap piled up on a bound: the profile likelihood handles the bound
         prof = _profile(family, estimator, fit, x, y, settings)
-        if prof is not None and prof.ok and prof.high - prof.low > 1e-9:
+        if prof is not None and prof.ok and prof.high - prof.low > ZERO_WIDTH:
             notes.append(
                 "the resamples all gave the same plateau (its parameter on a bound): the "
                 "interval is the profile likelihood's"
@@ -497,10 +541,12 @@ def _interval(
             low, high, se_low, se_high = prof.low, prof.high, 0.0, 0.0
             kinds = ["profile"]
             base = replace(base, inflation=prof.kappa, not_saturating=bool(prof.bound_not_rejected))
-    if not high - low > 1e-9:
+    if not high - low > ZERO_WIDTH:
+        # one rule for every estimator and family: a zero-width interval is never reported
         notes.append(
-            "no honest interval: the resamples all gave the same plateau (its parameter on a "
-            "bound) and the family has no profile likelihood"
+            f"no plateau interval: every resample puts the plateau at {low:.6g}, where the "
+            "curve or a bound fixes it, so the data do not bound it (and no profile likelihood "
+            "does)"
         )
         return replace(base, notes=tuple(notes))
     kind = "+".join(kinds)

@@ -7,18 +7,26 @@ definitions of the families and of the estimator (their code, not only their nam
 :data:`FIT_VERSION`. A fit whose runs, options or code changed therefore has a new fingerprint
 and is refitted; an old row is never returned as current. :func:`fit_store` reuses the rows whose
 fingerprint matches and fits the rest.
+
+A long fit commits its finished groups in batches (at least every :data:`COMMIT_SECONDS`), each
+in its own transaction: a fit that is killed keeps the groups it finished before its last
+commit, and running it again fits only the others. On a store opened with ``hold_lock=False``
+(as ``transferscope fit`` and ``report`` open it) each batch takes the write lock for its
+transaction alone, so other commands can read the store while the fit runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 
+from transferscope.engine import Engine
 from transferscope.errors import InputError
 from transferscope.frontier.estimators import ESTIMATORS, Estimator
 from transferscope.frontier.families import FAMILIES, definition_fingerprint, family_fingerprint
@@ -26,8 +34,8 @@ from transferscope.frontier.fit import (
     DEFAULT_BY,
     Task,
     check_runs,
-    fit_tasks,
     group_tasks,
+    iter_fit_tasks,
     output_columns,
     resolved_settings,
     restore_key_types,
@@ -40,7 +48,9 @@ from transferscope.store import Store
 from transferscope.store.fits import FitRow, all_fits, read_fits, read_fits_of_groups, write_fits
 
 #: Version of the fitting code; bump it when results change so that stored fits are refitted.
-FIT_VERSION: Final[int] = 3
+FIT_VERSION: Final[int] = 4
+#: Finished groups are committed to the store at least this often (seconds), and at the end.
+COMMIT_SECONDS: float = 10.0
 
 
 def fingerprint(task: Task, settings: FitSettings) -> str:
@@ -120,6 +130,7 @@ def fit_store(
     with_options: bool = False,
     rng: np.random.Generator | None = None,
     n_jobs: int = 1,
+    engine: Engine | str | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -150,8 +161,10 @@ def fit_store(
         Add a column ``options``: the settings each row was made with (JSON text).
     rng : numpy.random.Generator, optional
         Draw the seed from this generator instead of ``seed``.
-    n_jobs, progress
-        As for :func:`transferscope.frontier.fit_frontiers`.
+    n_jobs, engine, progress
+        As for :func:`transferscope.frontier.fit_frontiers`: the groups to fit go to the
+        engine's workers and come back as rows, which are written here (the store stays the
+        only place with state).
     **options
         Fields of :class:`FitSettings`.
 
@@ -166,6 +179,11 @@ def fit_store(
     ------
     InputError
         As :func:`transferscope.frontier.fit_frontiers`, or for a bad filter.
+
+    Notes
+    -----
+    Finished groups are written in batches (see the module docstring): when the fit is
+    interrupted, the groups committed so far stay in the store and are reused next time.
     """
     by = [by] if isinstance(by, str) else list(by)
     if reuse not in ("same", "any"):
@@ -193,15 +211,20 @@ def fit_store(
                     used[i] = other
                     break
     missing = [i for i, fp in enumerate(prints) if fp not in stored]
-    results = fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress)
-    fitted = dict(zip(missing, results, strict=True))
-    writes = []
-    for i, found_results in fitted.items():
+    results = iter_fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress, engine)
+    fitted: dict[int, list[Any]] = {}
+    pending: list[FitRow] = []
+    last_commit = time.monotonic()
+    for i, found_results in zip(missing, results, strict=True):
+        fitted[i] = found_results
         key = json.dumps(tasks[i][0], sort_keys=True)
         for position, r in enumerate(found_results):
             record = json.dumps({**r.to_record(), "position": position}, allow_nan=False)
-            writes.append(FitRow(prints[i], r.family, r.frontier, key, r.status, record))
-    write_fits(store, writes)
+            pending.append(FitRow(prints[i], r.family, r.frontier, key, r.status, record))
+        if time.monotonic() - last_commit >= COMMIT_SECONDS:
+            write_fits(store, pending)  # one transaction: the batch lands whole or not at all
+            pending, last_commit = [], time.monotonic()
+    write_fits(store, pending)
     rows: list[dict[str, Any]] = []
     for i, task in enumerate(tasks):
         extra: dict[str, Any] = {"fingerprint": prints[i], "reused": i not in fitted}

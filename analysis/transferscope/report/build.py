@@ -27,12 +27,16 @@ import pandas as pd
 
 from transferscope._version import __version__
 from transferscope.errors import InputError
+from transferscope.paths import check_output_folder
 from transferscope.records import Record
 from transferscope.report import charts
 from transferscope.report import html as H
 from transferscope.report.frontiers import FrontierSection, frontier_section, select_rows
+from transferscope.report.knowledge_ladder import knowledge_ladder_section
 from transferscope.report.labels import label_value, score_axis_title
 from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.theory import theory_section
+from transferscope.rng import check_resamples, check_seed
 from transferscope.store import Store
 
 #: Frontier charts drawn by default (the fitted groups with the most runs).
@@ -56,12 +60,18 @@ _RANK_AXIS = {
     "retention": "Retention: share of the best checkpoint's gain kept by the others",
 }
 _RANK_MEANING = {
-    "gain": "how much pretraining adds over training from scratch (higher = more benefit)",
+    "gain": (
+        "how much pretraining adds over training from scratch (higher = more dependent on "
+        "pretraining)"
+    ),
     "slope": (
         "how strongly downstream accuracy follows the checkpoint's quality "
-        "(lower = less dependent on a good checkpoint)"
+        "(higher = more dependent on a good checkpoint)"
     ),
-    "retention": "how much of the benefit survives a worse checkpoint (higher = more robust)",
+    "retention": (
+        "how much of the benefit survives a worse checkpoint (lower = more dependent on a good "
+        "checkpoint)"
+    ),
 }
 
 
@@ -201,25 +211,30 @@ def _context_columns(frame: pd.DataFrame, entity: str = "method") -> list[str]:
     return cols[: cols.index(entity)] if entity in cols else []
 
 
-def choose_entity(runs: pd.DataFrame) -> str:
+def choose_entity(runs: pd.DataFrame, metric: str = "gain") -> str:
     """Column to rank: ``method``, or ``model`` when every context has a single method.
 
     Tables such as VTAB-1k compare pretraining methods (stored as models, with a
     ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
     nothing, so their models are ranked instead (when there are at most
     :data:`MAX_RANKED_MODELS`; a checkpoint ladder of hundreds of models is not a comparison of
-    pretraining methods).
+    pretraining methods). A slope or a retention is measured along a ladder of checkpoints, which
+    a single model is not: for those the methods are always ranked.
 
     Parameters
     ----------
     runs : pandas.DataFrame
         Canonical runs.
+    metric : {"gain", "slope", "retention"}, default "gain"
+        The metric ranked on.
 
     Returns
     -------
     str
         ``"method"`` or ``"model"``.
     """
+    if metric != "gain":
+        return "method"
     contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
     one_method = int(contexts["method"].nunique().max()) <= 1
     pre = runs[runs["pretrained"].fillna(True).astype(bool)]
@@ -238,16 +253,21 @@ def _ranking_section(
     max_contexts: int,
 ) -> tuple[H.Section, str, int]:
     from transferscope.dependence.metrics import task_values
-    from transferscope.dependence.ranking import friedman_nemenyi, rank_methods
+    from transferscope.dependence.ranking import rank_methods
+    from transferscope.dependence.stability import friedman_nemenyi
 
-    ent = choose_entity(runs) if entity is None else entity
+    ent = choose_entity(runs, metric) if entity is None else entity
     noun = "methods" if ent == "method" else f"{ent}s"
     title = "Method ranking: dependence on pretraining"
     text = (
         f"The {noun} are ranked by their {metric} ({_RANK_MEANING[metric]}), computed per task "
-        "against the runs without pretraining and pooled across tasks by random-effects "
-        f"meta-analysis. p_best is the share of bootstrap resamples of tasks in which one ranks "
-        "first."
+        + ("against the runs without pretraining " if metric != "slope" else "")
+        + "and pooled across tasks by random-effects "
+        "meta-analysis (tasks of one suite, such as MMLU's subjects, by a three-level model with "
+        "cluster-robust errors; the 'pooled by' column says which). The most dependent on "
+        "pretraining comes first, rank 1. p_best is the probability of ranking first, and the "
+        "rank interval the range of ranks, over draws from the joint sampling distribution of "
+        "the pooled estimates."
     )
     if ent != "method" and entity is None:
         text += (
@@ -256,7 +276,7 @@ def _ranking_section(
         )
     intro = H.paragraph(text)
     try:
-        ranking = rank_methods(runs, metric=metric, bootstrap=bootstrap, seed=seed, entity=ent)
+        ranking = rank_methods(runs, metric, entity=ent, bootstrap=bootstrap, seed=seed)
         values = task_values(runs, metric, entity=ent)
         fried = friedman_nemenyi(runs, metric, entity=ent)
     except InputError as exc:
@@ -266,10 +286,16 @@ def _ranking_section(
             f"## Ranking\n\n{md_escape(note)}\n\n",
             0,
         )
-    if ranking.empty:
-        note = (
-            "No ranking: ranking needs runs without pretraining (pretrained = false) as the "
-            "scratch baseline, and pretrained checkpoints of the same task."
+    if not ranking["estimate"].notna().any():
+        reasons = ranking["message"].dropna().astype(str)
+        need = (
+            "runs without pretraining (pretrained = false) as the scratch baseline, and "
+            "pretrained checkpoints of the same task"
+            if metric != "slope"
+            else "at least three checkpoints with upstream scores per task"
+        )
+        note = f"No ranking: a {metric} ranking needs {need}." + (
+            f" ({reasons.iloc[0]})" if not reasons.empty else ""
         )
         return (
             H.Section("ranking", title, (intro, H.paragraph(note))),
@@ -293,10 +319,11 @@ def _ranking_section(
             )
         )
     cols = {
-        "method": ent, "rank": "rank", "estimate": "pooled estimate", "ci_low": "ci low",
-        "ci_high": "ci high", "diff_from_best": "behind best", "se": "se of difference",
-        "p_best": "p_best", "n_tasks": "tasks", "tau2": "tau²", "i2": "I² (%)",
-        "pool_method": "pooling", "status": "status",
+        "method": ent, "rank": "rank", "rank_low": "rank low", "rank_high": "rank high",
+        "estimate": "pooled estimate", "se": "se", "ci_low": "ci low", "ci_high": "ci high",
+        "diff_from_best": "behind first", "diff_se": "se of difference", "p_best": "p_best",
+        "n_tasks": "tasks", "n_suites": "suites", "tau2": "tau²", "pool_model": "pooled by",
+        "status": "status", "message": "note",
     }  # fmt: skip
     n_ranked = 0
     for i, (key, table) in enumerate(groups):
@@ -310,9 +337,10 @@ def _ranking_section(
         body.append(f"<h3>{H.escape(label)}</h3>")
         body.append(H.table(table, cols))
         md.append(f"### {md_escape(label)}\n\n" + md_table(table, cols) + "\n")
-        if i >= max_contexts:
-            continue
-        drawn = table.head(MAX_CHART_ENTITIES)
+        valued = table[table["estimate"].notna()]
+        if i >= max_contexts or valued.empty:
+            continue  # a context without values (e.g. no scratch baseline) has only its notes
+        drawn = valued.head(MAX_CHART_ENTITIES)
         per_task = select_rows(values, keys)
         per_task = per_task[per_task["method"].isin(drawn["method"])]
         if len(table) > len(drawn):
@@ -334,9 +362,9 @@ def _ranking_section(
                 f"forest-{i}",
                 chart,
                 f"Forest plot. Black diamond: the pooled estimate per {ent} with its "
-                f"{round(100 * float(table['ci_level'].iloc[0]))}% interval (thick line); "
+                f"{round(100 * float(drawn['ci_level'].iloc[0]))}% interval (thick line); "
                 "grey points and thin lines: the per-task values and their intervals, one row "
-                f"per task inside the {ent}'s band. The best comes first."
+                f"per task inside the {ent}'s band. The most dependent on pretraining comes first."
                 + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
             )
         )
@@ -354,11 +382,13 @@ def _ranking_section(
                     f"cd-{i}",
                     chart,
                     f"Mean rank of each {ent} across {int(fr['n_tasks'].iloc[0])} tasks "
-                    f"(1 = best, left). {noun.capitalize()} joined by a red bar are not "
+                    "(1 = most dependent on pretraining, left; the table's rank counts the same "
+                    f"way). {noun.capitalize()} joined by a red bar are not "
                     "significantly "
                     "different (Nemenyi test); the bar at the top is the critical difference. "
                     f"Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
-                    f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
+                    f"p = {float(fr['pvalue'].iloc[0]):.3g}; Kendall's W = "
+                    f"{float(fr['kendall_w'].iloc[0]):.2f} (agreement of the tasks' orders).",
                 )
             )
         body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
@@ -637,15 +667,17 @@ def build_report(
         )
     if max_group_charts < 0 or max_ladder_tasks < 0 or max_contexts < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
+    check_seed(seed)
+    check_resamples(rank_bootstrap, "rank_bootstrap")
+    if fit_bootstrap is not None:
+        check_resamples(fit_bootstrap, "fit_bootstrap")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
     filters = _filters(tasks, methods)
     runs = store.runs(**filters)
     if runs.empty:
         what = " matching the filters" if tasks or methods else ""
         raise InputError(f"no runs{what} in the store; ingest a table first", file=store.label)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)  # creates it; refuses a file, the root, or a place not writable
     collector = _Charts(out, formats)
     sources = store.sources()
 
@@ -680,6 +712,8 @@ def build_report(
         max_contexts=max_contexts,
     )
     ladder = _ladder_section(runs, collector.add, max_ladder_tasks)
+    theory = theory_section(runs, collector.add)  # a ladder from the simulator, if any
+    know_ladder = knowledge_ladder_section(runs, collector.add)
     know = _knowledge_section(_comparisons(store, knowledge), collector.add)
 
     overview = [
@@ -700,6 +734,10 @@ def build_report(
     sections.append(rank_section)
     if ladder is not None:
         sections.append(ladder)
+    if theory is not None:
+        sections.append(theory[0])
+    if know_ladder is not None:
+        sections.append(know_ladder[0])
     if know is not None:
         sections.append(know[0])
 
@@ -718,6 +756,10 @@ def build_report(
     md.append(src_md)
     md.append(front.markdown)
     md.append(rank_md)
+    if theory is not None:
+        md.append(theory[1])
+    if know_ladder is not None:
+        md.append(know_ladder[1])
     if know is not None:
         md.append(know[1])
     md.append(

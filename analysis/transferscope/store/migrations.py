@@ -11,6 +11,7 @@ Python and :data:`RUN_ID_SQL` in DuckDB, identically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,10 +25,13 @@ from transferscope.errors import StoreError
 from transferscope.schema import KEY_COLUMNS, KNOWLEDGE_COLUMNS, RUN_COLUMNS
 
 __all__ = [
+    "LADDER_CELL_COLUMNS",
     "MIGRATIONS",
     "RUN_ID_SQL",
     "Migration",
+    "expected_tables",
     "migrate",
+    "missing_tables",
     "run_id",
     "schema_version",
     "supported_version",
@@ -109,7 +113,29 @@ def _create_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: Columns of table ``ladder_cells`` (one cell of a ladder run by
+#: :func:`transferscope.ladders.run_ladder`: checkpoint x method x seed), with their DuckDB types.
+LADDER_CELL_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "pretrained": "BOOLEAN NOT NULL",
+    "method": "VARCHAR NOT NULL",
+    "seed": "BIGINT NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "message": "VARCHAR",
+    "n_rows": "INTEGER NOT NULL",
+    "seconds": "DOUBLE",
+    "settings": "JSON NOT NULL",
+    "finished_at": "TIMESTAMP NOT NULL",
+}
+
+
 def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{ident(c)} {t}" for c, t in LADDER_CELL_COLUMNS.items())
+    con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
+
+
+def _create_v4(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE TABLE metrics (name VARCHAR PRIMARY KEY, direction VARCHAR NOT NULL, "
         "low DOUBLE, high DOUBLE, description VARCHAR, "
@@ -122,8 +148,58 @@ def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
-    Migration(3, "table metrics (user-defined metric directions and ranges)", _create_v3),
+    Migration(3, "table ladder_cells (status of every cell of a ladder run)", _create_v3),
+    Migration(4, "table metrics (user-defined metric directions and ranges)", _create_v4),
 )
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@functools.cache
+def expected_tables(version: int) -> tuple[str, ...]:
+    """Return the tables a complete store of ``version`` holds (its migrations, replayed).
+
+    Parameters
+    ----------
+    version : int
+        A schema version.
+
+    Returns
+    -------
+    tuple of str
+        Table names, sorted; found by applying the migrations up to ``version`` to an empty
+        in-memory database, so that a new migration needs no list kept by hand.
+    """
+    with duckdb.connect(":memory:") as con:
+        for step in MIGRATIONS:
+            if step.version <= version:
+                step.apply(con)
+        return tuple(_tables(con))
+
+
+def missing_tables(con: duckdb.DuckDBPyConnection, version: int) -> list[str]:
+    """Return the tables a store of ``version`` should hold but does not.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection to the store.
+    version : int
+        Its schema version.
+
+    Returns
+    -------
+    list of str
+        Missing table names, sorted.
+    """
+    present = set(_tables(con))
+    return [t for t in expected_tables(version) if t not in present]
 
 
 def supported_version() -> int:
@@ -203,7 +279,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: int, label: str) -> None:
                 [step.version, step.description, _now()],
             )
         con.commit()
-    except duckdb.Error as exc:
+    except (duckdb.IOException, duckdb.CatalogException) as exc:
+        # a full disk, or a table in the way: the store's state, not a fault of the program
         con.rollback()
         raise StoreError(
             f"migration of the store to schema version {step.version} failed "
