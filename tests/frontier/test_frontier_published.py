@@ -21,7 +21,7 @@ def _fit(
     shared_data: Path, name: str, by: tuple[str, ...] = BY, family: str = "abnar"
 ) -> pd.DataFrame:
     runs = load_source(name, from_dir=shared_data).frame
-    out = fit_frontiers(runs, by=by, family=family, bootstrap=20, seed=0)
+    out = fit_frontiers(runs, by=by, family=family, bootstrap=20, bootstrap_max=20, seed=0)
     groups = runs.groupby(list(by), dropna=False).ngroups
     assert len(out) == groups  # one row per group, none lost
     assert set(out["status"]) <= set(STATUSES)

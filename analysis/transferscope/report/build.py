@@ -667,7 +667,8 @@ def build_report(
         )
     if max_group_charts < 0 or max_ladder_tasks < 0 or max_contexts < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
-    check_seed(seed)
+    if seed is not None:
+        check_seed(seed)
     check_resamples(rank_bootstrap, "rank_bootstrap")
     if fit_bootstrap is not None:
         check_resamples(fit_bootstrap, "fit_bootstrap")
