@@ -777,3 +777,85 @@ def interaction_profile_chart(
         )
         .properties(title=_title(title), width=WIDTH, height=HEIGHT - 60)
     )
+
+
+def step_ladder_template(x: Literal["step", "upstream"] = "step", *, columns: int = 4) -> dict:
+    """Template of a checkpoint ladder from the data: one panel per model size.
+
+    Lines follow each method (colour) and pretraining data (dash) along the checkpoints of one
+    size; dotted horizontal rules mark the step-0 model (no pretraining), where the data have
+    one. Filled from a payload (see :mod:`transferscope.report.templates`) whose dataset
+    ``rows`` has ``kind`` (``checkpoint`` or ``baseline``), ``size``, ``method``, ``data``,
+    ``series``, ``step``, ``upstream_score``, ``downstream_score`` and ``model``.
+
+    Parameters
+    ----------
+    x : {"step", "upstream"}
+        The x axis: the training step (log scale) or the checkpoint's upstream score.
+    columns : int
+        Panels per row.
+
+    Returns
+    -------
+    dict
+        Vega-Lite specification with placeholders ``title``, ``x_title``, ``y_title``,
+        ``y_scale``, ``color_scale``, ``dash_scale`` and ``facet_order``.
+    """
+    from transferscope.report.templates import placeholder
+
+    field_x = "step" if x == "step" else "upstream_score"
+    x_enc = alt.X(
+        f"{field_x}:Q",
+        title=placeholder("x_title"),
+        scale=alt.Scale(type="log") if x == "step" else alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=4, labelOverlap=True, format="~s" if x == "step" else ".2f"),
+    )
+    y_enc = alt.Y("downstream_score:Q", title=placeholder("y_title"))
+    color = alt.Color("method:N", title="method", legend=alt.Legend(orient="bottom"))
+    dash = alt.StrokeDash("data:N", title="pretraining data", legend=alt.Legend(orient="bottom"))
+    tooltip = [
+        alt.Tooltip("model:N", title="checkpoint"),
+        alt.Tooltip("method:N", title="method"),
+        alt.Tooltip("step:Q", title="step", format=","),
+        alt.Tooltip("upstream_score:Q", title="upstream", format=".3f"),
+        alt.Tooltip("downstream_score:Q", title="downstream", format=".3f"),
+    ]
+    is_ck = alt.datum.kind == "checkpoint"
+    is_base = alt.datum.kind == "baseline"
+    layer = alt.layer(
+        alt.Chart()
+        .transform_filter(is_base)
+        .mark_rule(strokeDash=[2, 3], strokeWidth=1.4, opacity=0.9)
+        .encode(y=y_enc, color=color, tooltip=tooltip),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_line(strokeWidth=1.5, clip=True)
+        .encode(x=x_enc, y=y_enc, color=color, strokeDash=dash, detail="series:N",
+                order=f"{field_x}:Q"),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_circle(size=14, opacity=0.8, clip=True)
+        .encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip),
+        data=alt.NamedData(name="rows"),
+    ).properties(width=125, height=95)  # fmt: skip
+    chart = (
+        layer.facet(
+            facet=alt.Facet("size:N", title=None, header=alt.Header(labelFontSize=11)),
+            columns=columns,
+            spacing=8,
+        )
+        .properties(title=alt.TitleParams(text=placeholder("title"), anchor="start", fontSize=13))
+        .configure_axis(titleFontSize=10, labelFontSize=9, titleFontWeight="normal")
+    )
+    spec = chart.to_dict()
+    spec.pop("datasets", None)
+    spec["facet"]["sort"] = placeholder("facet_order")
+    for lay in spec["spec"]["layer"]:
+        enc = lay.get("encoding", {})
+        if "y" in enc:
+            enc["y"]["scale"] = placeholder("y_scale")
+        if "color" in enc:
+            enc["color"]["scale"] = placeholder("color_scale")
+        if "strokeDash" in enc:
+            enc["strokeDash"]["scale"] = placeholder("dash_scale")
+    return spec

@@ -1,0 +1,394 @@
+"""Report section: which methods depend most on pretraining, ranked within each source.
+
+Rankings pool each entity's per-task dependence across the tasks of one source (sources do not
+share tasks, metrics or baselines, so they are never pooled together). The answers at the top
+of the report quote the first entity of each source's ranking; this section shows every
+ranking table with a forest plot and a critical-difference diagram per context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from transferscope.errors import InputError
+from transferscope.report import charts
+from transferscope.report import html as H
+from transferscope.report.frontiers import interval_text, select_rows
+from transferscope.report.labels import label_value
+from transferscope.report.markdown import md_escape, md_table
+
+#: Models ranked at most when models stand in for pretraining methods (see choose_entity).
+MAX_RANKED_MODELS = 40
+#: Entities drawn at most in a forest plot or critical-difference diagram (the table has all).
+MAX_CHART_ENTITIES = 30
+
+RANK_METRICS: dict[str, str] = {
+    "gain": "Gain over training from scratch (downstream score; mean over checkpoints)",
+    "slope": "Slope of logit(downstream) on logit(upstream) across checkpoints",
+    "retention": "Retention: share of the best checkpoint's gain kept by the others",
+}
+_RANK_MEANING = {
+    "gain": "how much pretraining adds over training from scratch (higher = more benefit)",
+    "slope": (
+        "how strongly downstream accuracy follows the checkpoint's quality "
+        "(lower = less dependent on a good checkpoint)"
+    ),
+    "retention": "how much of the benefit survives a worse checkpoint (higher = more robust)",
+}
+
+AddChart = Callable[[str, alt.TopLevelMixin, str], H.Figure]
+
+
+def choose_entity(runs: pd.DataFrame) -> str:
+    """Column to rank: ``method``, or ``model`` when every context has a single method.
+
+    Tables such as VTAB-1k compare pretraining methods (stored as models, with a
+    ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
+    nothing, so their models are ranked instead (when there are at most
+    :data:`MAX_RANKED_MODELS`; a checkpoint ladder of hundreds of models is not a comparison of
+    pretraining methods).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    str
+        ``"method"`` or ``"model"``.
+    """
+    contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
+    one_method = int(contexts["method"].nunique().max()) <= 1
+    pre = runs[runs["pretrained"].fillna(True).astype(bool)]
+    n_models = int(pre["model"].nunique())
+    return "model" if one_method and 2 <= n_models <= MAX_RANKED_MODELS else "method"
+
+
+@dataclass(frozen=True)
+class SourceRanking:
+    """The ranking of one source.
+
+    Parameters
+    ----------
+    source : str
+        Source name.
+    entity : str
+        Column ranked (``method`` or ``model``).
+    table : pandas.DataFrame
+        The ranking (columns of :func:`transferscope.dependence.rank_methods`; the ranked column
+        renamed ``entity``), or empty.
+    values : pandas.DataFrame
+        Per-task values (``entity`` column), for the forest plot.
+    friedman : pandas.DataFrame
+        Friedman test and mean ranks (``entity`` column).
+    context : tuple of str
+        Columns that separate contexts in ``table``.
+    note : str
+        Why there is no ranking, when there is none.
+    short : str
+        The same in a few words (for the answers table).
+    """
+
+    source: str
+    entity: str
+    table: pd.DataFrame = field(repr=False)
+    values: pd.DataFrame = field(repr=False)
+    friedman: pd.DataFrame = field(repr=False)
+    context: tuple[str, ...] = ()
+    note: str = ""
+    short: str = ""
+
+    def first(self, metric: Any) -> dict[str, Any] | None:
+        """The first-ranked entity of the context of one downstream metric.
+
+        Parameters
+        ----------
+        metric : Any
+            A downstream metric.
+
+        Returns
+        -------
+        dict or None
+            ``entity``, ``p_best``, ``estimate``, ``ci_low``, ``ci_high``, ``n_entities``
+            (ranked with a value in that context) and ``n_contexts`` (contexts of that metric);
+            None when the source has no ranking for the metric.
+        """
+        if self.table.empty or "downstream_metric" not in self.table:
+            return None
+        part = self.table[self.table["downstream_metric"] == metric]
+        part = part[part["estimate"].notna()]
+        if part.empty:
+            return None
+        ctx = [c for c in self.context if c != "downstream_metric"]
+        n_contexts = int(part.groupby(ctx, dropna=False).ngroups) if ctx else 1
+        # the context with most entities speaks for the metric
+        sizes = part.groupby(ctx, dropna=False)["entity"].transform("size") if ctx else None
+        if sizes is not None:
+            part = part[sizes == sizes.max()]
+            first_key = part[ctx].iloc[0]
+            part = select_rows(part, dict(first_key))
+        top = part.iloc[0]
+        return {
+            "entity": str(top["entity"]),
+            "p_best": top.get("p_best"),
+            "estimate": top.get("estimate"),
+            "ci_low": top.get("ci_low"),
+            "ci_high": top.get("ci_high"),
+            "n_entities": len(part),
+            "n_contexts": n_contexts,
+            "context": {c: top[c] for c in ctx},
+        }
+
+
+@dataclass(frozen=True)
+class Rankings:
+    """Rankings of every source of a report.
+
+    Parameters
+    ----------
+    metric : str
+        Dependence metric ranked on.
+    by_source : dict of str to SourceRanking
+        One per source.
+    """
+
+    metric: str
+    by_source: dict[str, SourceRanking]
+
+    @property
+    def n_ranked(self) -> int:
+        """Entities with a value, summed over sources and contexts."""
+        return sum(int(r.table["estimate"].notna().sum()) for r in self.by_source.values()
+                   if not r.table.empty)  # fmt: skip
+
+
+def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
+    from transferscope.dependence.metrics import task_values
+    from transferscope.dependence.ranking import friedman_nemenyi, rank_methods
+
+    o = ctx.options
+    ent = choose_entity(runs) if o.rank_entity is None else o.rank_entity
+    empty = pd.DataFrame()
+    try:
+        table = rank_methods(
+            runs, metric=o.rank_metric, bootstrap=o.rank_bootstrap, seed=o.seed, entity=ent
+        )
+    except InputError as exc:
+        return SourceRanking(source, ent, empty, empty, empty, note=f"No ranking: {exc}",
+                             short=f"No ranking: {exc}")  # fmt: skip
+    if table.empty or not table["estimate"].notna().any():
+        note = (
+            "No ranking: it needs runs without pretraining (pretrained = false) as the scratch "
+            "baseline, and pretrained checkpoints of the same task."
+        )
+        if "message" in table and table["message"].notna().any():
+            note += f" ({table['message'].dropna().iloc[0]})"
+        short = "No ranking: no runs without pretraining (scratch baseline) to compare with."
+        return SourceRanking(source, ent, empty, empty, empty, note=note, short=short)
+    # per-task values and mean ranks are drawn only for contexts with something to rank
+    cols = list(table.columns)
+    context = [c for c in cols[: cols.index(ent)] if ent == "method" or c != "method"]
+    sizes = (
+        table[table["estimate"].notna()].groupby(context, dropna=False)[ent].size()
+        if context
+        else pd.Series([int(table["estimate"].notna().sum())])
+    )
+    values, fried = empty, empty
+    if (sizes >= 2).any():
+        drawn = runs
+        if "downstream_metric" in context:
+            ranked = sizes[sizes >= 2].reset_index()["downstream_metric"].unique()
+            drawn = runs[runs["downstream_metric"].isin(ranked).to_numpy()]
+        try:
+            values = task_values(drawn, o.rank_metric, entity=ent)
+            fried = friedman_nemenyi(drawn, o.rank_metric, entity=ent)
+        except InputError:
+            values, fried = empty, empty
+
+    def named(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        if ent != "method":
+            frame = frame.drop(columns=["method"], errors="ignore")
+        return frame.rename(columns={ent: "entity"})
+
+    return SourceRanking(source, ent, named(table), named(values), named(fried), tuple(context))
+
+
+def rankings(ctx: Any) -> Rankings:
+    """Rank within each source of the report.
+
+    Parameters
+    ----------
+    ctx : ReportContext
+        The report being built.
+
+    Returns
+    -------
+    Rankings
+        One ranking per source.
+    """
+    by_source = {}
+    for source, part in ctx.runs.groupby("source", sort=True):
+        by_source[str(source)] = _rank_source(part, str(source), ctx)
+    return Rankings(ctx.options.rank_metric, by_source)
+
+
+def _context_label(keys: dict[str, Any]) -> str:
+    if not keys:
+        return "all runs"
+    return ", ".join(f"{c.replace('_', ' ')}: {label_value(c, v)}" for c, v in keys.items())
+
+
+def _source_body(
+    r: SourceRanking, metric: str, add: AddChart, max_contexts: int
+) -> tuple[list[str], list[str]]:
+    noun = "methods" if r.entity == "method" else f"{r.entity}s"
+    body: list[str] = [f"<h3>{H.escape(r.source)}</h3>"]
+    md = [f"### {md_escape(r.source)}\n"]
+    if r.table.empty:
+        body.append(H.paragraph(r.note, "note"))
+        md.append(md_escape(r.note) + "\n")
+        return body, md
+    if r.entity != "method":
+        body.append(
+            H.paragraph(
+                f"Each context of {r.source} has a single adaptation method, so its pretrained "
+                "models (for a table such as VTAB-1k, the pretraining methods) are ranked.",
+                "note",
+            )
+        )
+    table = r.table.assign(
+        pooled=[
+            f"{H.format_value(e)} {interval_text(lo, hi)}"
+            for e, lo, hi in zip(r.table["estimate"], r.table["ci_low"], r.table["ci_high"],
+                                 strict=True)
+        ]
+    )  # fmt: skip
+    cols = {
+        "entity": r.entity, "rank": "rank", "pooled": "pooled estimate [95% interval]",
+        "diff_from_best": "behind first", "se": "se of difference", "p_best": "p_best",
+        "n_tasks": "tasks", "tau2": "tau²", "i2": "I² (%)", "status": "status",
+    }  # fmt: skip
+    groups = (
+        list(table.groupby(list(r.context), dropna=False, sort=True))
+        if r.context
+        else [((), table)]
+    )
+    for i, (key, part) in enumerate(groups):
+        keys = dict(zip(r.context, key if isinstance(key, tuple) else (key,), strict=True))
+        label = _context_label(keys)
+        body.append(f"<h4>{H.escape(label)}</h4>")
+        if part["estimate"].notna().sum() < 2:
+            only = part["entity"].iloc[0]
+            body.append(
+                H.paragraph(
+                    f"Nothing to rank here: {only} is the only {r.entity} with a value in this "
+                    f"context ({H.format_value(part['estimate'].iloc[0])} "
+                    f"{interval_text(part['ci_low'].iloc[0], part['ci_high'].iloc[0])}).",
+                    "note",
+                )
+            )
+            md.append(f"{md_escape(label)}: nothing to rank ({md_escape(only)} only).\n")
+            continue
+        body.append(H.table(part, cols, sort_values={"pooled": "estimate"}, drop_empty=True))
+        md.append(f"#### {md_escape(label)}\n\n" + md_table(part, cols) + "\n")
+        if i >= max_contexts:
+            continue
+        drawn = part.head(MAX_CHART_ENTITIES).rename(columns={"entity": "method"})
+        per_task = select_rows(r.values, keys) if not r.values.empty else r.values
+        if not per_task.empty:
+            per_task = per_task.rename(columns={"entity": "method"})
+            per_task = per_task[per_task["method"].isin(drawn["method"])]
+        if len(part) > len(drawn):
+            body.append(
+                H.paragraph(f"The charts show the first {len(drawn)} of {len(part)} {noun}.",
+                            "note")
+            )  # fmt: skip
+        figs = [
+            add(
+                "forest",
+                charts.forest_chart(
+                    drawn,
+                    per_task if not per_task.empty else None,
+                    title=[f"{r.source}: pooled {metric} per {r.entity}", label],
+                    x_title=RANK_METRICS[metric],
+                    reference=0.0 if metric == "gain" else None,
+                ),
+                f"Forest plot. Black diamond: the pooled estimate per {r.entity} with its "
+                f"{round(100 * float(part['ci_level'].iloc[0]))}% interval (thick line); grey "
+                f"points and thin lines: the per-task values and their intervals, one row per "
+                f"task inside the {r.entity}'s band. The first ranked comes first."
+                + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
+            )
+        ]
+        fr = (
+            select_rows(r.friedman, {c: v for c, v in keys.items() if c in r.friedman})
+            if not r.friedman.empty
+            else r.friedman
+        )
+        if not fr.empty and (fr["status"] == "ok").all() and len(fr) <= MAX_CHART_ENTITIES:
+            fr = fr.rename(columns={"entity": "method"})
+            figs.append(
+                add(
+                    "cd",
+                    charts.cd_diagram(
+                        fr[["method", "mean_rank"]],
+                        float(fr["critical_difference"].iloc[0]),
+                        alpha=float(fr["alpha"].iloc[0]),
+                        title=[f"{r.source}: critical-difference diagram", label],
+                    ),
+                    f"Mean rank of each {r.entity} across {int(fr['n_tasks'].iloc[0])} tasks "
+                    f"(1 = first, left). {noun.capitalize()} joined by a red bar are not "
+                    "significantly different (Nemenyi test); the bar at the top is the critical "
+                    f"difference. Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
+                    f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
+                )
+            )
+        body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
+    return body, md
+
+
+def ranking_section(ctx: Any) -> Any:
+    """The ranking section: every source's ranking tables and charts.
+
+    Parameters
+    ----------
+    ctx : ReportContext
+        The report being built.
+
+    Returns
+    -------
+    SectionOutput
+        One front-page section.
+    """
+    from transferscope.report.sections import SectionOutput
+
+    ranks: Rankings = ctx.rankings
+    metric = ranks.metric
+    body: list[str] = [
+        H.paragraph(
+            f"Within each source, the methods are ranked by their {metric} "
+            f"({_RANK_MEANING[metric]}), computed per task against the runs without "
+            "pretraining and pooled across the source's tasks by random-effects meta-analysis. "
+            "p_best is the share of bootstrap resamples of tasks in which one ranks first. "
+            "Sources are never pooled together: they share neither tasks nor baselines."
+        )
+    ]
+    md = [f"## Ranking ({md_escape(metric)})\n"]
+
+    def add(name: str, chart: alt.TopLevelMixin, caption: str) -> H.Figure:
+        return ctx.charts.add(name, chart, caption)
+
+    for r in ranks.by_source.values():
+        part, text = _source_body(r, metric, add, ctx.options.max_contexts)
+        body += part
+        md += text
+    section = H.Section("ranking", "Which methods depend most on pretraining", tuple(body))
+    return SectionOutput(sections=(section,), markdown="\n".join(md) + "\n")
