@@ -7,21 +7,64 @@ import pandas as pd
 from report_synthetic import synthetic_ladder
 
 from transferscope.report import charts
-from transferscope.report.build import choose_entity
-from transferscope.report.labels import group_label, score_axis_title
+from transferscope.report.labels import (
+    group_label,
+    metric_unit,
+    score_axis_title,
+    shots_label,
+    short_axis_title,
+    task_families,
+)
+from transferscope.report.ranking import choose_entity
 
 
 def test_group_label() -> None:
     assert group_label({"task": "cifar10", "method": "lp", "shots": 10}) == "cifar10 · lp · 10-shot"
     assert group_label({"task": "cifar10", "shots": pd.NA}) == "cifar10 · full data"
+    assert group_label({"task": "t", "method": "lp", "shots": 0}) == "t · lp · zero-shot"
+    # a method whose name says its shots is not followed by them again
+    assert group_label({"task": "piqa", "method": "zero_shot", "shots": 0}) == "piqa · zero_shot"
+    assert group_label({"task": "piqa", "method": "five_shot", "shots": 5}) == "piqa · five_shot"
+    assert group_label({"task": "t", "method": "few_shot", "shots": 3}) == "t · few_shot · 3-shot"
+
+
+def test_shots_label() -> None:
+    assert [shots_label(v) for v in (pd.NA, None, 0, 1, 25)] == [
+        "full data", "full data", "zero-shot", "1-shot", "25-shot",
+    ]  # fmt: skip
+    assert shots_label(np.nan, full="full") == "full"
 
 
 def test_score_axis_title_units() -> None:
     assert score_axis_title("Upstream", ["top1"], ["imagenet-1k"]) == (
-        "Upstream top1 on imagenet-1k (fraction correct)"
+        "Upstream top-1 accuracy on imagenet-1k (fraction correct)"
     )
     assert score_axis_title("Upstream", ["loss_c4_val"]) == "Upstream loss_c4_val (lower is better)"
     assert score_axis_title("Downstream", ["acc", "ppl"]) == "Downstream acc / ppl (as published)"
+    # the simulator's score is on [0, 1] but is not a fraction of correct answers
+    assert score_axis_title("Downstream", ["one_minus_norm_error"]) == (
+        "Downstream 1 − normalized generalization error (0 to 1)"
+    )
+    assert [metric_unit(m) for m in ("acc", "f1", "ppl", "pct_stereotype")] == [
+        "fraction correct", "0 to 1", "lower is better", "as published",
+    ]  # fmt: skip
+    assert short_axis_title("downstream", ["ppl"]) == "downstream perplexity, reversed"
+
+
+def test_task_families_by_shared_prefix() -> None:
+    tasks = [f"hendrycksTest-{s}" for s in ("anatomy", "virology", "law")] + [
+        "crows_pairs_english", "crows_pairs_french", "crows_pairs_english_age", "piqa", "sciq",
+        "vtab/dtd", "vtab/pets", "vtab_svhn",
+    ]  # fmt: skip
+    fam = task_families(tasks)
+    assert fam["hendrycksTest-law"] == "hendrycksTest-*"
+    assert fam["crows_pairs_french"] == "crows_pairs_*"
+    assert fam["vtab_svhn"] == fam["vtab/dtd"] == "vtab*"  # one family, whatever the separator
+    assert fam["piqa"] == fam["sciq"] == "other tasks"
+    # a few tasks are not split
+    assert set(task_families(["imagenet-a", "imagenet-r", "imagenet-real", "sketch"]).values()) == {
+        "all tasks"
+    }
 
 
 def test_choose_entity_ranks_models_when_one_method_per_context() -> None:

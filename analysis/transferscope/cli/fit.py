@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_columns_argument,
+    add_db_argument,
+    add_filter_arguments,
+    add_format_argument,
+    add_names_argument,
+    emit,
+    filters_from,
+)
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
@@ -97,15 +105,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "the runs and options are unchanged."
         ),
     )
-    p.add_argument("--task", action="append", metavar="T", help="only this task (repeatable)")
-    p.add_argument("--method", action="append", metavar="M", help="only this method (repeatable)")
-    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
-    p.add_argument(
-        "--by",
-        nargs="+",
-        default=list(DEFAULT_BY),
-        metavar="COLUMN",
-        help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
+    add_filter_arguments(p)
+    add_names_argument(
+        p, "--by", metavar="COLUMN", help=f"grouping columns (default: {' '.join(DEFAULT_BY)})"
     )
     add_fit_options(p)
     p.add_argument(
@@ -114,10 +116,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
+    add_columns_argument(p, TABLE_COLUMNS)
     p.set_defaults(func=_run)
 
 
+#: Columns of the table printed by default (after the group keys).
+TABLE_COLUMNS = (
+    "family", "status", "n_points", "plateau", "plateau_ci_low", "plateau_ci_high", "message",
+)  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
+    args.by = list(dict.fromkeys(args.by or DEFAULT_BY))
     unknown = [c for c in args.by if c not in RUN_COLUMNS]
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
@@ -127,15 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         raise StoreError(
             "no store here yet; ingest a table first (transferscope ingest PATH)", file=str(path)
         )
-    filters = {
-        column: values
-        for column, values in (
-            ("task", args.task),
-            ("method", args.method),
-            ("source", args.source),
-        )
-        if values
-    }
+    filters = filters_from(args)
     with open_store(path) as store:
         frame = fit_store(
             store,
@@ -147,5 +149,5 @@ def _run(args: argparse.Namespace) -> int:
             n_jobs=args.jobs,
             progress=sys.stderr.isatty(),
         )
-    emit(frame, args.format)
+    emit(frame, args.format, columns=args.columns, default=[*args.by, *TABLE_COLUMNS])
     return 0

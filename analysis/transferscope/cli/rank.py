@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_columns_argument,
+    add_db_argument,
+    add_filter_arguments,
+    add_format_argument,
+    add_names_argument,
+    emit,
+    filters_from,
+)
 from transferscope.dependence.metrics import METRICS
 from transferscope.errors import InputError
 from transferscope.stats.meta import POOL_METHODS
@@ -24,21 +32,27 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--entity", default="method", metavar="COL", help="column to rank (default: method)"
     )
-    p.add_argument("--task", nargs="+", default=None, metavar="TASK", help="only these tasks")
-    p.add_argument("--method", nargs="+", default=None, metavar="METHOD", help="only these methods")
-    p.add_argument("--source", nargs="+", default=None, metavar="SOURCE", help="only these sources")
+    add_filter_arguments(p)
     p.add_argument(
         "--downstream-metric", default=None, metavar="NAME", help="only this downstream metric"
     )
-    p.add_argument("--by", nargs="+", default=None, metavar="COL", help="rank within these columns")
+    add_names_argument(p, "--by", metavar="COL", help="rank within these columns")
     p.add_argument("--pool", choices=POOL_METHODS, default="DL", help="tau^2 estimator")
     p.add_argument(
         "--bootstrap", type=int, default=1000, metavar="B", help="task resamples for p_best"
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap")
     add_format_argument(p)
+    add_columns_argument(p, TABLE_COLUMNS)
     add_db_argument(p)
     p.set_defaults(func=_run)
+
+
+#: Columns of the table printed by default (after the context and the entity).
+TABLE_COLUMNS = (
+    "rank", "estimate", "ci_low", "ci_high", "diff_from_best", "se", "p_best", "n_tasks",
+    "status",
+)  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -48,13 +62,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
-    filters: dict[str, Any] = {}
-    if args.task:
-        filters["task"] = list(args.task)
-    if args.method:
-        filters["method"] = list(args.method)
-    if args.source:
-        filters["source"] = list(args.source)
+    filters: dict[str, Any] = filters_from(args)
     with open_store(args.db, read_only=True) as store:
         runs = store.runs(**filters)
     if runs.empty:
@@ -69,5 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         by=args.by,
         downstream_metric=args.downstream_metric,
     )
-    emit(table, args.format)
+    cols = list(table.columns)
+    keys = cols[: cols.index(args.entity) + 1] if args.entity in cols else []
+    emit(table, args.format, columns=args.columns, default=[*keys, *TABLE_COLUMNS])
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from transferscope.cli._output import add_db_argument
+from transferscope.cli._output import add_db_argument, add_filter_arguments, filters_from
 from transferscope.errors import InputError
 
 
@@ -21,8 +21,7 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("--out", default="reports/latest", metavar="DIR", help="output folder")
-    p.add_argument("--task", nargs="+", default=None, metavar="TASK", help="only these tasks")
-    p.add_argument("--method", nargs="+", default=None, metavar="METHOD", help="only these methods")
+    add_filter_arguments(p)
     p.add_argument(
         "--family",
         default=None,
@@ -62,8 +61,9 @@ def _run(args: argparse.Namespace) -> int:
         result = build_report(
             store,
             args.out,
-            tasks=args.task,
-            methods=args.method,
+            sources=filters_from(args).get("source"),
+            tasks=filters_from(args).get("task"),
+            methods=filters_from(args).get("method"),
             family=args.family,
             max_group_charts=n_charts,
             rank_metric=args.rank_metric,

@@ -3,7 +3,8 @@
 A saturating fit says where the frontier is heading; the data say how fast it still rises where
 the models are. :func:`top_slopes` answers the second question per group without a model: the
 least-squares slope of downstream on upstream score over the runs with the best upstream scores
-(by default the best quarter, at least :data:`MIN_TOP_RUNS` runs), with a t interval. Both
+(by default those at the best quarter of the distinct upstream scores, at least
+:data:`MIN_TOP_LEVELS` scores and :data:`MIN_TOP_RUNS` runs), with a t interval. Both
 scores are oriented so that larger is better (a loss or a perplexity changes sign), so a
 positive slope always means "better upstream still goes with better downstream".
 """
@@ -54,10 +55,14 @@ def _one(
     if n < MIN_TOP_RUNS:
         return (nan, nan, nan, nan, n, nan, nan, "too_few_points",
                 f"{n} runs with both scores; the slope at the top needs {MIN_TOP_RUNS}")  # fmt: skip
-    k = max(MIN_TOP_RUNS, math.ceil(top_share * n))
-    order = np.argsort(x, kind="stable")[::-1][:k]
-    # keep every run tied with the last one taken, so that the choice does not depend on order
-    cut = x[order[-1]]
+    # the best share of the distinct upstream scores (checkpoints), at least MIN_TOP_LEVELS of
+    # them and MIN_TOP_RUNS runs; every run at a chosen score is kept (seeds of a checkpoint)
+    levels_desc = np.unique(x)[::-1]
+    k = min(levels_desc.size, max(MIN_TOP_LEVELS, math.ceil(top_share * levels_desc.size)))
+    cut = levels_desc[k - 1]
+    while (x >= cut).sum() < MIN_TOP_RUNS and k < levels_desc.size:
+        k += 1
+        cut = levels_desc[k - 1]
     top = x >= cut
     xt, yt = x[top], y[top]
     levels = np.unique(xt).size
@@ -98,8 +103,9 @@ def top_slopes(
     by : sequence of str
         Group key columns (missing values form their own group).
     top_share : float
-        Share of a group's runs, by upstream score, that make its top (at least
-        :data:`MIN_TOP_RUNS`; runs tied with the last one are kept).
+        Share of a group's distinct upstream scores (its checkpoints) that make its top, from
+        the best down (at least :data:`MIN_TOP_LEVELS` scores and :data:`MIN_TOP_RUNS` runs);
+        every run at a chosen score is kept.
     ci_level : float
         Level of the t interval (least squares, ``n - 2`` degrees of freedom).
 

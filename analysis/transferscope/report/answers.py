@@ -217,6 +217,9 @@ def answers_section(ctx: Any) -> Any:
         f"({' × '.join(by)}); {n_ok:,} fitted, {len(groups) - n_ok:,} could not be "
         f"({n_now:,} fit(s) computed for this report, the others reused from the store)."
     )
+    kept = [f"{c.capitalize()}s kept: {', '.join(v)}." for c, v in ctx.options.filters.items()]
+    if kept:
+        lead += " " + " ".join(kept)
     shown = rows.assign(
         what=[
             H.link(

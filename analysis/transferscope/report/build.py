@@ -150,6 +150,7 @@ def build_report(
     store: Store,
     out_dir: str | Path,
     *,
+    sources: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     family: str | None = None,
@@ -175,8 +176,8 @@ def build_report(
         fits are current).
     out_dir : str or pathlib.Path
         Folder to write; created if needed; files of an earlier report are overwritten.
-    tasks, methods : sequence of str, optional
-        Keep only these tasks / methods.
+    sources, tasks, methods : sequence of str, optional
+        Keep only these sources / tasks / methods.
     family : str, optional
         Saturating family to fit and draw (the frontier engine's default when omitted);
         ``"all"`` draws every family side by side.
@@ -223,6 +224,7 @@ def build_report(
     start = time.perf_counter()
     out = Path(out_dir)
     options = ReportOptions(
+        sources=tuple(sources or ()),
         tasks=tuple(tasks or ()),
         methods=tuple(methods or ()),
         family=family,
@@ -242,14 +244,9 @@ def build_report(
     _check(options, out)
     from transferscope.report.context import PageCharts
 
-    filters: dict[str, Any] = {}
-    if options.tasks:
-        filters["task"] = list(options.tasks)
-    if options.methods:
-        filters["method"] = list(options.methods)
-    runs = store.runs(**filters)
+    runs = store.runs(**options.filters)
     if runs.empty:
-        what = " matching the filters" if tasks or methods else ""
+        what = " matching the filters" if options.filters else ""
         raise InputError(f"no runs{what} in the store; ingest a table first", file=store.label)
     out.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(

@@ -25,6 +25,7 @@ from transferscope.store import Store
 class ReportOptions:
     """The options of :func:`transferscope.report.build_report` (see its parameters)."""
 
+    sources: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     family: str | None = None
@@ -40,6 +41,12 @@ class ReportOptions:
     image_formats: tuple[str, ...] = ("png", "svg")
     title: str = "transferscope report"
     progress: bool = False
+
+    @property
+    def filters(self) -> dict[str, list[str]]:
+        """Filters of the runs, as for :meth:`transferscope.store.Store.runs`."""
+        pairs = (("source", self.sources), ("task", self.tasks), ("method", self.methods))
+        return {column: list(values) for column, values in pairs if values}
 
 
 class PageCharts:
@@ -237,12 +244,7 @@ class ReportContext:
     @property
     def filters(self) -> dict[str, Any]:
         """Filters of the runs, as for :meth:`Store.runs`."""
-        filters: dict[str, Any] = {}
-        if self.options.tasks:
-            filters["task"] = list(self.options.tasks)
-        if self.options.methods:
-            filters["method"] = list(self.options.methods)
-        return filters
+        return dict(self.options.filters)
 
     def new_page(self, prefix: str) -> PageCharts:
         """Charts of another page (exports named with ``prefix``)."""

@@ -284,7 +284,8 @@ def payload(
     x_lower, y_lower : bool
         The metric is better when lower: the axis is reversed (better is right / up).
     x_bounds, y_bounds : (float, float) or None
-        Range the axis may not leave (``(0, 1)`` for fractions; None for losses).
+        Range the axis may not leave (``(0, 1)`` for fractions; None for losses); ignored when
+        the scores do not lie within it.
     x_extend : float, optional
         Upstream score up to which extrapolated curves are drawn (beyond the best observed).
     names : Names, optional
@@ -312,6 +313,11 @@ def payload(
     run_models = [models[i] for i in idx] if models is not None else None
     x_lo, x_hi = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
     y_lo, y_hi = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0)
+    # bounds hold only scores that respect them (a loss passed as a fraction keeps its axis)
+    if x_bounds is not None and not (x_bounds[0] <= x_lo and x_hi <= x_bounds[1]):
+        x_bounds = None
+    if y_bounds is not None and not (y_bounds[0] <= y_lo and y_hi <= y_bounds[1]):
+        y_bounds = None
     view_x = [x_lo, x_hi]
     if x_extend is not None and math.isfinite(x_extend):
         view_x = [min(x_lo, x_extend), max(x_hi, x_extend)]

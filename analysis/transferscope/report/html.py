@@ -614,10 +614,11 @@ body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, H
 header { padding: 22px 40px 10px; border-bottom: 1px solid var(--line); }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 2px 0; color: var(--muted); }
-nav { padding: 8px 40px; border-bottom: 1px solid var(--line); font-size: 14px; }
-nav a { margin-right: 16px; color: var(--accent); text-decoration: none; white-space: nowrap; }
+nav { padding: 8px 40px; border-bottom: 1px solid var(--line); font-size: 14px;
+      display: flex; flex-wrap: wrap; gap: 4px 18px; }
+nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 nav.pages { background: var(--soft); }
-nav.pages span { color: var(--muted); margin-right: 8px; }
+nav.pages span { color: var(--muted); white-space: nowrap; }
 main { padding: 8px 40px 40px; max-width: 1500px; }
 section { margin-top: 28px; }
 h2 { font-size: 21px; border-bottom: 2px solid var(--fg); padding-bottom: 4px; }

@@ -67,7 +67,8 @@ def choose_entity(runs: pd.DataFrame) -> str:
     one_method = int(contexts["method"].nunique().max()) <= 1
     pre = runs[runs["pretrained"].fillna(True).astype(bool)]
     n_models = int(pre["model"].nunique())
-    return "model" if one_method and 2 <= n_models <= MAX_RANKED_MODELS else "method"
+    ladder = "pretrain_steps" in pre and bool(pre["pretrain_steps"].notna().any())
+    return "model" if one_method and not ladder and 2 <= n_models <= MAX_RANKED_MODELS else "method"
 
 
 @dataclass(frozen=True)

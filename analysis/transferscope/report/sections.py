@@ -107,7 +107,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
 
 
 def run_sections(
-    ctx: ReportContext, specs: Sequence[SectionSpec] = SECTIONS
+    ctx: ReportContext, specs: Sequence[SectionSpec] | None = None
 ) -> list[SectionOutput]:
     """Build every registered section in order (those with nothing to show are left out).
 
@@ -115,8 +115,8 @@ def run_sections(
     ----------
     ctx : ReportContext
         The report being built.
-    specs : sequence of SectionSpec
-        The sections (default :data:`SECTIONS`).
+    specs : sequence of SectionSpec, optional
+        The sections (default: :data:`SECTIONS` as it is when called).
 
     Returns
     -------
@@ -124,7 +124,7 @@ def run_sections(
         Their outputs, in page order.
     """
     outputs = []
-    for spec in specs:
+    for spec in SECTIONS if specs is None else specs:
         out = spec.run(ctx)
         if out is not None:
             outputs.append(out)
