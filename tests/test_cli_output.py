@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "report"))
-from report_synthetic import synthetic_ladder  # noqa: E402
-
-from transferscope.cli import main  # noqa: E402
-from transferscope.cli._output import choose_columns, emit, format_table  # noqa: E402
-from transferscope.errors import InputError  # noqa: E402
-from transferscope.frontier.fit import progress_bar  # noqa: E402
-from transferscope.store import open_store  # noqa: E402
+from transferscope.cli import main
+from transferscope.cli._output import choose_columns, emit, format_table
+from transferscope.errors import InputError
+from transferscope.frontier.fit import progress_bar
+from transferscope.store import open_store
 
 FRAME = pd.DataFrame(
     {
@@ -69,10 +66,32 @@ def test_progress_bar_says_groups_done_and_time_left(capsys: pytest.CaptureFixtu
     assert "fit: 1/3 groups" in err and "elapsed" in err and "left" in err
 
 
+def _ladder() -> pd.DataFrame:
+    """Three tasks, two methods, five checkpoints and two seeds, plus scratch runs."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for task in ("a", "b", "c"):
+        for k, method in ((0.9, "full_ft"), (0.5, "linear_probe")):
+            for seed in (0, 1):
+                for c, up in enumerate(np.linspace(0.55, 0.9, 5)):
+                    rows.append(
+                        {"model": f"ckpt{c}", "pretrained": True, "upstream_task": "imagenet",
+                         "upstream_metric": "top1", "upstream_score": up, "task": task,
+                         "method": method, "seed": seed, "downstream_metric": "accuracy",
+                         "downstream_score": 0.85 - k * (1 - up) ** 1.3 - abs(rng.normal(0, .01))}
+                    )  # fmt: skip
+                rows.append(
+                    {"model": "scratch", "pretrained": False, "task": task, "method": method,
+                     "seed": seed, "downstream_metric": "accuracy",
+                     "downstream_score": 0.4 + rng.normal(0, 0.01)}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "s.duckdb"
-    runs = synthetic_ladder(tasks=("a", "b", "c"), checkpoints=5, seeds=2)
+    runs = _ladder()
     with open_store(path) as st:
         st.ingest(runs, "synth")
     return path

@@ -86,9 +86,7 @@ def open_page(context: Any, path: Path, seen: dict[str, Any]) -> Any:
     page.on("console", lambda m: seen.setdefault("console", []).append((m.type, m.text)))
     page.on("pageerror", lambda e: seen.setdefault("errors", []).append(str(e)))
     page.on("request", lambda r: seen.setdefault("requests", []).append(r.url))
-    page.on(
-        "dialog", lambda d: (seen.setdefault("dialogs", []).append(d.message), d.dismiss())
-    )
+    page.on("dialog", lambda d: (seen.setdefault("dialogs", []).append(d.message), d.dismiss()))
     page.goto(path.resolve().as_uri(), wait_until="load")
     wait_for_charts(page, lazy=False)
     return page

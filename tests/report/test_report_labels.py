@@ -11,8 +11,8 @@ from transferscope.report.labels import (
     group_label,
     metric_unit,
     score_axis_title,
-    shots_label,
     short_axis_title,
+    shots_label,
     task_families,
 )
 from transferscope.report.ranking import choose_entity

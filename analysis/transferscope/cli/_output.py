@@ -74,9 +74,7 @@ def add_names_argument(
     help : str
         Help text.
     """
-    parser.add_argument(
-        flag, action="extend", nargs="+", default=None, metavar=metavar, help=help
-    )
+    parser.add_argument(flag, action="extend", nargs="+", default=None, metavar=metavar, help=help)
 
 
 #: The filters every command that reads runs offers, in this order.
@@ -101,7 +99,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def filters_from(args: argparse.Namespace) -> dict[str, list[str]]:
-    """The filters given on the command line, as for :meth:`transferscope.store.Store.runs`.
+    """Return the filters given on the command line (as for ``Store.runs``).
 
     Parameters
     ----------
@@ -164,7 +162,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def choose_columns(
     frame: pd.DataFrame, asked: Sequence[str] | None, default: Sequence[str] | None
 ) -> list[str]:
-    """The columns to show: the default ones, those asked for, or all.
+    """Choose the columns to show: the default ones, those asked for, or all.
 
     Parameters
     ----------

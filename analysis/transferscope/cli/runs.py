@@ -1,4 +1,4 @@
-"""``transferscope runs``: how many runs the store holds, per source, task, method, shots and metric."""
+"""``transferscope runs``: count the store's runs per source, task, method, shots and metric."""
 
 from __future__ import annotations
 

@@ -53,8 +53,8 @@ def _one(
     nan = math.nan
     n = x.size
     if n < MIN_TOP_RUNS:
-        return (nan, nan, nan, nan, n, nan, nan, "too_few_points",
-                f"{n} runs with both scores; the slope at the top needs {MIN_TOP_RUNS}")  # fmt: skip
+        why = f"{n} runs with both scores; the slope at the top needs {MIN_TOP_RUNS}"
+        return (nan, nan, nan, nan, n, nan, nan, "too_few_points", why)
     # the best share of the distinct upstream scores (checkpoints), at least MIN_TOP_LEVELS of
     # them and MIN_TOP_RUNS runs; every run at a chosen score is kept (seeds of a checkpoint)
     levels_desc = np.unique(x)[::-1]
@@ -141,14 +141,18 @@ def top_slopes(
         own = np.asarray(scored_on_upstream_task(frame), dtype=bool)
     frame = frame.assign(_own=own)
     rows = []
-    groups: Any = (
-        frame.groupby(by, dropna=False, sort=True, observed=True) if by else [((), frame)]
-    )
+    groups: Any = frame.groupby(by, dropna=False, sort=True, observed=True) if by else [((), frame)]
     for key, group in groups:
         vals = key if isinstance(key, tuple) else (key,)
         if group["_own"].all():
-            rows.append({**dict(zip(by, vals, strict=True)), "slope_status": "degenerate",
-                         "n_top": 0, "slope_message": "the task is its own upstream task"})
+            rows.append(
+                {
+                    **dict(zip(by, vals, strict=True)),
+                    "slope_status": "degenerate",
+                    "n_top": 0,
+                    "slope_message": "the task is its own upstream task",
+                }
+            )
             continue  # fmt: skip
         group = group[~group["_own"].to_numpy()]
         up = group["upstream_metric"].dropna().unique()

@@ -191,7 +191,7 @@ _COLUMN_HELP = {
 
 
 def answers_section(ctx: Any) -> Any:
-    """The answers section (first on the front page).
+    """Build the answers section (first on the front page).
 
     Parameters
     ----------
@@ -208,7 +208,7 @@ def answers_section(ctx: Any) -> Any:
     rows = answer_rows(ctx)
     runs = ctx.runs
     groups = ctx.groups.table
-    fits, n_now, by = ctx.fits
+    _, n_now, by = ctx.fits
     n_ok = int((groups["status"] == "ok").sum())
     lead = (
         f"{len(runs):,} runs from {runs['source'].nunique()} source(s): "

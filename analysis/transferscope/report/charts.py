@@ -16,13 +16,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from transferscope.report.frontier_charts import (  # the frontier chart's names, kept here too
-    FRONTIER_SERIES,
-    HELD_OUT_SERIES,
-    RUNS_SERIES,
-    curve_label,
-)
-
 #: Categorical palette (Tableau 10), used in a fixed order so that colours are stable.
 PALETTE: tuple[str, ...] = (
     "#4c78a8",

@@ -1,11 +1,12 @@
 """The frontier chart of one group, as a template (built once) and a payload (one per group).
 
 What a group chart shows, layer by layer: the plateau's interval as a bar at the right edge and
-the plateau as a dashed rule (both clipped to the plotting area), the runs as grey dots, the fitted frontier as a
-solid line over the range of the data and dashed where it extrapolates beyond the best observed
-upstream score, frontier points (hull and Pareto fits), held-out backtest points as red
-diamonds, and a note in the corner when the plateau lies outside the plotted range. Colour and
-shape encode the series on one legend, so that the legend draws what the chart draws.
+the plateau as a dashed rule (both clipped to the plotting area), the runs as grey dots, the
+fitted frontier as a solid line over the range of the data and dashed where it extrapolates
+beyond the best observed upstream score, frontier points (hull and Pareto fits), held-out
+backtest points as red diamonds, and a note in the corner when the plateau lies outside the
+plotted range. Colour and shape encode the series on one legend, so that the legend draws what
+the chart draws.
 
 The axes are the metrics' own: their range is the data's (padded, and kept inside [0, 1] for
 fractions), not the interval's, and an axis whose metric is better when lower is reversed, so
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import altair as alt
@@ -157,7 +158,7 @@ def _template(size: str) -> dict[str, Any]:
 
 
 def frontier_template(size: Size = "large") -> dict[str, Any]:
-    """The frontier chart's template (a Vega-Lite dict with placeholders), built once per size.
+    """Return the frontier chart's template (Vega-Lite with placeholders), built once per size.
 
     Parameters
     ----------
@@ -263,7 +264,7 @@ def payload(
     seed: int = 0,
     short_titles: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The values and datasets that make one group's chart from :func:`frontier_template`.
+    """Make the values and datasets of one group's chart (see :func:`frontier_template`).
 
     Parameters
     ----------
@@ -310,7 +311,7 @@ def payload(
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(idx, size=max_points, replace=False))
     xs, ys = x[idx], y[idx]
-    run_models = [models[i] for i in idx] if models is not None else None
+    run_models = [models[int(i)] for i in idx] if models is not None else None
     x_lo, x_hi = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
     y_lo, y_hi = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0)
     # bounds hold only scores that respect them (a loss passed as a fraction keeps its axis)
@@ -465,9 +466,7 @@ def frontier_payload(
             Curve(
                 fam,
                 part["upstream_score"].to_numpy(dtype=float) if part is not None else np.zeros(0),
-                part["downstream_score"].to_numpy(dtype=float)
-                if part is not None
-                else np.zeros(0),
+                part["downstream_score"].to_numpy(dtype=float) if part is not None else np.zeros(0),
                 _num(row.get("plateau")),
                 _num(row.get("plateau_ci_low")),
                 _num(row.get("plateau_ci_high")),

@@ -11,7 +11,7 @@ their group (without bootstrap; the point fit is deterministic, hence the stored
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
@@ -112,7 +112,7 @@ def select_rows(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """A number as text (``n/a`` when missing).
+    """Format a number as text (``n/a`` when missing).
 
     Parameters
     ----------
@@ -150,7 +150,7 @@ def interval_text(low: Any, high: Any, level: Any = None) -> str:
     return f"[{fmt(low)}, {fmt(high)}]{pct}"
 
 
-def saturation_text(row: dict[str, Any]) -> str:
+def saturation_text(row: Mapping[Any, Any]) -> str:
     """One sentence on where a group's fit saturates, how far it extrapolates, or why no fit.
 
     Parameters
@@ -182,11 +182,13 @@ def saturation_text(row: dict[str, Any]) -> str:
             if not H._missing(point)
             else f"nowhere near the best observed upstream score {fmt(best)}"
         )
-        return f"No saturation within the data: the curve comes within 0.01 of its {plateau} {where}."
+        return (
+            f"No saturation within the data: the curve comes within 0.01 of its {plateau} {where}."
+        )
     return f"Fitted: {plateau}."
 
 
-def slope_text(row: dict[str, Any]) -> str:
+def slope_text(row: Mapping[Any, Any]) -> str:
     """One sentence on the slope at the top of the data.
 
     Parameters
@@ -213,24 +215,24 @@ def _bounds(metric: Any) -> tuple[float, float] | None:
     return (0.0, 1.0) if unit in ("fraction correct", "0 to 1") else None
 
 
-def _extend(row: dict[str, Any], lo: float, hi: float, lower: bool) -> float:
+def _extend(row: Mapping[Any, Any], lo: float, hi: float, lower: bool) -> float:
     """Upstream score up to which a curve is drawn beyond the data (toward better scores)."""
     span = max(hi - lo, 0.05)
-    point = row.get("saturation_point")
+    point = _num(row.get("saturation_point"))
     reach = 0.6 * span
     if lower:
         target = lo - reach
-        if not H._missing(point) and math.isfinite(float(point)):
-            target = max(target, min(lo, float(point)))
+        if math.isfinite(point):
+            target = max(target, min(lo, point))
         return max(target, 0.0)
     target = hi + reach
-    if not H._missing(point) and math.isfinite(float(point)):
-        target = min(target, max(hi, float(point)))
+    if math.isfinite(point):
+        target = min(target, max(hi, point))
     return min(target, 1.0)
 
 
 def _curves(
-    fit_rows: Sequence[dict[str, Any]], lo: float, hi: float, extend: float
+    fit_rows: Sequence[Mapping[Any, Any]], lo: float, hi: float, extend: float
 ) -> list[Curve]:
     from transferscope.frontier import get_family
 
@@ -267,16 +269,16 @@ def _single(values: np.ndarray) -> Any:
 
 
 def group_payload(
-    row: dict[str, Any],
+    row: Mapping[Any, Any],
     arrays: dict[str, np.ndarray],
-    fit_rows: Sequence[dict[str, Any]],
+    fit_rows: Sequence[Mapping[Any, Any]],
     *,
     names: Names | None = None,
     held_out: Marks | None = None,
     frontier: Marks | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The chart payload of one group (see :func:`frontier_charts.payload`).
+    """Make the chart payload of one group (see :func:`frontier_charts.payload`).
 
     Parameters
     ----------
@@ -352,7 +354,7 @@ def group_payload(
 
 
 def refit_points(
-    row: dict[str, Any], arrays: dict[str, np.ndarray], *, seed: int
+    row: Mapping[Any, Any], arrays: dict[str, np.ndarray], *, seed: int
 ) -> tuple[Marks | None, Marks | None]:
     """Frontier points (hull and Pareto fits) and backtest points of a group, by a point refit.
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,10 +35,13 @@ _KEY = (
     ("grey dots", "runs: one per model (and seed), upstream against downstream score"),
     ("solid line", "the fitted frontier over the range of the data"),
     ("dashed line", "the same curve extrapolated beyond the best observed upstream score"),
-    ("dashed rule", "the plateau: where the frontier tends as the upstream score approaches its best"),
+    ("dashed rule", "the plateau: where the frontier tends as the upstream score nears its best"),
     ("bar at the right edge", "the plateau's bootstrap interval (cut at the chart's edge)"),
-    ("red diamonds", "the runs with the highest upstream scores, held out of a backtest fit that "
-                     "predicts them (front-page charts)"),
+    (
+        "red diamonds",
+        "the runs with the highest upstream scores, held out of a backtest fit that "
+        "predicts them (front-page charts)",
+    ),
     ("reversed axis", "the metric is better when lower, so up and right are always better"),
 )
 
@@ -47,7 +51,7 @@ def _key_html() -> str:
     return f'<dl class="key">{items}</dl>'
 
 
-def _caption(row: dict[str, Any]) -> str:
+def _caption(row: Mapping[Any, Any]) -> str:
     parts = [f"{row['label']} ({row['source']}). {int(row['n_runs'])} runs.",
              saturation_text(row), slope_text(row)]  # fmt: skip
     message = row.get("message")
@@ -154,7 +158,7 @@ _INDEX_COLUMNS = {
 }
 
 
-def _saturation_word(row: dict[str, Any]) -> str:
+def _saturation_word(row: Mapping[Any, Any]) -> str:
     if row.get("status") != "ok":
         return ""
     sat = row.get("saturates")
@@ -167,7 +171,7 @@ def _saturation_word(row: dict[str, Any]) -> str:
 
 
 def index_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The group index as shown: links, texts and their sort keys.
+    """Add to the group table what the index shows: links, texts and their sort keys.
 
     Parameters
     ----------
@@ -196,19 +200,16 @@ def index_frame(table: pd.DataFrame) -> pd.DataFrame:
             else ""
             for r in records
         ],
-        note=[
-            "; ".join(
-                str(x)
-                for x in (r.get("message"), r.get("slope_message") if r.get("status") == "ok"
-                          else None)
-                if not H._missing(x) and str(x)
-            )
-            for r in records
-        ],  # fmt: skip
+        note=[_note(r) for r in records],
     )
 
 
-def _card(row: dict[str, Any], fig: H.Figure | None) -> str:
+def _note(row: Mapping[Any, Any]) -> str:
+    slope = row.get("slope_message") if row.get("status") == "ok" else None
+    return "; ".join(str(x) for x in (row.get("message"), slope) if not H._missing(x) and str(x))
+
+
+def _card(row: Mapping[Any, Any], fig: H.Figure | None) -> str:
     gid = H.escape(row["group_id"])
     status = row.get("status")
     cls = "" if status == "ok" else ' class="bad"'
@@ -264,8 +265,9 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
             gid = row["group_id"]
             arrays = groups.group_arrays(gid)
             has_points = bool(
-                (np.isfinite(arrays["upstream_score"]) & np.isfinite(arrays["downstream_score"]))
-                .any()
+                (
+                    np.isfinite(arrays["upstream_score"]) & np.isfinite(arrays["downstream_score"])
+                ).any()
             )
             fig = None
             if has_points:
@@ -293,7 +295,7 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
 
 
 def group_index_section(ctx: Any) -> Any:
-    """The index of every group on the front page, and a page per source.
+    """Build the index of every group on the front page, and a page per source.
 
     Parameters
     ----------

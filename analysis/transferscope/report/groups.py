@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +66,10 @@ class GroupIndex:
     members: dict[str, np.ndarray] = field(repr=False)
     pages: pd.DataFrame = field(repr=False)
     arrays: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    fit_records: dict[str, list[dict[str, Any]]] = field(repr=False, default_factory=dict)
+    fit_records: dict[str, list[Mapping[Any, Any]]] = field(repr=False, default_factory=dict)
 
     def group_arrays(self, group_id: str) -> dict[str, np.ndarray]:
-        """The chart columns of one group's runs.
+        """Return the chart columns of one group's runs.
 
         Parameters
         ----------
@@ -123,7 +124,7 @@ def key_text(values: Any) -> str:
     return json.dumps(out)
 
 
-def _saturation(row: dict[str, Any]) -> tuple[Any, float, bool]:
+def _saturation(row: Mapping[Any, Any]) -> tuple[Any, float, bool]:
     """(saturates within the data, extrapolation distance, upstream lower is better)."""
     if row.get("status") != "ok" or pd.isna(row.get("fit_family")):
         return pd.NA, math.nan, False
@@ -143,9 +144,21 @@ def _saturation(row: dict[str, Any]) -> tuple[Any, float, bool]:
 
 
 def _plain(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The columns top slopes need, with text as Python objects (fast to group and slice)."""
-    cols = [*dict.fromkeys([*by, "upstream_score", "downstream_score", "upstream_metric",
-                            "downstream_metric", "pretrained", "task", "upstream_task"])]
+    """Keep the columns top slopes need, text as Python objects (fast to group and slice)."""
+    cols = [
+        *dict.fromkeys(
+            [
+                *by,
+                "upstream_score",
+                "downstream_score",
+                "upstream_metric",
+                "downstream_metric",
+                "pretrained",
+                "task",
+                "upstream_task",
+            ]
+        )
+    ]
     out = runs[cols].copy()
     for c in cols:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
@@ -221,9 +234,7 @@ def group_index(
     ).drop(columns=by_list)
     table = table.merge(slopes, on="_key", how="left", suffixes=("", "_slope"))
     # key values from the runs (the fits may miss a group only when it has no fit row)
-    keys = pd.DataFrame(
-        [json.loads(k) for k in table["_key"]], columns=by_list, index=table.index
-    )
+    keys = pd.DataFrame([json.loads(k) for k in table["_key"]], columns=by_list, index=table.index)
     for c in by_list:
         table[c] = keys[c].astype(runs[c].dtype) if c in runs else keys[c]
     table["status"] = table["status"].fillna("not_fitted")
@@ -250,20 +261,18 @@ def group_index(
     ]  # fmt: skip
     table["label"] = [group_label({c: r[c] for c in by_list}) for r in table.to_dict("records")]
     if "shots" in table:
-        table["shots_label"] = [shots_label(v) for v in table["shots"]]
+        table["shots_label"] = pd.Series([shots_label(v) for v in table["shots"]], dtype=object)
     table = table.sort_values(["source", "family", "label"], kind="stable").reset_index(drop=True)
-    table.insert(0, "group_id", [f"g{i + 1:04d}" for i in range(len(table))])
-    sources = sorted(table["source"].unique().tolist())
-    page_of = {s: f"source-{i + 1}.html" for i, s in enumerate(sources)}
+    table.insert(0, "group_id", pd.Series([f"g{i + 1:04d}" for i in range(len(table))]))
+    source_names = sorted(str(s) for s in table["source"].unique())
+    page_of = {s: f"source-{i + 1}.html" for i, s in enumerate(source_names)}
     table.insert(1, "page", table["source"].map(page_of))
 
     ids = dict(zip(table["_key"], table["group_id"], strict=True))
     members_by_id = {ids[k]: v for k, v in members.items() if k in ids}
-    fit_rows = fits.assign(
-        group_id=[ids.get(key_text(tuple(r)), "") for r in fits[by_list].itertuples(
-            index=False, name=None)]  # fmt: skip
-    )
-    records: dict[str, list[dict[str, Any]]] = {}
+    fit_keys = [key_text(tuple(r)) for r in fits[by_list].itertuples(index=False, name=None)]
+    fit_rows = fits.assign(group_id=[ids.get(k, "") for k in fit_keys])
+    records: dict[str, list[Mapping[Any, Any]]] = {}
     ordered = fit_rows
     if "selected" in fit_rows:
         ordered = fit_rows.iloc[np.argsort(~fit_rows["selected"].astype(bool).to_numpy(),

@@ -149,7 +149,7 @@ def link_or_text(url: Any) -> str:
 
 
 def link(href: str, text: str, css_class: str | None = None) -> str:
-    """A link inside the report (``href`` made by our code: a page, an anchor), text escaped.
+    """Make a link inside the report (``href`` made by our code), its text escaped.
 
     Parameters
     ----------
@@ -338,7 +338,7 @@ class Figure:
     lazy: bool = False
 
     def entry(self) -> dict[str, Any]:
-        """The chart's entry in the page's data: ``spec``, or ``template``/``payload``.
+        """Return the chart's entry in the page's data: ``spec``, or ``template``/``payload``.
 
         A specification goes through :func:`transferscope.records.json_safe`; a payload is
         plain JSON by construction (see :func:`transferscope.report.templates.compact`).
@@ -348,7 +348,7 @@ class Figure:
         return {"template": self.template, "large": self.large, "payload": self.payload}
 
     def container(self) -> str:
-        """The empty element the script draws the chart into."""
+        """Return the empty element the script draws the chart into."""
         lazy = ' data-lazy="true"' if self.lazy else ""
         ident = escape(self.chart_id)
         return f'<div class="vega" id="{ident}" data-chart="{ident}"{lazy}></div>'

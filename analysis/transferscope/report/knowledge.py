@@ -36,7 +36,7 @@ def _mean_over_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparisons(store: Store, extra: Sequence[Any]) -> list[Any]:
-    """The stored knowledge comparisons, with those passed in replacing same names.
+    """Return the stored knowledge comparisons, those passed in replacing same names.
 
     Parameters
     ----------
@@ -58,7 +58,7 @@ def comparisons(store: Store, extra: Sequence[Any]) -> list[Any]:
 
 
 def knowledge_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The rows and columns shown for one comparison: a column no set fills is left out.
+    """Choose the rows and columns shown for one comparison (a column no set fills is left out).
 
     Parameters
     ----------
@@ -78,7 +78,7 @@ def knowledge_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]
 
 
 def knowledge_section(ctx: Any) -> Any:
-    """The interactions section, or None without stored comparisons.
+    """Build the interactions section, or None without stored comparisons.
 
     Parameters
     ----------

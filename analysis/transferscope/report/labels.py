@@ -1,4 +1,4 @@
-"""Plain-text labels of groups, metrics and axes (escape them before they reach HTML or Markdown)."""
+"""Plain-text labels of groups, metrics and axes (escape them before HTML or Markdown)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def label_value(column: str, value: Any) -> str:
 
 
 def shots_label(value: Any, *, full: str = "full data") -> str:
-    """Name a number of shots: ``"full data"`` when missing, ``"zero-shot"`` for 0, else ``"N-shot"``.
+    """Name a number of shots: ``"full data"`` (missing), ``"zero-shot"`` (0) or ``"N-shot"``.
 
     Parameters
     ----------
@@ -92,7 +92,7 @@ def _says_shots(method: Any, shots: Any) -> bool:
     if _missing(method) or _missing(shots):
         return False
     found = _SHOT_METHOD.match(str(method).lower())
-    return bool(found) and _NUMBERS.get(found.group(1)) == int(shots)
+    return found is not None and _NUMBERS.get(found.group(1)) == int(shots)
 
 
 def group_label(keys: dict[str, Any]) -> str:
@@ -137,7 +137,7 @@ def metric_name(metric: Any) -> str:
 
 
 def metric_unit(metric: Any) -> str:
-    """Unit of a metric's scores: ``"fraction correct"``, ``"0 to 1"``, ``"lower is better"``.
+    """Name the unit of a metric's scores (``"fraction correct"``, ``"0 to 1"``, ...).
 
     Parameters
     ----------
@@ -176,7 +176,7 @@ def lower_is_better(metric: Any) -> bool:
 
 
 def short_axis_title(kind: str, metrics: Sequence[Any]) -> str:
-    """A short axis title for small charts: ``"upstream top-1 accuracy"``.
+    """Make a short axis title for small charts: ``"upstream top-1 accuracy"``.
 
     Parameters
     ----------
@@ -260,11 +260,11 @@ def task_families(tasks: Sequence[Any], *, min_size: int = 3) -> dict[str, str]:
         sizes[p] = sizes.get(p, 0) + 1
     families = {p for p, n in sizes.items() if n >= min_size}
     if len(names) <= 2 * min_size + 2 or (len(families) == 1 and len(sizes) == 1):
-        return {t: "all tasks" for t in names}  # a few tasks, or one family: no need to split
+        return dict.fromkeys(names, "all tasks")  # a few tasks, or one family: no need to split
     rest = "other tasks" if families else "all tasks"
     labels = {}
     for p in families:
         members = [t for t in names if prefixes[t] == p]
-        common = os.path.commonprefix(members)
+        common = os.path.commonprefix(members)  # noqa: RUF071 (text prefixes, not paths)
         labels[p] = f"{common}*"
     return {t: labels.get(prefixes[t], rest) for t in names}

@@ -53,7 +53,7 @@ def _series(runs: pd.DataFrame) -> pd.Series:
 
 
 def step_ladder_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that belong to training-step ladders, with ``size``, ``data`` and ``series``.
+    """Keep the runs of training-step ladders, with ``size``, ``data`` and ``series`` added.
 
     Parameters
     ----------
@@ -102,8 +102,11 @@ def _size_order(frame: pd.DataFrame) -> list[str]:
 def _y_scale(values: np.ndarray, metric: Any) -> dict[str, Any]:
     scale: dict[str, Any] = {"reverse": lower_is_better(metric), "zero": False, "nice": True}
     finite = values[np.isfinite(values)]
-    if lower_is_better(metric) and finite.size and finite.min() > 0 and (
-        finite.max() / finite.min() > 50
+    if (
+        lower_is_better(metric)
+        and finite.size
+        and finite.min() > 0
+        and (finite.max() / finite.min() > 50)
     ):
         scale["type"] = "log"  # perplexities span orders of magnitude between steps
     return scale
@@ -120,7 +123,7 @@ def ladder_payload(
     data_values: list[str],
     sizes: list[str],
 ) -> dict[str, Any]:
-    """The payload of a training-step ladder (both templates share it).
+    """Make the payload of a training-step ladder (both templates share it).
 
     Parameters
     ----------
@@ -292,8 +295,7 @@ def _step_ladders(ctx: Any, steps: pd.DataFrame) -> tuple[list[str], list[Page],
             sub = sub[sub["downstream_metric"] == metric]
             means = _family_means(sub, tasks)
             what = (
-                f"{source} · {fam}: mean {metric_name(metric)} over "
-                f"{sub['task'].nunique()} tasks"
+                f"{source} · {fam}: mean {metric_name(metric)} over {sub['task'].nunique()} tasks"
             )
             body.append(
                 _ladder_figures(
@@ -334,8 +336,9 @@ def _step_ladder_page(
     for i, (fam, tasks) in enumerate(sorted(by_family.items())):
         figures = []
         sub = part[part["task"].isin(tasks)]
-        for (task, metric), frame in sub.groupby(["task", "downstream_metric"], sort=True):
-            title = f"{task} · {metric_name(metric)}"
+        for key, frame in sub.groupby(["task", "downstream_metric"], sort=True):
+            task_name, metric = key
+            title = f"{task_name} · {metric_name(metric)}"
             figures.append(
                 _ladder_figures(
                     charts_page, frame, title, metric, up_title, domains, title, lazy=True,
@@ -354,7 +357,7 @@ def _step_ladder_page(
 
 
 def _upstream_ladders(ctx: Any, runs: pd.DataFrame) -> list[str]:
-    """The ladder chart of tasks whose checkpoints are ordered by upstream score."""
+    """Draw the ladder of tasks whose checkpoints are ordered by upstream score."""
     pre = runs["pretrained"].fillna(True).astype(bool)
     if runs.loc[pre, "upstream_score"].notna().sum() == 0:
         return []
@@ -436,7 +439,7 @@ def _upstream_ladders(ctx: Any, runs: pd.DataFrame) -> list[str]:
 
 
 def ladder_section(ctx: Any) -> Any:
-    """The checkpoint ladder section (and a ladder page per source of training-step ladders).
+    """Build the checkpoint ladder section (and a ladder page per source of step ladders).
 
     Parameters
     ----------

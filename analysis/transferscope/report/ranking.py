@@ -106,7 +106,7 @@ class SourceRanking:
     short: str = ""
 
     def first(self, metric: Any) -> dict[str, Any] | None:
-        """The first-ranked entity of the context of one downstream metric.
+        """Return the first-ranked entity of the context of one downstream metric.
 
         Parameters
         ----------
@@ -357,7 +357,7 @@ def _source_body(
 
 
 def ranking_section(ctx: Any) -> Any:
-    """The ranking section: every source's ranking tables and charts.
+    """Build the ranking section: every source's ranking tables and charts.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ def _short(value: Any, n: int = 12) -> str:
 
 
 def sources_section(ctx: Any) -> Any:
-    """The sources and provenance section.
+    """Build the sources and provenance section.
 
     Parameters
     ----------
@@ -37,9 +37,7 @@ def sources_section(ctx: Any) -> Any:
     table = ctx.sources.merge(counts, left_on="name", right_index=True, how="inner")
     pages = dict(zip(ctx.groups.pages["source"], ctx.groups.pages["page"], strict=True))
     table = table.assign(
-        source=[
-            H.link(pages[n], str(n)) if n in pages else H.escape(n) for n in table["name"]
-        ],
+        source=[H.link(pages[n], str(n)) if n in pages else H.escape(n) for n in table["name"]],
         commit_short=[_short(c) for c in table["commit"]],
         sha_short=[_short(c) for c in table["sha256"]],
     )

@@ -14,7 +14,7 @@ a page-level list: a column given as ``{"codes": [...]}`` holds indexes into it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ PLACEHOLDER = "@@"
 
 
 def placeholder(name: str) -> str:
-    """The placeholder string of ``name`` (``"@@x_title"``).
+    """Return the placeholder string of ``name`` (``"@@x_title"``).
 
     Parameters
     ----------
@@ -150,12 +150,12 @@ class Names:
         self.names: list[str] = list(names or [])
         self._ids = {n: i for i, n in enumerate(self.names)}
 
-    def codes(self, values: Sequence[Any]) -> dict[str, list[int]]:
-        """The column ``values`` as ``{"codes": [...]}``, adding new names to the list.
+    def codes(self, values: Iterable[Any]) -> dict[str, list[int]]:
+        """Code the column ``values`` as ``{"codes": [...]}``, adding new names to the list.
 
         Parameters
         ----------
-        values : sequence
+        values : iterable
             Values (turned into text).
 
         Returns
