@@ -44,7 +44,7 @@ def test_demo_command_writes_a_report_into_a_fresh_store(
         stored = store.connection.execute("SELECT DISTINCT comparison FROM interactions")
         assert stored.fetchall() == [("example_seed0",)]  # the knowledge section's source
     groups = re.search(r"(\d+) frontier groups, (\d+) fitted", printed)
-    assert groups is not None and int(groups.group(1)) == 16
+    assert groups is not None and int(groups.group(1)) == int(groups.group(2)) == 16
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_report_command(
     assert fits == {"abnar fit", "power fit", "logit fit", "probit fit", "sigmoid fit"}
     assert "(chosen of 5 families)" in values["title"][1]
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert "| b |" not in summary and "| a |" in summary
+    assert "| b · " not in summary and "| a · " in summary
 
 
 def test_report_command_bad_input(

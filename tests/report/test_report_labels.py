@@ -9,6 +9,7 @@ from report_synthetic import synthetic_ladder
 from transferscope.report import charts
 from transferscope.report.labels import (
     group_label,
+    lower_is_better,
     metric_unit,
     score_axis_title,
     short_axis_title,
@@ -42,13 +43,14 @@ def test_score_axis_title_units() -> None:
     assert score_axis_title("Upstream", ["loss_c4_val"]) == "Upstream loss_c4_val (lower is better)"
     assert score_axis_title("Downstream", ["acc", "ppl"]) == "Downstream acc / ppl (as published)"
     # the simulator's score is on [0, 1] but is not a fraction of correct answers
-    assert score_axis_title("Downstream", ["one_minus_norm_error"]) == (
+    assert score_axis_title("Downstream", ["one_minus_nge"]) == (
         "Downstream 1 − normalized generalization error (0 to 1)"
     )
     assert [metric_unit(m) for m in ("acc", "f1", "ppl", "pct_stereotype")] == [
         "fraction correct", "0 to 1", "lower is better", "as published",
     ]  # fmt: skip
     assert short_axis_title("downstream", ["ppl"]) == "downstream perplexity, reversed"
+    assert not lower_is_better("one_minus_nge")  # a higher score is better
 
 
 def test_task_families_by_shared_prefix() -> None:

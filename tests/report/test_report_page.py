@@ -205,9 +205,9 @@ def browser_page(built: Built) -> Iterator[dict[str, Any]]:
             "#group-index tbody tr:not([hidden])", "rows => rows.map(r => r.textContent)"
         )
         page.fill("input[data-filter-table='group-index']", "")
-        page.click("#group-index thead th:nth-child(4)")  # runs, ascending
+        page.click("#group-index thead th:nth-child(3)")  # runs, ascending
         seen["sorted_runs"] = page.eval_on_selector_all(
-            "#group-index tbody tr td:nth-child(4)", "cells => cells.map(c => c.textContent)"
+            "#group-index tbody tr td:nth-child(3)", "cells => cells.map(c => c.textContent)"
         )
         seen["tooltip"] = _hover_tooltip(page)
         seen["dialogs_after_hover"] = list(seen["dialogs"])

@@ -398,11 +398,21 @@ def payload(
         "x_short": (short_titles or (x_title, y_title))[0],
         "y_short": (short_titles or (x_title, y_title))[1],
         "x_scale": {"domain": x_dom, "reverse": bool(x_lower), "nice": False, "zero": False},
-        "y_scale": {"domain": y_dom, "reverse": bool(y_lower), "nice": False, "zero": False},
+        "y_scale": _y_scale(y_dom, ys, y_lower),
         "color_scale": {"domain": domain, "range": colors},
         "shape_scale": {"domain": domain, "range": shapes},
     }
     return {"values": values, "datasets": datasets}
+
+
+def _y_scale(domain: list[float], ys: np.ndarray, lower: bool) -> dict[str, Any]:
+    """Scale the y axis linearly, or by logarithm for a wide-ranging perplexity-like metric."""
+    scale: dict[str, Any] = {"domain": domain, "reverse": bool(lower), "nice": False,
+                             "zero": False}  # fmt: skip
+    if lower and ys.size and float(ys.min()) > 0 and float(ys.max()) / float(ys.min()) > 100:
+        lo, hi = float(ys.min()), float(ys.max())
+        scale.update(type="log", domain=[float(f"{lo / 1.2:.5g}"), float(f"{hi * 1.2:.5g}")])
+    return scale
 
 
 def _num(value: Any) -> float:

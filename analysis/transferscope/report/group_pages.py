@@ -60,17 +60,37 @@ def _caption(row: Mapping[Any, Any]) -> str:
     return " ".join(parts)
 
 
+def _diverse(part: pd.DataFrame, limit: int) -> list[str]:
+    """Order a source's groups so that each next one shows what the earlier ones did not.
+
+    Each step takes the group whose task family, task, method and metric were shown least
+    (in that order of importance), the largest first among equals; ``limit`` groups at most.
+    """
+    rows = part.sort_values(["n_runs", "label"], ascending=[False, True], kind="stable")
+    left = rows.to_dict("records")
+    shown: dict[str, dict[Any, int]] = {c: {} for c in ("family", "task", "method", "metric")}
+    order = []
+    while left and len(order) < limit:
+
+        def novelty(r: dict[str, Any]) -> tuple[int, ...]:
+            keys = (r["family"], r["task"], r["method"], r.get("downstream_metric"))
+            return tuple(shown[c].get(k, 0) for c, k in zip(shown, keys, strict=True))
+
+        best = min(range(len(left)), key=lambda i: novelty(left[i]))
+        row = left.pop(best)
+        keys = (row["family"], row["task"], row["method"], row.get("downstream_metric"))
+        for c, k in zip(shown, keys, strict=True):
+            shown[c][k] = shown[c].get(k, 0) + 1
+        order.append(str(row["group_id"]))
+    return order
+
+
 def _representatives(table: pd.DataFrame, n: int) -> list[str]:
-    """Group ids: the largest fitted groups, one source after the other, one family at a time."""
+    """Group ids: one source after the other, each time its next most novel large group."""
     ok = table[table["status"] == "ok"]
     queues: dict[str, list[str]] = {}
     for source, part in ok.groupby("source", sort=True):
-        part = part.sort_values(["n_runs", "label"], ascending=[False, True], kind="stable")
-        turn = part.groupby(["family", "task"]).cumcount()
-        part = part.assign(_t=turn.to_numpy()).sort_values(
-            ["_t", "n_runs", "label"], ascending=[True, False, True], kind="stable"
-        )
-        queues[str(source)] = part["group_id"].tolist()
+        queues[str(source)] = _diverse(part, n)
     chosen: list[str] = []
     while len(chosen) < n and any(queues.values()):
         for source in sorted(queues):
@@ -124,9 +144,9 @@ def representative_section(ctx: Any) -> Any:
         figures.append(fig.html().replace("</figcaption>", f" {link}</figcaption>"))
     body: list[str] = [
         H.paragraph(
-            "The largest fitted groups of every source (one source after the other, one task "
-            "family at a time). Every other group has its chart on its source's page; the index "
-            "below finds any of them."
+            "Fitted groups of every source, one source after the other, chosen to show as many "
+            "task families, tasks, methods and metrics as they can (the largest first). Every "
+            "other group has its chart on its source's page; the index below finds any of them."
         ),
         _key_html(),
     ]
@@ -148,13 +168,19 @@ def representative_section(ctx: Any) -> Any:
 _INDEX_COLUMNS = {
     "group": "group",
     "source": "source",
-    "family": "task family",
     "n_runs": "runs",
     "status": "fit",
     "plateau_text": "plateau [95% interval]",
-    "saturation": "saturates",
+    "saturation": "saturates within the data?",
     "slope_text": "slope at the top [95%]",
     "note": "message",
+}
+_INDEX_HELP = {
+    "saturation": (
+        "yes: the fitted frontier comes within 0.01 of its plateau within the observed upstream "
+        "scores; no: only beyond them, by the distance in brackets"
+    ),
+    "slope_text": "least-squares slope over the group's best quarter of checkpoints",
 }
 
 
@@ -163,10 +189,10 @@ def _saturation_word(row: Mapping[Any, Any]) -> str:
         return ""
     sat = row.get("saturates")
     if sat is True:
-        return "within the data"
+        return "yes"
     if sat is False:
         ext = row.get("extrapolation")
-        return "beyond the data" + (f" (+{fmt(ext)})" if not H._missing(ext) else "")
+        return "no" + (f" (+{fmt(ext)})" if not H._missing(ext) else "")
     return ""
 
 
@@ -332,7 +358,8 @@ def group_index_section(ctx: Any) -> Any:
             _INDEX_COLUMNS,
             raw_html=("group",),
             wide=("note", "group"),
-            nowrap=("source", "family", "status", "plateau_text", "saturation", "slope_text"),
+            nowrap=("source", "status", "plateau_text", "saturation", "slope_text"),
+            titles=_INDEX_HELP,
             table_id="group-index",
             filterable=True,
             full_width=True,

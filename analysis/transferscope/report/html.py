@@ -641,8 +641,8 @@ td.text { max-width: 34em; min-width: 14em; }
 td.nowrap { white-space: nowrap; }
 table.full { width: 100%; }
 table.full td.text { max-width: none; }
-#group-index td:first-child { min-width: 18em; }
-#group-index td.text:last-child { min-width: 16em; }
+#group-index td:first-child { min-width: 17em; }
+#group-index td.text:last-child { min-width: 13em; }
 th { position: sticky; top: 0; background: var(--soft); }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort="ascending"]::after { content: " ▲"; font-size: 10px; }

@@ -28,7 +28,7 @@ METRIC_NAMES: dict[str, str] = {
     "bits_per_byte": "bits per byte",
     "pct_stereotype": "share of stereotyped choices",
     "likelihood_difference": "likelihood difference",
-    "one_minus_norm_error": "1 − normalized generalization error",
+    "one_minus_nge": "1 − normalized generalization error",
     "loss": "loss",
 }
 

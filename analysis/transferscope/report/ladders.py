@@ -219,6 +219,9 @@ def _retitle(spec: Any) -> Any:
 
 
 def _step_caption(frame: pd.DataFrame, what: str) -> str:
+    ups = frame.loc[frame["pretrained"].fillna(True).astype(bool), "upstream_metric"].dropna()
+    up_tasks = frame["upstream_task"].dropna().unique().tolist()
+    upstream = score_axis_title("", ups.unique().tolist(), up_tasks).strip()
     base_methods = sorted(
         frame.loc[frame["pretrain_steps"].eq(0) | ~frame["pretrained"].fillna(True).astype(bool),
                   "method"].astype(str).unique()
@@ -232,7 +235,7 @@ def _step_caption(frame: pd.DataFrame, what: str) -> str:
     return (
         f"{what} One panel per model size; a line per method (colour) and pretraining data "
         f"(dash) along the checkpoints: against the training step (log scale), and against the "
-        f"checkpoint's upstream score. {baseline}"
+        f"checkpoint's upstream score ({upstream}). {baseline}"
     )
 
 
@@ -249,7 +252,12 @@ def _ladder_figures(
                                 lazy=lazy, export=export)  # fmt: skip
     b = charts_page.add_payload("ladder-upstream", (up_name, up_t), payload, "", lazy=lazy,
                                 export=export)  # fmt: skip
-    files = " ".join(H.link(f, f.rsplit(".", 1)[-1].upper()) for f in (*a.files, *b.files))
+    files = " ".join(
+        [
+            *(H.link(f, "steps " + f.rsplit(".", 1)[-1].upper()) for f in a.files),
+            *(H.link(f, "upstream " + f.rsplit(".", 1)[-1].upper()) for f in b.files),
+        ]
+    )
     return (
         '<figure class="chart wide"><div class="charts">'
         f"{a.container()}{b.container()}</div><figcaption>{H.escape(caption)} "
@@ -268,10 +276,7 @@ def _step_ladders(ctx: Any, steps: pd.DataFrame) -> tuple[list[str], list[Page],
         sizes = _size_order(part)
         domains = (methods, datas, sizes)
         up_metric = part["upstream_metric"].dropna().unique().tolist()
-        up_tasks = part["upstream_task"].dropna().unique().tolist()
-        up_title = short_axis_title("upstream", up_metric) + (
-            f" ({up_tasks[0]})" if len(up_tasks) == 1 else ""
-        )
+        up_title = short_axis_title("upstream", up_metric)
         families = task_families(part["task"].unique().tolist())
         body.append(f"<h3>{H.escape(str(source))}</h3>")
         n_series = part["series"].nunique()

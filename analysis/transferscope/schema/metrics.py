@@ -30,7 +30,7 @@ ACCURACY_METRICS: Final[frozenset[str]] = frozenset(
         "precision",
         "mcc",
         # the simulator's score: 1 - normalized generalization error, clipped to [0, 1]
-        "one_minus_norm_error",
+        "one_minus_nge",
     }
 )
 
