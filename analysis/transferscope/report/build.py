@@ -298,7 +298,10 @@ def build_report(
         n_groups=n_groups,
         n_groups_ok=n_ok,
         n_groups_charted=sum(
-            1 for p in pages for f in p.charts.figures if f.template == "frontier-small"
+            1
+            for p in pages
+            for f in p.charts.figures
+            if f.template in ("frontier-small", "scores-small")
         ),
         n_fitted_now=n_now,
         n_methods_ranked=n_ranked,

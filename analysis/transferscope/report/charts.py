@@ -733,3 +733,56 @@ def step_ladder_template(x: Literal["step", "upstream"] = "step", *, columns: in
         if "strokeDash" in enc:
             enc["strokeDash"]["scale"] = placeholder("dash_scale")
     return spec
+
+
+def model_scores_template(*, large: bool = False) -> dict:
+    """Template of a group without upstream scores: each model's downstream score, best first.
+
+    For tables such as VTAB-1k, whose models are pretraining methods with no upstream score
+    published: one row per model (its mean over seeds), runs without pretraining in red.
+    Filled from a payload whose dataset ``rows`` has ``model``, ``downstream_score`` and
+    ``kind`` (``pretrained`` or ``no pretraining``).
+
+    Parameters
+    ----------
+    large : bool
+        The enlarged form (wider rows, labels not cut).
+
+    Returns
+    -------
+    dict
+        Vega-Lite specification with placeholders ``x_title``, ``x_scale`` and ``order`` (the
+        models, best first).
+    """
+    from transferscope.report.templates import placeholder
+
+    kind = alt.Color(
+        "kind:N",
+        title=None,
+        scale=alt.Scale(domain=["pretrained", "no pretraining"], range=["#4c78a8", "#d62728"]),
+        legend=alt.Legend(orient="bottom") if large else None,
+    )
+    chart = (
+        alt.Chart(alt.NamedData(name="rows"))
+        .mark_point(filled=True, size=40 if large else 22, opacity=0.9)
+        .encode(
+            x=alt.X("downstream_score:Q", title=placeholder("x_title")),
+            y=alt.Y(
+                "model:N",
+                title=None,
+                axis=alt.Axis(labelLimit=260 if large else 90, labelFontSize=11 if large else 9),
+            ),
+            color=kind,
+            tooltip=[
+                alt.Tooltip("model:N", title="model"),
+                alt.Tooltip("downstream_score:Q", title="downstream (mean)", format=".3f"),
+                alt.Tooltip("n:Q", title="runs"),
+            ],
+        )
+        .properties(width=380 if large else 130, height=alt.Step(14 if large else 8))
+    )
+    spec = chart.to_dict()
+    spec.pop("datasets", None)
+    spec["encoding"]["x"]["scale"] = placeholder("x_scale")
+    spec["encoding"]["y"]["sort"] = placeholder("order")
+    return spec

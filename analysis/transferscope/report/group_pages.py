@@ -17,6 +17,7 @@ import pandas as pd
 
 from transferscope.report import html as H
 from transferscope.report.context import Page, PageCharts
+from transferscope.report.charts import model_scores_template
 from transferscope.report.frontier_charts import frontier_template
 from transferscope.report.frontiers import (
     fmt,
@@ -26,10 +27,14 @@ from transferscope.report.frontiers import (
     saturation_text,
     slope_text,
 )
+from transferscope.report.labels import lower_is_better, score_axis_title
 from transferscope.report.markdown import md_table
+from transferscope.report.templates import compact
 
 SMALL = "frontier-small"
 LARGE = "frontier-large"
+SCORES_SMALL = "scores-small"
+SCORES_LARGE = "scores-large"
 
 _KEY = (
     ("grey dots", "runs: one per model (and seed), upstream against downstream score"),
@@ -230,6 +235,60 @@ def index_frame(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def scores_payload(arrays: dict[str, np.ndarray], names: Any) -> dict[str, Any] | None:
+    """Payload of the model-scores chart of a group without upstream scores (None if empty).
+
+    Parameters
+    ----------
+    arrays : dict of str to numpy.ndarray
+        The group's runs.
+    names : Names
+        The page's list of names.
+
+    Returns
+    -------
+    dict or None
+        Values (``x_title``, ``x_scale``, ``order``) and the dataset ``rows``: each model's
+        mean downstream score, best first (lowest first for a better-lower metric).
+    """
+    y = arrays["downstream_score"]
+    keep = np.isfinite(y)
+    if not keep.any():
+        return None
+    frame = pd.DataFrame(
+        {"model": arrays["model"][keep], "y": y[keep], "pre": arrays["pretrained"][keep]}
+    )
+    means = frame.groupby("model", sort=False).agg(
+        downstream_score=("y", "mean"), n=("y", "size"), pre=("pre", "all")
+    )
+    metric = _single_value(arrays["downstream_metric"])
+    lower = lower_is_better(metric)
+    means = means.sort_values("downstream_score", ascending=lower, kind="stable")
+    lo, hi = float(means["downstream_score"].min()), float(means["downstream_score"].max())
+    pad = max(hi - lo, 0.02) * 0.06
+    return {
+        "values": {
+            "x_title": score_axis_title("Downstream", [metric] if metric else []),
+            "x_scale": {"domain": [lo - pad, hi + pad], "reverse": lower, "zero": False,
+                        "nice": False},
+            "order": [str(m) for m in means.index],
+        },
+        "datasets": {
+            "rows": {
+                "model": names.codes(means.index),
+                "downstream_score": compact(means["downstream_score"]),
+                "n": [int(v) for v in means["n"]],
+                "kind": ["pretrained" if p else "no pretraining" for p in means["pre"]],
+            }
+        },
+    }  # fmt: skip
+
+
+def _single_value(values: np.ndarray) -> Any:
+    found = {v for v in values.tolist() if v is not None}
+    return next(iter(found)) if len(found) == 1 else None
+
+
 def _note(row: Mapping[Any, Any]) -> str:
     slope = row.get("slope_message") if row.get("status") == "ok" else None
     return "; ".join(str(x) for x in (row.get("message"), slope) if not H._missing(x) and str(x))
@@ -264,6 +323,8 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
     groups = ctx.groups
     charts = ctx.new_page(file.removesuffix(".html") + "-")
     small, large = frontier_template("small"), frontier_template("large")
+    scores_small = model_scores_template()
+    scores_large = model_scores_template(large=True)
     sections: list[H.Section] = []
     info = ctx.sources[ctx.sources["name"] == source]
     title_text = str(info["title"].iloc[0]) if len(info) and not H._missing(
@@ -275,8 +336,20 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
             "panel is one group; its chart is drawn as it scrolls into view, and 'enlarge' "
             "shows it with its legend. Axes are each group's own metrics."
         ),
-        _key_html(),
     ]
+    with_points = any(
+        bool(np.isfinite(groups.group_arrays(g)["upstream_score"]).any()) for g in part["group_id"]
+    )
+    if with_points:
+        intro.append(_key_html())
+    if not with_points or n_ok < len(part):
+        intro.append(
+            H.paragraph(
+                "A group without upstream scores shows its models' downstream scores instead "
+                "(mean over seeds, best first; red: trained without pretraining).",
+                "note",
+            )
+        )
     families = list(dict.fromkeys(part["family"]))
     if len(families) > 1:
         intro.append(
@@ -296,6 +369,13 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
                 ).any()
             )
             fig = None
+            if not has_points:
+                scores = scores_payload(arrays, charts.names)
+                if scores is not None:
+                    fig = charts.add_payload(
+                        "scores", (SCORES_SMALL, scores_small), scores, "",
+                        large=(SCORES_LARGE, scores_large), chart_id=gid, lazy=True,
+                    )  # fmt: skip
             if has_points:
                 payload = group_payload(
                     row, arrays, groups.fit_records.get(gid, []), names=charts.names,
