@@ -1,8 +1,11 @@
-"""Evidence for issue 5: dependence on pretraining, pooled by meta-analysis, and ranking.
+"""Evidence for issues 5 and 12: dependence on pretraining, pooled by meta-analysis, and ranking.
 
-Prints: agreement with metafor and lme4; on seeded synthetic ladders, how often the ranking
-recovers the known order and how often the pooled 95% interval covers the true slope; and the
-three published analyses (VTAB-1k, Pythia, CLIP probes). Run from the repository root:
+Prints: agreement with metafor (rma, rma.mv), clubSandwich and lme4; on seeded synthetic effects
+nested in suites, the coverage of 95% intervals that treat the tasks as independent, of the
+three-level model and of its CR2 errors; on seeded synthetic ladders, how often the ranking
+recovers the known order (most dependent first) and how often the pooled 95% interval covers the
+true slope; the published analyses (VTAB-1k, Pythia, CLIP probes, mlf-scaling) with the time a
+default ranking takes. Run from the repository root:
 
     .venv/bin/python benchmarks/ranking.py [--shared ../shared] [--replicates 100]
 """
@@ -15,20 +18,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dependence"))
 
 from _dependence_ladder import synthetic_ladder
 
-from transferscope.dependence.ranking import (
-    friedman_nemenyi,
-    pairwise_comparisons,
-    pooled_dependence,
-    rank_methods,
-)
+from transferscope.dependence.metrics import default_metric
+from transferscope.dependence.pooling import pooled_dependence
+from transferscope.dependence.ranking import pairwise_comparisons, rank_methods
 from transferscope.dependence.slopes import fit_slope_model, method_slopes
+from transferscope.dependence.stability import friedman_nemenyi, suite_agreement
 from transferscope.stats.meta import meta_regression, pool_effects
+from transferscope.stats.multilevel import pool_multilevel
 
 FIELDS = {"estimate": "estimate", "se": "se", "ci_lb": "ci_low", "ci_ub": "ci_high"}
 FIELDS |= {"tau2": "tau2", "I2": "i2", "H2": "h2", "QE": "q", "QEp": "q_pvalue"}
@@ -61,6 +64,64 @@ def metafor(reference: Path) -> None:
         print(f"  {fit:<26} {err:.1e}")
 
 
+def metafor_mv(reference: Path) -> None:
+    cases = json.loads((reference / "metafor_mv_cases.json").read_text())["cases"]
+    names = {"estimate": "estimate", "se": "se", "ci_lb": "ci_low", "ci_ub": "ci_high"}
+    names |= {"sigma2_suite": "sigma2_cluster", "sigma2_task": "sigma2_within", "QE": "q"}
+    names |= {"QEp": "q_pvalue", "pi_lb": "pi_low", "pi_ub": "pi_high", "logLik": "loglik"}
+    robust = {"robust_se": "se", "robust_ci_lb": "ci_low", "robust_ci_ub": "ci_high"}
+    robust |= {"robust_df": "df", "robust_p": "pvalue"}
+    worst = {"estimated": 0.0, "at metafor's variances": 0.0}
+    for case in cases:
+        ref = case["multilevel"]
+        for key, sigma2 in (
+            ("estimated", None),
+            ("at metafor's variances", (ref["sigma2_suite"], ref["sigma2_task"])),
+        ):
+            m = pool_multilevel(case["yi"], case["vi"], case["suite"], sigma2=sigma2)
+            r = pool_multilevel(case["yi"], case["vi"], case["suite"], sigma2=sigma2, robust=True)
+            errs = [
+                abs(getattr(m, f) - ref[k]) if abs(ref[k]) < 1e-9 else _rel(getattr(m, f), ref[k])
+                for k, f in names.items()
+            ]
+            errs += [_rel(getattr(r, f), ref[k]) for k, f in robust.items()]
+            worst[key] = max(worst[key], max(errs))
+    print("metafor 3.8.1 rma.mv + clubSandwich 0.5.8 CR2, 6 cases: worst error over 16 fields")
+    for key, err in worst.items():
+        print(f"  {key:<26} {err:.1e}")
+
+
+def suite_coverage(replicates: int) -> None:
+    """Coverage of 95% intervals for the mean of effects nested in suites (true mean 0.05)."""
+    rng = np.random.default_rng(12)
+    hits = {"independent tasks (REML)": 0, "three-level (model)": 0, "three-level CR2": 0}
+    widths: dict[str, list[float]] = {k: [] for k in hits}
+    start = time.perf_counter()
+    for _ in range(replicates):
+        n_suites = int(rng.choice([4, 6, 9, 12]))
+        per = rng.integers(2, 9, size=n_suites)
+        suite = np.repeat(np.arange(n_suites), per)
+        v = rng.uniform(0.0002, 0.003, size=suite.size)
+        y = 0.05 + rng.normal(0, 0.05, n_suites)[suite] + rng.normal(0, 0.02, suite.size)
+        y = y + rng.normal(0, np.sqrt(v))
+        fits = {
+            "independent tasks (REML)": pool_effects(y, v, method="REML"),
+            "three-level (model)": pool_effects(y, v, clusters=suite),
+            "three-level CR2": pool_effects(y, v, clusters=suite, robust=True),
+        }
+        for key, fit in fits.items():
+            hits[key] += fit.ci_low <= 0.05 <= fit.ci_high
+            widths[key].append(fit.ci_high - fit.ci_low)
+    took = time.perf_counter() - start
+    print(
+        f"effects nested in suites ({replicates} seeds; 4 to 12 suites of 2 to 8 tasks; "
+        f"suite sd 0.05, task sd 0.02; {took:.1f} s): coverage of the 95% interval of the mean"
+    )
+    for key, n in hits.items():
+        width = float(np.median(widths[key]))
+        print(f"  {key:<26} {n / replicates:.3f}  (median width {width:.3f})")
+
+
 def lme4(reference: Path) -> None:
     data = pd.read_csv(reference / "mixed_data.csv")
     ref = json.loads((reference / "mixed_lme4.json").read_text())
@@ -83,7 +144,7 @@ def lme4(reference: Path) -> None:
 
 def recovery(replicates: int) -> None:
     slopes = {"lora": 0.7, "full_ft": 0.8, "linear_probe": 0.9}
-    truth = ["lora", "full_ft", "linear_probe"]
+    truth = ["linear_probe", "full_ft", "lora"]  # most dependent first
     hits = {"slope": 0, "retention": 0, "friedman": 0}
     covered = {(m, knha): 0 for m in slopes for knha in (False, True)}
     start = time.perf_counter()
@@ -95,7 +156,7 @@ def recovery(replicates: int) -> None:
         fried = friedman_nemenyi(runs, "slope")
         hits["friedman"] += list(fried["method"]) == truth
         for knha in (False, True):
-            pooled = pooled_dependence(runs, "slope", pool="REML", knha=knha).set_index("method")
+            pooled = pooled_dependence(runs, "slope", method="REML", knha=knha).set_index("method")
             for m, b in slopes.items():
                 covered[m, knha] += pooled.loc[m, "ci_low"] <= b <= pooled.loc[m, "ci_high"]
     took = time.perf_counter() - start
@@ -114,40 +175,35 @@ def published(shared: Path) -> None:
     from transferscope.ingest.sources import load_source
 
     data = shared / "data"
-    cols = ["model", "rank", "estimate", "ci_low", "ci_high", "p_best"]
+    cols = ["model", "rank", "rank_low", "rank_high", "estimate", "ci_low", "ci_high", "p_best"]
     vtab = load_source("vtab", from_dir=data).frame
     table = rank_methods(vtab, "gain", entity="model", bootstrap=1000, seed=0)
+    r_cols = ["method", "rank", "estimate", "ci_low", "ci_high", "df", "diff_se", "p_best"]
+    r_cols += ["n_tasks", "n_suites", "pool_model"]
     with pd.option_context("display.width", 200, "display.precision", 3):
         for shots, part in table.groupby(table["shots"].astype("string").fillna("full")):
-            print(f"VTAB-1k, gain over From-Scratch (fraction), regime {shots}, 19 tasks:")
-            print(part[cols].to_string(index=False))
-        pythia = load_source("pythia", from_dir=data).frame
-        pythia = pythia[pythia["task"] != "lambada_openai"]
-        print("Pythia: slope of logit(acc) on logit(LAMBADA acc) across checkpoints, 64 tasks:")
-        p_cols = ["method", "estimate", "ci_low", "ci_high", "tau2", "i2", "n_tasks"]
-        print(
-            pooled_dependence(pythia, "slope", downstream_metric="acc")[p_cols].to_string(
-                index=False
+            print(
+                f"VTAB-1k, gain over From-Scratch (fraction), regime {shots}, 19 tasks in 3 groups:"
             )
-        )
+            print(part[cols].to_string(index=False))
+        print(suite_agreement(vtab, "gain", entity="model", bootstrap=199).to_string(index=False))
+        for name in ("pythia", "clip-benchmark", "mlf-scaling"):
+            runs = load_source(name, from_dir=data).frame
+            metric, reason = default_metric(runs)
+            rank_methods(runs, metric, bootstrap=10)  # warm up imports
+            start = time.perf_counter()
+            ranked = rank_methods(runs, metric, bootstrap=1000, seed=0)
+            took = time.perf_counter() - start
+            print(f"{name}: default ranking ({metric}: {reason}), {len(runs)} runs, {took:.1f} s")
+            print(ranked[r_cols].to_string(index=False))
+        pythia = load_source("pythia", from_dir=data).frame
         pair = pairwise_comparisons(pythia, "slope", downstream_metric="acc")
-        print(
-            pair[["method_a", "method_b", "estimate", "se", "pvalue_holm"]].to_string(index=False)
-        )
+        flat = pairwise_comparisons(pythia, "slope", downstream_metric="acc", suites=None)
+        print("Pythia acc, five-shot minus zero-shot slope: with suites / as independent tasks")
+        p_cols = ["method_a", "method_b", "estimate", "se", "df", "pvalue", "pool_model"]
+        print(pd.concat([pair, flat])[p_cols].to_string(index=False))
         ms = method_slopes(pythia, downstream_metric="acc")
         print(ms[["method", "slope", "se", "status"]].to_string(index=False))
-        clip = load_source("clip-benchmark", from_dir=data).frame
-        clip = clip.assign(regime=clip["shots"].astype("string").fillna("full"))
-        print("CLIP linear probes: slope of logit(probe acc) on logit(ImageNet zero-shot acc):")
-        c_cols = ["regime", "estimate", "ci_low", "ci_high", "tau2", "n_tasks"]
-        pooled = pooled_dependence(clip, "slope", entity="regime")
-        print(pooled[c_cols].to_string(index=False))
-        pair = pairwise_comparisons(clip, "slope", entity="regime")
-        print(
-            pair[["regime_a", "regime_b", "estimate", "se", "pvalue_holm", "n_tasks"]].to_string(
-                index=False
-            )
-        )
 
 
 def main() -> None:
@@ -158,7 +214,9 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=100)
     args = parser.parse_args()
     metafor(args.shared / "reference")
+    metafor_mv(args.shared / "reference")
     lme4(args.shared / "reference")
+    suite_coverage(4 * args.replicates)
     recovery(args.replicates)
     published(args.shared)
 

@@ -15,8 +15,9 @@ frontiers and plateaus      ``fit_frontiers``, ``fit_group``, ``fit_store``,
                             ``frontier_curves``
 dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_dependence``,
                             ``rank_methods``, ``pairwise_comparisons``,
-                            ``friedman_nemenyi``, ``method_slopes``
-meta-analysis               ``pool_effects``, ``meta_regression``
+                            ``friedman_nemenyi``, ``suite_agreement``, ``method_slopes``
+meta-analysis               ``pool_effects``, ``meta_regression``, ``leave_one_out``,
+                            ``egger_test``
 theory (diagonal networks)  ``simulate_ladder``
 your own ladders            ``run_ladder``
 interactions (knowledge)    ``interactions``, ``compare_knowledge``, ``knowledge_records``
@@ -50,8 +51,11 @@ _EXPORTS: dict[str, str] = {
     "pairwise_comparisons": "transferscope.dependence",
     "friedman_nemenyi": "transferscope.dependence",
     "method_slopes": "transferscope.dependence",
+    "suite_agreement": "transferscope.dependence",
     "pool_effects": "transferscope.stats",
     "meta_regression": "transferscope.stats",
+    "leave_one_out": "transferscope.stats",
+    "egger_test": "transferscope.stats",
     "simulate_ladder": "transferscope.dln",
     "run_ladder": "transferscope.ladders",
     "interactions": "transferscope.knowledge",
@@ -86,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         pairwise_comparisons,
         pooled_dependence,
         rank_methods,
+        suite_agreement,
         task_values,
     )
     from transferscope.dln import simulate_ladder
@@ -95,5 +100,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from transferscope.ladders import run_ladder
     from transferscope.report import build_report, run_demo
     from transferscope.schema import validate_runs
-    from transferscope.stats import meta_regression, pool_effects
+    from transferscope.stats import egger_test, leave_one_out, meta_regression, pool_effects
     from transferscope.store import Store, open_store

@@ -76,7 +76,8 @@ def test_retention_by_hand_with_delta_method_se() -> None:
 
 
 def test_slope_by_hand_two_checkpoints_weighted_by_seed_variance() -> None:
-    row = measure_dependence(TINY, "slope").iloc[0]
+    # two checkpoints are below the default minimum of three: allowed here to check the formula
+    row = measure_dependence(TINY, "slope", min_checkpoints=2).iloc[0]
     slope = (_logit(0.82) - _logit(0.72)) / (_logit(0.8) - _logit(0.6))
     assert row["estimate"] == pytest.approx(slope, rel=1e-12)
     # delta method: var(logit(mean)) = var(mean) / (p (1 - p))^2; two points: se^2 = sum of
@@ -175,7 +176,7 @@ def test_bad_input() -> None:
         measure_dependence(TINY, "auc")
     with pytest.raises(InputError, match="'task'"):
         measure_dependence(TINY.drop(columns=["task"]), "gain")
-    with pytest.raises(InputError, match="no column 'size'"):
+    with pytest.raises(InputError, match="no column or hparams key 'size'"):
         measure_dependence(TINY, "gain", by="size")
     bad = TINY.astype({"downstream_score": object})
     bad.loc[3, "downstream_score"] = "n/a"
@@ -183,8 +184,10 @@ def test_bad_input() -> None:
         measure_dependence(bad, "gain")
     with pytest.raises(InputError, match="no runs with downstream_metric"):
         measure_dependence(TINY, "gain", downstream_metric="f1")
-    with pytest.raises(InputError, match="add a label column"):
+    with pytest.raises(InputError, match="each shot count is its own entity"):
         measure_dependence(TINY.assign(shots=5), "gain", entity="shots")
+    with pytest.raises(InputError, match="checkpoints must be"):
+        measure_dependence(TINY, "gain", checkpoints="some")
 
 
 def test_rows_without_an_entity_value_are_left_out() -> None:

@@ -12,96 +12,91 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from transferscope.dependence.metrics import task_values
-from transferscope.dependence.ranking import (
-    friedman_nemenyi,
-    friedman_nemenyi_kernel,
-    holm,
-    pairwise_comparisons,
-    pooled_dependence,
-    rank_methods,
-)
+from transferscope.dependence.pooling import pooled_dependence
+from transferscope.dependence.ranking import holm, pairwise_comparisons, rank_methods
+from transferscope.dependence.stability import friedman_nemenyi, friedman_nemenyi_kernel
 from transferscope.stats.meta import pool_effects
 
 LADDER = synthetic_ladder(seed=0)
-CONTRACT = ["method", "rank", "estimate", "ci_low", "ci_high", "ci_level", "diff_from_best"]
-CONTRACT += ["se", "p_best", "n_tasks", "tau2", "i2", "better"]
+CONTRACT = ["method", "rank", "rank_low", "rank_high", "estimate", "se", "ci_low", "ci_high"]
+CONTRACT += ["ci_level", "diff_from_best", "diff_se", "p_best", "n_tasks", "n_shared_tasks"]
+CONTRACT += ["tau2", "i2"]
+CONTRACT += ["more_dependent", "order", "pool_model", "status", "message"]
 
 
 @pytest.mark.parametrize(
     ("metric", "expected"),
     [
-        ("slope", ["lora", "full_ft", "linear_probe"]),  # lower slope = less dependent = better
-        ("retention", ["lora", "full_ft", "linear_probe"]),  # equal drops: flatter keeps more
+        # most dependent first: the steepest slope follows the checkpoint's quality most
+        ("slope", ["linear_probe", "full_ft", "lora"]),
+        # equal drops: the steepest method keeps least of its gain on worse checkpoints
+        ("retention", ["linear_probe", "full_ft", "lora"]),
     ],
 )
 def test_ranking_recovers_the_known_order(metric: str, expected: list[str]) -> None:
-    table = rank_methods(LADDER, metric=metric, bootstrap=200, seed=1)
+    table = rank_methods(LADDER, metric, bootstrap=200, seed=1)
     assert list(table["method"]) == expected
     assert table["p_best"].iloc[0] >= 0.95
     assert set(CONTRACT) <= set(table.columns)
+    assert set(table["more_dependent"]) == {"higher" if metric == "slope" else "lower"}
 
 
 def test_gain_ranking_follows_the_scratch_drop() -> None:
     drops = {"lora": 1.0, "full_ft": 2.0, "linear_probe": 3.0}
     runs = synthetic_ladder(seed=2, drops=drops)
-    table = rank_methods(runs, metric="gain", bootstrap=200, seed=0)
-    assert list(table["method"]) == ["linear_probe", "full_ft", "lora"]
+    table = rank_methods(runs, "gain", bootstrap=200, seed=0)
+    assert list(table["method"]) == ["linear_probe", "full_ft", "lora"]  # largest gain first
 
 
 def test_pooled_slopes_are_near_the_truth() -> None:
-    pooled = pooled_dependence(LADDER, "slope", pool="REML").set_index("method")
+    pooled = pooled_dependence(LADDER, "slope", method="REML").set_index("method")
     for method, slope in SLOPES.items():
         # task deviations N(0, 0.05) over 10 tasks: sd of the mean 0.016; allow 0.05
         assert abs(pooled.loc[method, "estimate"] - slope) < 0.05
         assert pooled.loc[method, "ci_low"] < slope < pooled.loc[method, "ci_high"]
         assert pooled.loc[method, "n_tasks"] == 10
         assert pooled.loc[method, "pool_method"] == "REML"
+        assert pooled.loc[method, "pool_model"] == "random_effects"  # task names: no suites
         assert pooled.loc[method, "se_source"] == "seeds"
+        assert pooled.loc[method, "pi_low"] < pooled.loc[method, "ci_low"]
 
 
 def test_ranking_table_contract() -> None:
-    table = rank_methods(LADDER, metric="slope", bootstrap=100, seed=0)
-    assert list(table["rank"]) == [0, 1, 2]
+    table = rank_methods(LADDER, "slope", bootstrap=100, seed=0)
+    assert list(table["rank"]) == [1, 2, 3]
     assert table["diff_from_best"].iloc[0] == 0 and (table["diff_from_best"] >= 0).all()
-    assert table["se"].iloc[0] == 0 and (table["se"].iloc[1:] > 0).all()
+    assert table["diff_se"].iloc[0] == 0 and (table["diff_se"].iloc[1:] > 0).all()
+    assert (table["se"] > 1e-9).all()
     assert table["p_best"].sum() == pytest.approx(1.0)
-    assert set(table["better"]) == {"lower"}
+    assert set(table["more_dependent"]) == {"higher"}
+    assert set(table["order"]) == {"most_dependent_first"}
+    assert (table["rank_low"] <= table["rank"]).all() and (
+        table["rank"] <= table["rank_high"]
+    ).all()
     assert (table["ci_low"] <= table["estimate"]).all() and (
         table["estimate"] <= table["ci_high"]
     ).all()
-    # the pooled estimate is pool_effects on the task values
+    # the pooled estimate and its se are pool_effects on the task values
     tv = task_values(LADDER, "slope")
     lora = tv[tv["method"] == "lora"]
     ref = pool_effects(lora["estimate"], lora["variance"], method="DL")
-    assert table.loc[table["method"] == "lora", "estimate"].item() == pytest.approx(ref.estimate)
-    assert table.loc[table["method"] == "lora", "tau2"].item() == pytest.approx(ref.tau2)
-    # seeded: the same table again; another seed changes the bootstrap columns only
-    again = rank_methods(LADDER, metric="slope", bootstrap=100, seed=0)
+    row = table[table["method"] == "lora"].iloc[0]
+    assert row["estimate"] == pytest.approx(ref.estimate)
+    assert row["se"] == pytest.approx(ref.se)
+    assert row["tau2"] == pytest.approx(ref.tau2)
+    # seeded: the same table again; another seed changes the draws only
+    again = rank_methods(LADDER, "slope", bootstrap=100, seed=0)
     pd.testing.assert_frame_equal(table, again)
-    other = rank_methods(LADDER, metric="slope", bootstrap=100, seed=5)
+    same = rank_methods(LADDER, "slope", bootstrap=100, rng=np.random.default_rng(0))
+    pd.testing.assert_frame_equal(table, same)
+    other = rank_methods(LADDER, "slope", bootstrap=100, seed=5)
     assert list(other["method"]) == list(table["method"])
-    no_boot = rank_methods(LADDER, metric="slope", bootstrap=0)
-    assert no_boot["p_best"].isna().all()
-    flipped = rank_methods(LADDER, metric="slope", bootstrap=0, better="higher")
-    assert list(flipped["method"]) == ["linear_probe", "full_ft", "lora"]
-
-
-def test_bootstrap_se_of_the_difference_is_the_paired_task_resampling_sd() -> None:
-    table = rank_methods(LADDER, metric="slope", bootstrap=400, seed=3, pool="FE")
-    tv = task_values(LADDER, "slope")
-    wide = tv.pivot_table(index="task", columns="method", values="estimate")
-    var = tv.pivot_table(index="task", columns="method", values="variance")
-    rng = np.random.default_rng(3)
-    idx = rng.integers(0, len(wide), size=(400, len(wide)))
-    # the same draws the ranking made: FE-pooled difference of lora and full_ft per resample
-    w = 1 / var.to_numpy()
-    y = wide.to_numpy()
-    cols = list(wide.columns)
-    fe = np.array([[np.sum(w[r, j] * y[r, j]) / np.sum(w[r, j]) for j in range(3)] for r in idx])
-    diff = fe[:, cols.index("full_ft")] - fe[:, cols.index("lora")]
-    assert table.loc[table["method"] == "full_ft", "se"].item() == pytest.approx(
-        np.std(diff, ddof=1), rel=1e-9
-    )
+    no_boot = rank_methods(LADDER, "slope", bootstrap=0)
+    assert no_boot["p_best"].isna().all() and no_boot["rank_low"].isna().all()
+    np.testing.assert_allclose(no_boot["diff_se"], table["diff_se"])  # not from the draws
+    least = rank_methods(LADDER, "slope", bootstrap=0, order="least")
+    assert list(least["method"]) == ["lora", "full_ft", "linear_probe"]
+    assert set(least["order"]) == {"least_dependent_first"}
 
 
 def test_holm_matches_statsmodels() -> None:
@@ -114,7 +109,7 @@ def test_holm_matches_statsmodels() -> None:
 
 def test_pairwise_is_pooled_task_differences_with_holm() -> None:
     table = pairwise_comparisons(LADDER, "gain")
-    assert len(table) == 3
+    assert len(table) == 3 and set(table["pool_model"]) == {"random_effects"}
     tv = task_values(LADDER, "gain")
     a = tv[tv["method"] == table["method_a"].iloc[0]].set_index("task")
     b = tv[tv["method"] == table["method_b"].iloc[0]].set_index("task")
@@ -155,12 +150,22 @@ def test_friedman_matches_scipy_and_nemenyi_the_studentized_range() -> None:
     gap = (res["mean_rank"][0] - res["mean_rank"].min()) / math.sqrt(20 / 72) * math.sqrt(2)
     assert res["nemenyi_pvalue"][0] == pytest.approx(stats.studentized_range.sf(gap, 4, np.inf))
     assert res["mean_rank"].sum() == pytest.approx(4 * 5 / 2)  # ranks 1..4 per task
+    # Kendall's W by its definition (no ties correction needed away from the tied task):
+    # W = 12 S / (m^2 (k^3 - k) - m T) with S the spread of the rank sums and T the ties term
+    ranks = np.vstack([stats.rankdata(-row) for row in scores])
+    rsum = ranks.sum(axis=0)
+    big_s = np.sum((rsum - rsum.mean()) ** 2)
+    ties = sum(np.sum(c**3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks))
+    w = 12 * big_s / (12**2 * (4**3 - 4) - 12 * ties)
+    assert res["kendall_w"] == pytest.approx(w, rel=1e-12)
 
 
 def test_friedman_table_on_the_ladder() -> None:
     table = friedman_nemenyi(LADDER, "slope")
-    assert list(table["method"]) == ["lora", "full_ft", "linear_probe"]
+    assert list(table["method"]) == ["linear_probe", "full_ft", "lora"]  # most dependent first
     np.testing.assert_allclose(table["mean_rank"], [1.0, 2.0, 3.0])  # every task agrees
+    assert list(table["rank"]) == [1, 2, 3]  # as the ranking table and the CD chart count
+    assert table["kendall_w"].iloc[0] == pytest.approx(1.0)  # perfect concordance
     assert table["statistic"].iloc[0] == pytest.approx(20.0)  # 12N/(k(k+1)) sum R^2 - 3N(k+1)
     assert table["pvalue"].iloc[0] == pytest.approx(stats.chi2.sf(20.0, 2))
     assert list(table["within_cd"]) == [True, True, False]  # CD = 1.048 for k=3, N=10

@@ -27,7 +27,7 @@ def test_slope_ranking_recovers_the_dependent_methods_in_order(
 ) -> None:
     expected = list(truth.sort_values("slope", ascending=False)["method"])
     # most dependent first: higher slope ranks first
-    table = rank_methods(ladder, "slope", better="higher", bootstrap=200, seed=0)
+    table = rank_methods(ladder, "slope", bootstrap=200, seed=0)
     assert set(table["se_source"]) == {"seeds"} and set(table["n_tasks"]) == {4}
     ranked = list(table["method"])
     # the two pretraining-dependent regimes (II lazy, IV rich) lead, in the true order

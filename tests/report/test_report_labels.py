@@ -74,6 +74,7 @@ def test_choose_entity_ranks_models_when_one_method_per_context() -> None:
     assert choose_entity(ladder) == "method"
     one = ladder[ladder["method"] == "full_ft"]
     assert choose_entity(one) == "model"  # as on VTAB-1k: pretraining methods are the models
+    assert choose_entity(one, "slope") == "method"  # a slope needs a ladder: one model is not
 
 
 def test_ladder_frame_draws_a_repeated_baseline_once() -> None:
@@ -90,3 +91,29 @@ def test_ladder_frame_draws_a_repeated_baseline_once() -> None:
     scale = chart["spec"]["layer"][0]["encoding"]["color"]["scale"]
     assert scale["domain"] == ["full_ft", "lp", charts.SCRATCH_LABEL]
     assert scale["range"][-1] == "#555555"
+
+
+def test_ranking_section_with_a_context_that_has_no_values() -> None:
+    # one downstream metric with scratch runs, one without: the second has notes, no charts
+    from types import SimpleNamespace
+
+    from transferscope.report.context import ReportOptions
+    from transferscope.report.ranking import _rank_source, _source_body
+
+    runs = synthetic_ladder(seeds=2)
+    other = runs[runs["pretrained"]].assign(downstream_metric="acc_norm")
+    both = pd.concat([runs, other], ignore_index=True)
+    drawn: list[str] = []
+
+    def add(name: str, chart: object, caption: str) -> object:
+        drawn.append(name)
+        return type("Figure", (), {"html": lambda self: ""})()
+
+    ctx = SimpleNamespace(options=ReportOptions(rank_bootstrap=20, seed=0, rank_entity="method"))
+    ranking = _rank_source(both, "synthetic", ctx)
+    body, md = _source_body(ranking, "gain", add, 4)
+    assert int(ranking.table["estimate"].notna().sum()) == 3
+    assert "no\\_baseline" in "\n".join(md)  # markdown escapes the underscore
+    # acc_norm (sorted first) has no scratch runs: notes only; charts for accuracy
+    assert drawn == ["forest", "cd"]
+    assert any("No method has a value in this context" in b for b in body)

@@ -40,7 +40,7 @@ SHORT_HEADERS = {
 #: Width of a table when the output is not a terminal.
 DEFAULT_WIDTH = 120
 #: Narrowest a cut text column gets.
-MIN_TEXT_WIDTH = 12
+MIN_TEXT_WIDTH = 16
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,9 @@ import pandas as pd
 
 from transferscope.cli._output import add_format_argument, emit
 from transferscope.errors import InputError
-from transferscope.stats.meta import POOL_METHODS, pool_effects
+
+#: tau^2 estimators (kept here so that ``--help`` does not import the statistics stack).
+POOL_METHODS = ("DL", "REML", "PM", "FE")
 
 
 def register(sub: Any) -> None:
@@ -20,7 +22,9 @@ def register(sub: Any) -> None:
         help="pool effects from a CSV file by random-effects meta-analysis (as metafor's rma)",
         description=(
             "Pool the effects of a CSV file (one row per study or task) by random-effects "
-            "meta-analysis: estimate, interval, tau^2, I^2, H^2, Q; one row per --by group."
+            "meta-analysis: estimate, interval, prediction interval, tau^2 with its Q-profile "
+            "interval, I^2, H^2, Q; one row per --by group. With --cluster, effects nested in "
+            "clusters are pooled by the three-level model (optionally with --robust errors)."
         ),
     )
     p.add_argument("file", metavar="FILE", help="CSV file with a header row")
@@ -28,10 +32,26 @@ def register(sub: Any) -> None:
     spread = p.add_mutually_exclusive_group(required=True)
     spread.add_argument("--variance", metavar="COL", help="column of sampling variances")
     spread.add_argument("--se", metavar="COL", help="column of standard errors (instead)")
-    p.add_argument("--method", choices=POOL_METHODS, default="DL", help="tau^2 estimator")
+    p.add_argument(
+        "--method",
+        choices=POOL_METHODS,
+        default=None,
+        help="tau^2 estimator (default DL; REML, the only one, with --cluster)",
+    )
     p.add_argument("--knha", action="store_true", help="Knapp-Hartung adjustment (t interval)")
     p.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--by", nargs="+", default=None, metavar="COL", help="pool within groups")
+    p.add_argument(
+        "--cluster",
+        default=None,
+        metavar="COL",
+        help="column of cluster labels (e.g. suite): three-level model, as rma.mv",
+    )
+    p.add_argument(
+        "--robust",
+        action="store_true",
+        help="with --cluster: CR2 cluster-robust errors, Satterthwaite df (clubSandwich)",
+    )
     add_format_argument(p)
     p.set_defaults(func=_run)
 
@@ -100,17 +120,23 @@ def read_effects(
 
 
 def _run(args: argparse.Namespace) -> int:
+    from transferscope.stats.meta import pool_effects
+
     frame = read_effects(args.file, args.effect, args.variance, args.se)
     by = list(args.by or [])
-    for col in by:
+    for col in [*by, *([args.cluster] if args.cluster else [])]:
         if col not in frame.columns:
-            raise InputError("no such column for --by", file=str(args.file), column=col)
+            raise InputError("no such column", file=str(args.file), column=col)
+    if args.robust and not args.cluster:
+        raise InputError("--robust needs --cluster (the column of cluster labels)")
     groups = frame.groupby(by, dropna=False, sort=True) if by else [((), frame)]
     rows = []
     for key, group in groups:
         result = pool_effects(
             group["_effect"],
             group["_variance"],
+            clusters=group[args.cluster].astype(str).to_numpy() if args.cluster else None,
+            robust=args.robust,
             method=args.method,
             knha=args.knha,
             ci_level=args.ci_level,

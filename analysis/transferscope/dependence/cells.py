@@ -8,6 +8,7 @@ source (seeds, published errors, the between-checkpoint fallback; see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from transferscope.schema import (
     DEFAULT_METRIC,
     REQUIRED_COLUMNS,
     is_accuracy_metric,
+    match_names,
     metric_direction,
     scored_on_upstream_task,
 )
@@ -50,21 +52,25 @@ class Layout:
     entity : str
         Column compared across (``method``, ``model``, ...).
     context : tuple of str
-        Columns that keep analyses apart: the user's ``by``, ``downstream_metric``, ``shots``
-        (unless each entity has one number of shots, as ``zero_shot`` and ``five_shot`` do),
-        and ``method`` when the entity is not the method.
+        Columns that keep analyses apart: ``by`` (by default none for ``method``; ``method``
+        and ``shots`` for another entity), then ``downstream_metric``.
     x : str
         Column of the checkpoint ladder's position (``upstream_score`` by default).
+    qualifiers : tuple of str
+        Columns that tell entities apart beyond the entity column and are not in the context
+        (``shots`` for ``method``: ``linear_probe`` at 10 and at 25 shots are two entities,
+        labelled ``linear_probe@10`` and ``linear_probe@25``; see :func:`entity_labels`).
     """
 
     entity: str
     context: tuple[str, ...]
     x: str
+    qualifiers: tuple[str, ...] = ()
 
     @property
     def group(self) -> list[str]:
-        """Columns of one per-task value: context, entity, task."""
-        return [*self.context, self.entity, "task"]
+        """Columns of one per-task value: context, entity, qualifiers, task."""
+        return unique([*self.context, self.entity, *self.qualifiers, "task"])
 
     @property
     def cell(self) -> list[str]:
@@ -145,20 +151,117 @@ def _layout(frame: pd.DataFrame, entity: str, by: Sequence[str] | str | None, x:
             raise InputError(f"runs have no column {col!r}", column=col)
     if entity in ("task", "pretrained", "seed", "shots", "downstream_metric"):
         hint = (
-            " (to compare numbers of shots, add a label column, e.g. regime = shots or 'full')"
+            " (to compare numbers of shots, rank methods: each shot count is its own entity)"
             if entity == "shots"
             else ""
         )
         raise InputError(f"cannot compare across {entity!r}; choose e.g. method or model{hint}")
     if "task" in by_cols or entity in by_cols:
         raise InputError("`by` cannot hold task or the compared column")
-    pretrained = frame[frame["pretrained"]]
-    shots_per_entity = pretrained.groupby(entity, dropna=False)["shots"].nunique(dropna=False)
-    split_shots = bool((shots_per_entity > 1).any())
-    context = unique([*by_cols, "downstream_metric", *(["shots"] if split_shots else [])])
-    if entity != "method":
-        context = unique([*context, "method"])
-    return Layout(entity, tuple(context), x)
+    if by is None and entity != "method":
+        by_cols = ["method", "shots"]  # pretrained models compared under one adaptation regime
+    context = unique([*by_cols, "downstream_metric"])
+    regime = ["shots"] if entity == "method" else ["method", "shots"]
+    qualifiers = tuple(c for c in regime if c not in context)
+    return Layout(entity, tuple(context), x, qualifiers)
+
+
+def shots_label(shots: object) -> str:
+    """Label of a number of shots in an entity's name: ``full`` (all data), ``zero_shot``, ``N``.
+
+    Parameters
+    ----------
+    shots : int or missing
+        Examples used for adaptation (missing = full data).
+
+    Returns
+    -------
+    str
+        ``"full"``, ``"zero_shot"`` or the number.
+    """
+    if shots is None or bool(pd.isna(shots)):  # type: ignore[call-overload]
+        return "full"
+    number = int(shots)  # type: ignore[call-overload]
+    return "zero_shot" if number == 0 else str(number)
+
+
+def entity_labels(frame: pd.DataFrame, layout: Layout) -> pd.Series:
+    """Name of each row's entity: the entity's value, qualified where it needs to be.
+
+    An entity seen with several values of a qualifier in one context (a method at several
+    numbers of shots) becomes one entity per value, named ``value@qualifier``:
+    ``linear_probe@10``, ``linear_probe@25``, ``linear_probe@full``; a method seen at one number
+    of shots keeps its name (``zero_shot``, ``five_shot``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows with the layout's context, entity and qualifier columns.
+    layout : Layout
+        The grouping.
+
+    Returns
+    -------
+    pandas.Series
+        One label per row (str), index as ``frame``.
+    """
+    base = frame[layout.entity].astype(str)
+    if not layout.qualifiers or frame.empty:
+        return base
+    keys = [*layout.context, layout.entity]
+    parts: list[pd.Series] = [base]
+    for col in layout.qualifiers:
+        text = frame[col].map(shots_label) if col == "shots" else frame[col].astype(str)
+        varies = frame.assign(_q=text).groupby(keys, dropna=False)["_q"].transform("nunique") > 1
+        parts.append(pd.Series(np.where(varies, "@" + text, ""), index=frame.index))
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + part
+    return label
+
+
+def hparams_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Add columns read from the ``hparams`` JSON of each run (for ``by`` on a hyper-parameter).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Runs with an ``hparams`` column (JSON object text or missing).
+    names : sequence of str
+        Keys to read; a key already a column is left alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with one column per key (text; missing where a run lacks the key).
+
+    Raises
+    ------
+    InputError
+        A key that no run has, nor any column.
+    """
+    wanted = [n for n in names if n not in frame.columns]
+    if not wanted:
+        return frame
+    out = frame.copy()
+    text = out["hparams"] if "hparams" in out.columns else pd.Series(pd.NA, index=out.index)
+    parsed: dict[str, dict[str, Any]] = {}
+    for raw in pd.unique(text.dropna().astype(str)):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        parsed[raw] = value if isinstance(value, dict) else {}
+    for name in wanted:
+        lookup = {raw: obj.get(name) for raw, obj in parsed.items() if name in obj}
+        if not lookup:
+            raise InputError(f"runs have no column or hparams key {name!r}", column=name)
+        out[name] = text.map(
+            lambda raw, lookup=lookup: (
+                None if pd.isna(raw) or raw not in lookup else str(lookup[raw])
+            )
+        ).astype("string")
+    return out
 
 
 def _validated(runs: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -233,17 +336,20 @@ def _transform_x(frame: pd.DataFrame, layout: Layout) -> np.ndarray:
     if layout.x != "upstream_score":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(raw > 0, np.log10(np.where(raw > 0, raw, 1.0)), np.nan)
-    metric = frame["upstream_metric"].astype("string")
-    accuracy = np.array([is_accuracy_metric(None if pd.isna(m) else str(m)) for m in metric])
-    lower = np.array([not pd.isna(m) and metric_direction(str(m)) == "lower" for m in metric])
+    metric = frame["upstream_metric"].astype("string").fillna("")
+    names = pd.unique(metric)  # a few metric names for many rows: decide once per name
+    is_acc = {m: is_accuracy_metric(m or None) for m in names}
+    is_lower = {m: bool(m) and metric_direction(m) == "lower" for m in names}
+    accuracy = metric.map(is_acc).to_numpy(dtype=bool)
+    lower = metric.map(is_lower).to_numpy(dtype=bool)
     return np.where(accuracy, _logit(raw), np.where(lower, -raw, raw))
 
 
 def checkpoint_cells(
     runs: pd.DataFrame,
     *,
-    entity: str = "method",
     by: Sequence[str] | str | None = None,
+    entity: str = "method",
     x: str = "upstream_score",
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
@@ -254,14 +360,18 @@ def checkpoint_cells(
     ----------
     runs : pandas.DataFrame
         Canonical runs (at least ``model``, ``task``, ``method``, ``downstream_score``).
+    by : str or sequence of str, optional
+        Columns that keep analyses apart, replacing the default grouping (none for ``method``,
+        whose numbers of shots become separate entities; ``method`` and ``shots`` for another
+        entity); ``downstream_metric`` always does. A name that is not a column is read from
+        the runs' ``hparams`` (e.g. ``"lr"``).
     entity : str, default "method"
         Column compared across.
-    by : str or sequence of str, optional
-        Extra columns that keep analyses apart.
     x : str, default "upstream_score"
         Column giving each checkpoint's place on the ladder.
     downstream_metric : str, optional
-        Keep only this downstream metric.
+        Keep only this downstream metric (matched as name filters are, see
+        :func:`transferscope.schema.name_key`).
     hparams : {"best", "all"}, default "best"
         Rows that differ only in ``hparams``: keep the best configuration, or treat all as
         replicates.
@@ -282,12 +392,14 @@ def checkpoint_cells(
         The grouping used.
     """
     frame = _validated(runs, x)
+    frame = hparams_columns(frame, [by] if isinstance(by, str) else list(by or []))
     layout = _layout(frame, entity, by, x)
     # a pretrained row without a value of the compared column cannot be compared
     frame = frame[~(frame["pretrained"] & frame[entity].isna())]
     frame = frame[~scored_on_upstream_task(frame)]
     if downstream_metric is not None:
-        frame = frame[frame["downstream_metric"] == downstream_metric]
+        names = match_names([downstream_metric], pd.unique(frame["downstream_metric"]))
+        frame = frame[frame["downstream_metric"].isin(names)]
         if frame.empty:
             raise InputError(f"no runs with downstream_metric {downstream_metric!r}")
     if hparams not in ("best", "all"):
@@ -311,10 +423,11 @@ def checkpoint_cells(
         seeds, cells["_var"] / n, np.where(published, cells["_se2"] / n, np.nan)
     )
     cells["se_source"] = np.where(seeds, "seeds", np.where(published, "published", "none"))
-    accuracy = np.array([is_accuracy_metric(m) for m in cells["downstream_metric"]], dtype=bool)
-    sign = np.array(
-        [1.0 if metric_direction(m) == "higher" else -1.0 for m in cells["downstream_metric"]]
-    )
+    metric_names = [str(m) for m in pd.unique(cells["downstream_metric"])]
+    is_acc = {m: is_accuracy_metric(m) for m in metric_names}
+    accuracy = cells["downstream_metric"].map(is_acc).to_numpy(dtype=bool)
+    directions = {m: 1.0 if metric_direction(m) == "higher" else -1.0 for m in metric_names}
+    sign = cells["downstream_metric"].map(directions).to_numpy(dtype=float)
     score = cells["score"].to_numpy(dtype=float)
     clipped = np.clip(score, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
     cells["y"] = np.where(accuracy, _logit(score), sign * score)
@@ -396,3 +509,49 @@ def _fill_between_checkpoint(cells: pd.DataFrame, layout: Layout) -> pd.DataFram
     cells.loc[scratch, "variance"] = cells.loc[scratch, "_borrow"]
     cells.loc[scratch, "se_source"] = "between_checkpoint"
     return cells.drop(columns=["_s2", "_borrow"])
+
+
+def shared_checkpoints(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Keep, per context and task, the pretrained checkpoints that every entity there has.
+
+    Entities evaluated on different checkpoints (Pythia's five-shot runs exist for 240 of the
+    416 checkpoints that have zero-shot runs) are otherwise compared on different ladders: a mean
+    gain over the early checkpoints of one and the late ones of the other says more about the
+    checkpoints than about the methods. When the entities of a task share no checkpoint, or the
+    compared column is ``model`` (each entity is its own checkpoint), the cells are kept.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Output of :func:`checkpoint_cells`.
+    layout : Layout
+        Its grouping.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cells, with a column ``checkpoint_set``: ``"shared"`` (restricted to the common
+        checkpoints), ``"own"`` (kept as they were) or ``"scratch"`` (the baseline's cells).
+    """
+    out = cells.copy()
+    out["checkpoint_set"] = np.where(out["pretrained"], "own", "scratch")
+    if layout.entity == "model":
+        return out
+    pre = out[out["pretrained"]]
+    if pre.empty:
+        return out
+    keys = unique([*layout.context, "task"])
+    members = unique([layout.entity, *layout.qualifiers])
+    ent = pre[members[0]].astype("string").fillna("<NA>")
+    for col in members[1:]:
+        ent = ent + "|" + pre[col].astype("string").fillna("<NA>")
+    frame = pre[keys].assign(_ent=ent.to_numpy(), _model=pre["model"].astype(str).to_numpy())
+    n_ent = frame.groupby(keys, dropna=False)["_ent"].transform("nunique")
+    per_model = frame.groupby([*keys, "_model"], dropna=False)["_ent"].transform("nunique")
+    common = per_model == n_ent
+    any_common = common.groupby([frame[k] for k in keys], dropna=False).transform("any")
+    several = n_ent > 1
+    drop = several & any_common & ~common
+    restricted = several & any_common
+    out.loc[pre.index[restricted.to_numpy()], "checkpoint_set"] = "shared"
+    return out.drop(index=pre.index[drop.to_numpy()])

@@ -15,11 +15,22 @@ checkpoint (``model``) of one entity on one task; its score is the mean over its
   ``y = logit(DS)`` for accuracy-type metrics (clipped to ``[0.001, 0.999]``) and ``sign * DS``
   otherwise, and ``x = logit(upstream_score)`` (``-upstream_score`` for a lower-is-better
   upstream metric such as a loss); any other ``x`` column (``pretrain_steps``, ``params``) enters
-  as ``log10``. How strongly the method follows the quality of the checkpoint.
+  as ``log10``. How strongly the method follows the quality of the checkpoint. Made only from
+  at least :data:`MIN_CHECKPOINTS` checkpoints spanning at least :data:`MIN_SPAN` on the ``x``
+  axis (else ``status`` ``too_few_checkpoints`` or ``narrow_ladder``): two checkpoints 0.007
+  apart on the upstream score say nothing about a slope.
 - ``retention`` (per task): mean over the other checkpoints of ``gain(c) / gain(best)``, where
   the best checkpoint is the one with the highest ``x`` (the highest gain when ``x`` is missing).
-  How much of the benefit survives a worse checkpoint. Undefined (``status="no_gain"``) when the
-  best checkpoint's gain is not positive.
+  How much of the benefit survives a worse checkpoint. Defined only where the best checkpoint's
+  gain is more than :data:`MIN_GAIN_SE` standard errors above zero (else ``no_clear_gain``): a
+  ratio to a gain indistinguishable from zero is noise (VTAB's full-data runs gave -20.8).
+
+Which direction means *more dependent on pretraining* (:data:`MORE_DEPENDENT`): a higher gain,
+a higher slope, a lower retention. Rankings put the most dependent first.
+
+Entities are compared on the checkpoints they share (``checkpoints="shared"``, see
+:func:`~transferscope.dependence.cells.shared_checkpoints`), and a method seen at several
+numbers of shots is one entity per number (``linear_probe@10``, ``linear_probe@full``).
 
 Standard errors, in order of preference (column ``se_source``; a derived value carries the
 weakest source of its parts):
@@ -34,7 +45,8 @@ weakest source of its parts):
    standard error; with them it is the weighted least-squares one, inflated by the residual
    dispersion when that exceeds one;
 4. ``none``: no variance (e.g. one checkpoint per entity and no seeds, as on VTAB-1k). Pooling
-   then falls back to equal weights across tasks (see :func:`pool_task_values`).
+   then treats the spread across tasks as the only error (see
+   :func:`transferscope.dependence.pooling.pool_task_values`).
 
 Several rows of one cell and one seed that differ in ``hparams`` (a hyper-parameter grid, as in
 the CLIP probes) are not replicates: with ``hparams="best"`` such a cell keeps the configuration
@@ -58,21 +70,28 @@ from transferscope.dependence.cells import (
     Layout,
     align_dtypes,
     checkpoint_cells,
+    entity_labels,
     line_sums,
+    shared_checkpoints,
     unique,
     worst_source,
 )
 from transferscope.errors import InputError
+from transferscope.schema import DEFAULT_METRIC
 
 __all__ = [
-    "BETTER",
     "LOGIT_CLIP",
     "METRICS",
+    "MIN_CHECKPOINTS",
+    "MIN_GAIN_SE",
+    "MIN_SPAN",
+    "MORE_DEPENDENT",
     "SE_SOURCES",
     "Layout",
     "Metric",
     "align_dtypes",
     "checkpoint_cells",
+    "default_metric",
     "measure_dependence",
     "task_values",
     "worst_source",
@@ -80,8 +99,16 @@ __all__ = [
 
 Metric = Literal["gain", "slope", "retention"]
 METRICS: tuple[str, ...] = ("gain", "slope", "retention")
-#: Which direction of each dependence metric counts as better when ranking.
-BETTER: dict[str, str] = {"gain": "higher", "slope": "lower", "retention": "higher"}
+#: Which direction of each metric means more dependence on pretraining: a larger gain over
+#: scratch, a steeper slope (the method follows the checkpoint's quality more closely), a lower
+#: retention (less of the benefit survives a worse checkpoint).
+MORE_DEPENDENT: dict[str, str] = {"gain": "higher", "slope": "higher", "retention": "lower"}
+#: Fewest checkpoints for a slope.
+MIN_CHECKPOINTS = 3
+#: Smallest spread of the checkpoints on the ladder's axis for a slope.
+MIN_SPAN = 0.2
+#: Retention needs the best checkpoint's gain this many standard errors above zero.
+MIN_GAIN_SE = 2.0
 
 
 def _combine_scratch(scratch: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -142,9 +169,19 @@ _OUTPUT_TAIL = [
     "baseline_se",
     "baseline",
     "n_checkpoints",
+    "checkpoint_set",
     "n_runs",
     "status",
+    "message",
 ]
+_NO_BASELINE = (
+    "no runs without pretraining (pretrained = false) on this task to measure a gain against"
+)
+
+
+def _keys(layout: Layout) -> list[str]:
+    """Columns before ``task`` in the per-task rows: context, entity, qualifiers."""
+    return unique([*layout.context, layout.entity, *layout.qualifiers])
 
 
 def _gain_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
@@ -156,7 +193,8 @@ def _gain_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     sources = [
         worst_source([a, b]) for a, b in zip(ckpt["se_source"], ckpt["base_source"], strict=True)
     ]
-    out = ckpt[[*layout.context, layout.entity]].copy()
+    has_base = ckpt["base_score"].notna().to_numpy()
+    out = ckpt[_keys(layout)].copy()
     out["task"] = ckpt["task"]
     out["checkpoint"] = ckpt["model"]
     out["upstream_score"] = ckpt["upstream_score"]
@@ -168,24 +206,28 @@ def _gain_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     out["baseline_se"] = np.sqrt(base_var)
     out["baseline"] = ckpt["baseline"]
     out["n_checkpoints"] = 1
+    out["checkpoint_set"] = ckpt["checkpoint_set"]
     out["n_runs"] = ckpt["n_runs"]
-    out["status"] = np.where(ckpt["base_score"].notna(), "ok", "no_baseline")
+    out["status"] = np.where(has_base, "ok", "no_baseline")
+    out["message"] = np.where(has_base, "", _NO_BASELINE)
     out["x"] = ckpt["x"]
     return out
 
 
-def _slope_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def _slope_rows(
+    cells: pd.DataFrame, layout: Layout, min_checkpoints: int, min_span: float
+) -> pd.DataFrame:
     keys = layout.group
+    pre = cells[cells["pretrained"]]
     frame = (
-        cells[cells["pretrained"]]
-        .groupby(keys, dropna=False, sort=True)
-        .agg(n_runs=("n_runs", "sum"))
+        pre.groupby(keys, dropna=False, sort=True)
+        .agg(n_runs=("n_runs", "sum"), checkpoint_set=("checkpoint_set", "first"))
         .reset_index()
     )
-    lad = cells[cells["pretrained"] & np.isfinite(cells["x"]) & np.isfinite(cells["y"])]
+    lad = pre[np.isfinite(pre["x"]) & np.isfinite(pre["y"])]
     fits = frame[keys].assign(
         n=0.0, slope=np.nan, sxx=np.nan, rss=np.nan, slope_w=np.nan, sxx_w=np.nan,
-        rss_w=np.nan, known=False, source_w="none",
+        rss_w=np.nan, known=False, source_w="none", span=np.nan,
     )  # fmt: skip
     if not lad.empty:
         ols = line_sums(lad, keys, np.ones(len(lad)))
@@ -195,12 +237,14 @@ def _slope_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         flags = lad.assign(_has=has).groupby(keys, dropna=False, sort=True)
         ols["known"] = flags["_has"].all().to_numpy()
         ols["source_w"] = flags["se_source"].agg(lambda s: worst_source(list(s))).to_numpy()
+        ols["span"] = (flags["x"].max() - flags["x"].min()).to_numpy()
         ols["slope_w"] = wls["slope"].to_numpy()
         ols["sxx_w"] = wls["sxx"].to_numpy()
         ols["rss_w"] = wls["rss"].to_numpy()
         cols = ["n", "slope", "sxx", "rss", "slope_w", "sxx_w", "rss_w", "known", "source_w"]
-        fits = frame[keys].merge(ols[[*keys, *cols]], on=keys, how="left")
+        fits = frame[keys].merge(ols[[*keys, *cols, "span"]], on=keys, how="left")
     n = fits["n"].fillna(0).to_numpy(dtype=float)
+    span = fits["span"].to_numpy(dtype=float)
     use_w = fits["known"].fillna(False).to_numpy(dtype=bool) & (n >= 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         dof = np.maximum(n - 2, 1)
@@ -210,48 +254,83 @@ def _slope_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
         se_w = np.sqrt(1.0 / fits["sxx_w"].to_numpy(dtype=float) * np.maximum(1.0, phi))
     value = np.where(use_w, fits["slope_w"], fits["slope"]).astype(float)
     se = np.where(use_w, se_w, se_ols)
+    few = n < max(min_checkpoints, 2)
+    narrow = ~few & ~(span >= min_span)
+    ok = ~few & ~narrow & np.isfinite(value) & np.isfinite(se) & (se > 0)
+    status = np.where(few, "too_few_checkpoints", np.where(narrow, "narrow_ladder", "ok"))
+    status = np.where(~few & ~narrow & ~ok, "no_se", status)
+    message = [
+        f"{int(c)} checkpoint(s) on the ladder; a slope needs at least {min_checkpoints}"
+        if st == "too_few_checkpoints"
+        else f"the checkpoints span {sp:.3g} on the ladder's axis; a slope needs {min_span:g}"
+        if st == "narrow_ladder"
+        else "the slope has no standard error (the points lie on a line)"
+        if st == "no_se"
+        else ""
+        for st, c, sp in zip(status, n, span, strict=True)
+    ]
     ols_source = np.where(np.isfinite(se_ols), "between_checkpoint", "none")
     out = frame[keys].copy()
     out["checkpoint"] = pd.NA
     out["upstream_score"] = np.nan
     out["metric"] = "slope"
-    out["estimate"] = value
-    out["se"] = np.where(np.isfinite(value), se, np.nan)
+    out["estimate"] = np.where(ok, value, np.nan)
+    out["se"] = np.where(ok, se, np.nan)
     out["se_source"] = np.where(use_w, fits["source_w"].fillna("none"), ols_source)
     out["checkpoint_se"] = np.nan
     out["baseline_se"] = np.nan
     out["baseline"] = pd.NA
     out["n_checkpoints"] = n.astype(int)
+    out["checkpoint_set"] = frame["checkpoint_set"]
     out["n_runs"] = frame["n_runs"]
-    out["status"] = np.where(np.isfinite(value), "ok", "too_few_checkpoints")
+    out["status"] = status
+    out["message"] = message
     return out
 
 
-def _retention_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def _retention_rows(cells: pd.DataFrame, layout: Layout, min_gain_se: float) -> pd.DataFrame:
     gains = _gain_rows(cells, layout)
-    gains = gains[gains["status"] == "ok"]
     rows = []
     for key, group in gains.groupby(layout.group, dropna=False, sort=True):
         record: dict[str, object] = dict(zip(layout.group, key, strict=True))
-        g = group["estimate"].to_numpy(dtype=float)
-        ck_var = group["checkpoint_se"].to_numpy(dtype=float) ** 2
-        base_var = float(group["baseline_se"].iloc[0]) ** 2
-        xs = group["x"].to_numpy(dtype=float)
-        m = len(group)
+        ok = group[group["status"] == "ok"]
         value = se = math.nan
-        status = "too_few_checkpoints"
-        if m >= 2:
+        base_se = float(group["baseline_se"].iloc[0])
+        m = len(ok)
+        if m == 0:
+            status, message = "no_baseline", _NO_BASELINE
+        elif m < 2:
+            status, message = "too_few_checkpoints", "one checkpoint; retention compares several"
+        else:
+            g = ok["estimate"].to_numpy(dtype=float)
+            ck_var = ok["checkpoint_se"].to_numpy(dtype=float) ** 2
+            base_var = base_se**2
+            xs = ok["x"].to_numpy(dtype=float)
             best = int(np.nanargmax(xs)) if np.isfinite(xs).any() else int(np.argmax(g))
             others = np.arange(m) != best
             gb, a = g[best], float(np.mean(g[others]))
-            if gb > 0:
-                status, value = "ok", a / gb
-                var_a = float(np.sum(ck_var[others])) / (m - 1) ** 2 + base_var
-                var_b = ck_var[best] + base_var
-                var = var_a / gb**2 + a**2 * var_b / gb**4 - 2 * a * base_var / gb**3
-                se = math.sqrt(var) if np.isfinite(var) and var >= 0 else math.nan
+            var_b = ck_var[best] + base_var
+            se_b = math.sqrt(var_b) if np.isfinite(var_b) else math.nan
+            if not np.isfinite(se_b):
+                status = "no_clear_gain"
+                message = (
+                    f"the best checkpoint's gain ({gb:.3g}) has no standard error, so it cannot "
+                    f"be shown to be {min_gain_se:g} standard errors above zero"
+                )
+            elif gb <= min_gain_se * se_b:
+                status = "no_clear_gain"
+                message = (
+                    f"the best checkpoint's gain ({gb:.3g}) is not {min_gain_se:g} standard "
+                    f"errors ({se_b:.3g}) above zero"
+                )
             else:
-                status = "no_gain"
+                status, message, value = "ok", "", a / gb
+                var_a = float(np.sum(ck_var[others])) / (m - 1) ** 2 + base_var
+                var = var_a / gb**2 + a**2 * var_b / gb**4 - 2 * a * base_var / gb**3
+                se = math.sqrt(var) if np.isfinite(var) and var > 0 else math.nan
+                if not np.isfinite(se):
+                    status, message = "no_se", "the retention has no standard error"
+                    value = math.nan
         record.update(
             checkpoint=pd.NA,
             upstream_score=np.nan,
@@ -260,28 +339,90 @@ def _retention_rows(cells: pd.DataFrame, layout: Layout) -> pd.DataFrame:
             se=se,
             se_source=worst_source(group["se_source"].tolist()),
             checkpoint_se=np.nan,
-            baseline_se=math.sqrt(base_var),
+            baseline_se=base_se,
             baseline=group["baseline"].iloc[0],
             n_checkpoints=m,
+            checkpoint_set=group["checkpoint_set"].iloc[0],
             n_runs=int(group["n_runs"].sum()),
             status=status,
+            message=message,
         )
         rows.append(record)
     if not rows:
-        return pd.DataFrame(columns=[*layout.context, layout.entity, *_OUTPUT_TAIL])
+        return pd.DataFrame(columns=[*_keys(layout), *_OUTPUT_TAIL])
     return align_dtypes(pd.DataFrame(rows), cells)
+
+
+def default_metric(runs: pd.DataFrame) -> tuple[str, str]:
+    """Choose the metric to rank on when none is named: ``gain`` if measurable, else ``slope``.
+
+    A gain needs runs without pretraining (``pretrained = false``) on the same task and
+    downstream metric with the same number of shots as each pretrained run; a slope needs none,
+    only upstream scores. ``gain`` is chosen when every pretrained (downstream metric, task,
+    shots) has such a baseline, or when no run has an upstream score (VTAB).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    tuple of str
+        The metric and a one-line reason.
+    """
+    frame = runs.copy()
+    pretrained = (
+        frame["pretrained"].fillna(True).astype(bool)
+        if "pretrained" in frame
+        else pd.Series(True, index=frame.index)
+    )
+    metric_col = (
+        frame["downstream_metric"].astype("string").fillna(DEFAULT_METRIC)
+        if "downstream_metric" in frame
+        else pd.Series(DEFAULT_METRIC, index=frame.index, dtype="string")
+    )
+    shots = (
+        frame["shots"].astype("string").fillna("full")
+        if "shots" in frame
+        else pd.Series("full", index=frame.index, dtype="string")
+    )
+    keys = metric_col + "|" + frame["task"].astype("string") + "|" + shots
+    scratch = set(keys[~pretrained])
+    lacking = set(keys[pretrained]) - scratch
+    has_upstream = "upstream_score" in frame and bool(frame["upstream_score"].notna().any())
+    if not lacking:
+        return "gain", "every pretrained run has a scratch baseline (pretrained = false)"
+    if not has_upstream:
+        return "gain", "no upstream scores for a slope; gain where a scratch baseline exists"
+    if not scratch:
+        return "slope", "no runs without pretraining, so no gain; slope needs none"
+    return "slope", (
+        f"{len(lacking)} of {len(lacking) + len(set(keys[pretrained]) & scratch)} "
+        "(metric, task, shots) have no scratch baseline for a gain; slope needs none"
+    )
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
+    return float(level)
 
 
 def measure_dependence(
     runs: pd.DataFrame,
     metric: Metric | str = "gain",
-    by: Sequence[str] | str | None = None,
     *,
+    by: Sequence[str] | str | None = None,
     entity: str = "method",
     x: str = "upstream_score",
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
-    level: float = 0.95,
+    checkpoints: Literal["shared", "all"] = "shared",
+    min_checkpoints: int = MIN_CHECKPOINTS,
+    min_span: float = MIN_SPAN,
+    min_gain_se: float = MIN_GAIN_SE,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Dependence on pretraining per entity and task (per checkpoint for ``gain``).
 
@@ -292,30 +433,47 @@ def measure_dependence(
     metric : {"gain", "slope", "retention"}, default "gain"
         What to compute (definitions in the module docstring).
     by : str or sequence of str, optional
-        Extra columns that keep analyses apart (``downstream_metric`` and ``shots`` always do).
+        Columns that keep analyses apart, replacing the default grouping (see
+        :func:`~transferscope.dependence.cells.checkpoint_cells`; ``downstream_metric`` always
+        does); names that are not columns are read from ``hparams``.
     entity : str, default "method"
-        Column compared across (``"model"`` for pretraining methods, as on VTAB-1k).
+        Column compared across (``"model"`` for pretraining methods, as on VTAB-1k). A method
+        seen at several numbers of shots is one entity per number, ``method@shots``.
     x : str, default "upstream_score"
         The ladder's axis for ``slope`` and for choosing the best checkpoint.
     downstream_metric : str, optional
         Keep only this downstream metric.
     hparams : {"best", "all"}, default "best"
         Rows that differ only in ``hparams``: best configuration per cell, or all as replicates.
-    level : float, default 0.95
+    checkpoints : {"shared", "all"}, default "shared"
+        ``"shared"``: on each task, compare entities on the checkpoints they all have
+        (:func:`~transferscope.dependence.cells.shared_checkpoints`); ``"all"``: each on its own.
+    min_checkpoints : int, default 3
+        Fewest checkpoints for a ``slope``.
+    min_span : float, default 0.2
+        Smallest spread (max - min) of the checkpoints on the ladder's axis for a ``slope``
+        (logit of the upstream score for accuracies, the score itself for a loss, ``log10`` of
+        another ``x``): 0.2 is about five points of accuracy around 50%.
+    min_gain_se : float, default 2.0
+        ``retention`` is defined only where the best checkpoint's gain exceeds this many
+        standard errors.
+    ci_level : float, default 0.95
         Level of the normal confidence interval ``estimate +/- z * se``.
 
     Returns
     -------
     pandas.DataFrame
         One row per (context, entity, task), and per checkpoint for ``gain``. Columns: the
-        context columns (``by``, ``downstream_metric``, ``shots``, and ``method`` when the entity
-        is not the method), the entity column, ``task``, ``checkpoint`` (the model; missing for
-        slope and retention), ``upstream_score`` (of the checkpoint; NaN for slope and
-        retention), ``metric``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``ci_level``,
-        ``se_source`` (see :data:`SE_SOURCES`),
-        ``checkpoint_se`` and ``baseline_se`` (the two parts of a gain's error), ``baseline``
-        (method of the scratch rows used), ``n_checkpoints``, ``n_runs``, ``status`` (``ok``,
-        ``no_baseline``, ``too_few_checkpoints``, ``no_gain``).
+        context columns (``by``, ``downstream_metric``), the entity column (its label, e.g.
+        ``linear_probe@10``), ``task``, ``checkpoint`` (the model; missing for slope and
+        retention), ``upstream_score`` (of the checkpoint; NaN for slope and retention),
+        ``metric``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``ci_level``, ``se_source``
+        (see :data:`SE_SOURCES`), ``checkpoint_se`` and ``baseline_se`` (the two parts of a
+        gain's error), ``baseline`` (method of the scratch rows used), ``n_checkpoints``,
+        ``checkpoint_set`` (``shared`` or ``own``), ``n_runs``, ``status`` (``ok``,
+        ``no_baseline``, ``too_few_checkpoints``, ``narrow_ladder``, ``no_clear_gain``,
+        ``no_se``) and ``message`` (why, when the status is not ``ok``). Values that cannot be
+        made are NaN.
 
     Raises
     ------
@@ -324,23 +482,29 @@ def measure_dependence(
     """
     if metric not in METRICS:
         raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
+    if checkpoints not in ("shared", "all"):
+        raise InputError(f"checkpoints must be 'shared' or 'all', not {checkpoints!r}")
+    level = _check_level(ci_level)
     cells, layout = checkpoint_cells(
         runs, entity=entity, by=by, x=x, downstream_metric=downstream_metric, hparams=hparams
     )
+    if checkpoints == "shared":
+        cells = shared_checkpoints(cells, layout)
+    else:
+        cells = cells.assign(checkpoint_set=np.where(cells["pretrained"], "own", "scratch"))
     if metric == "gain":
         out = _gain_rows(cells, layout)
     elif metric == "slope":
-        out = _slope_rows(cells, layout)
+        out = _slope_rows(cells, layout, int(min_checkpoints), float(min_span))
     else:
-        out = _retention_rows(cells, layout)
-    if not 0 < level < 1:
-        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
+        out = _retention_rows(cells, layout, float(min_gain_se))
     z = float(stats.norm.ppf(0.5 + level / 2))
     out = out.assign(
         ci_low=out["estimate"] - z * out["se"],
         ci_high=out["estimate"] + z * out["se"],
         ci_level=level,
     )
+    out[layout.entity] = entity_labels(out, layout).to_numpy()
     columns = [*layout.context, layout.entity, *_OUTPUT_TAIL]
     return out[columns].reset_index(drop=True)
 
@@ -348,14 +512,18 @@ def measure_dependence(
 def task_values(
     runs: pd.DataFrame,
     metric: Metric | str = "gain",
-    by: Sequence[str] | str | None = None,
     *,
+    by: Sequence[str] | str | None = None,
     entity: str = "method",
     x: str = "upstream_score",
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
     checkpoint: Literal["mean", "top"] = "mean",
-    level: float = 0.95,
+    checkpoints: Literal["shared", "all"] = "shared",
+    min_checkpoints: int = MIN_CHECKPOINTS,
+    min_span: float = MIN_SPAN,
+    min_gain_se: float = MIN_GAIN_SE,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """One value per (context, entity, task): what is pooled across tasks and ranked.
 
@@ -372,11 +540,11 @@ def task_values(
         Canonical runs.
     metric : {"gain", "slope", "retention"}, default "gain"
         Dependence metric.
-    by, entity, x, downstream_metric, hparams
+    by, entity, x, downstream_metric, hparams, checkpoints, min_checkpoints, min_span, min_gain_se
         As in :func:`measure_dependence`.
     checkpoint : {"mean", "top"}, default "mean"
         How the gains of several checkpoints become one value per task.
-    level : float, default 0.95
+    ci_level : float, default 0.95
         Level of the normal interval ``estimate +/- z * se``.
 
     Returns
@@ -386,7 +554,9 @@ def task_values(
         ``se``, ``ci_low``, ``ci_high``, ``ci_level``, ``variance`` (``se**2``; NaN when
         unknown), ``se_source``, ``baseline``, ``baseline_variance`` (the scratch baseline's
         share of a gain's variance, shared by entities with the same baseline; NaN otherwise),
-        ``n_checkpoints``.
+        ``n_checkpoints``. The frame's ``attrs["excluded"]`` holds the rows of
+        :func:`measure_dependence` that are not ``ok`` (with their ``status`` and ``message``),
+        so that a caller can say why a task or entity is missing.
 
     Raises
     ------
@@ -396,11 +566,15 @@ def task_values(
     """
     if checkpoint not in ("mean", "top"):
         raise InputError(f"checkpoint must be 'mean' or 'top', not {checkpoint!r}")
+    level = _check_level(ci_level)
     rows = measure_dependence(
-        runs, metric, by, entity=entity, x=x, downstream_metric=downstream_metric,
-        hparams=hparams, level=level,
+        runs, metric, by=by, entity=entity, x=x, downstream_metric=downstream_metric,
+        hparams=hparams, checkpoints=checkpoints, min_checkpoints=min_checkpoints,
+        min_span=min_span, min_gain_se=min_gain_se, ci_level=level,
     )  # fmt: skip
-    rows = rows[(rows["status"] == "ok") & np.isfinite(rows["estimate"].to_numpy(dtype=float))]
+    good = (rows["status"] == "ok") & np.isfinite(rows["estimate"].to_numpy(dtype=float))
+    excluded = rows[~good]
+    rows = rows[good]
     head = [c for c in rows.columns if c not in _OUTPUT_TAIL] + ["task"]
     tail = ["metric", "estimate", "se", "ci_low", "ci_high", "ci_level", "variance", "se_source"]
     tail += ["baseline", "baseline_variance", "n_checkpoints"]
@@ -418,7 +592,9 @@ def task_values(
         out["baseline"] = rows["baseline"]
         out["baseline_variance"] = np.nan
         out["n_checkpoints"] = rows["n_checkpoints"]
-        return out[head + tail].reset_index(drop=True)
+        out = out[head + tail].reset_index(drop=True)
+        out.attrs["excluded"] = excluded.reset_index(drop=True)
+        return out
     records = []
     for key, group in rows.groupby(head, dropna=False, sort=True):
         record: dict[str, object] = dict(zip(head, key, strict=True))
@@ -451,4 +627,6 @@ def task_values(
             n_checkpoints=m,
         )
         records.append(record)
-    return align_dtypes(pd.DataFrame(records, columns=head + tail), rows)
+    out = align_dtypes(pd.DataFrame(records, columns=head + tail), rows)
+    out.attrs["excluded"] = excluded.reset_index(drop=True)
+    return out

@@ -1,14 +1,24 @@
-"""Pool dependence across tasks and rank methods: pooled table, ranking, pairwise, Friedman.
+"""Rank entities by their dependence on pretraining, most dependent first; pairwise tests.
 
-Every function takes canonical runs and returns a tidy DataFrame. Analyses are kept apart by the
-context columns of :mod:`~transferscope.dependence.metrics` (``by``, ``downstream_metric``,
-``shots`` and, when the ranked column is not ``method``, ``method``); rankings are within a context.
+Every function takes canonical runs and returns a tidy DataFrame. Rankings are within a context
+(``by``, and always ``downstream_metric``; see :mod:`~transferscope.dependence.metrics`): by
+default all methods of one downstream metric, a method at several numbers of shots being one
+entity per number (``linear_probe@10``, ``linear_probe@full``).
 
-Pooling across tasks (:func:`pool_task_values`) is random-effects meta-analysis
-(:func:`transferscope.stats.pool_effects`) when every task value has a variance. When some do not
-(no seeds, no published errors, no ladder to fall back on, as on VTAB-1k) the tasks are pooled
-with equal weights: the mean, with the standard error of the mean across tasks and a t interval
-(``pool_method="unweighted"``), which treats all variation between tasks as heterogeneity.
+Which way is "more dependent on pretraining"
+(:data:`~transferscope.dependence.metrics.MORE_DEPENDENT`) is stated in every table
+(``more_dependent``) and the table is sorted most dependent first (``order="most"``;
+``"least"`` reverses it). ``rank`` counts from 1 (the first row), as the mean
+ranks of :func:`~transferscope.dependence.stability.friedman_nemenyi` and the critical-difference
+chart do.
+
+Pooling is :func:`~transferscope.dependence.pooling.pool_task_values` (the three-level model
+with CR2 errors when suites exist). ``p_best`` (the probability of ranking first) and the rank
+interval come from ``bootstrap`` draws of the entities' estimates from their joint sampling
+distribution (:func:`~transferscope.dependence.pooling.joint_covariance`: a Gaussian copula with
+each estimate's own t or normal marginal), a parametric bootstrap: within-task uncertainty
+(seeds, published errors, the between-checkpoint fallback) enters every standard error and so
+every draw, and a single task gives its own value and error, never a certainty.
 """
 
 from __future__ import annotations
@@ -21,207 +31,159 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from transferscope.dependence.metrics import (
-    BETTER,
-    METRICS,
-    Metric,
-    align_dtypes,
-    task_values,
-    worst_source,
+from transferscope.dependence.cells import align_dtypes
+from transferscope.dependence.metrics import METRICS, MORE_DEPENDENT, Metric, task_values
+from transferscope.dependence.pooling import (
+    EntityPool,
+    group_key,
+    joint_covariance,
+    pool_entity,
+    pool_groups,
+    split_columns,
 )
+from transferscope.dependence.suites import Suites, check_suites, task_suites
 from transferscope.errors import InputError
-from transferscope.stats.meta import PoolMethod, pool_effects, pool_resampled
+from transferscope.rng import make_rng
+from transferscope.stats.meta import PoolMethod
+from transferscope.stats.tau2 import check_method
 
-Better = Literal["higher", "lower"]
+Order = Literal["most", "least"]
 
-_POOLED_COLUMNS = [
-    "metric",
+RANKING_COLUMNS = [
+    "rank",
+    "rank_low",
+    "rank_high",
     "estimate",
     "se",
     "ci_low",
     "ci_high",
     "ci_level",
-    "tau2",
-    "i2",
-    "h2",
-    "q",
-    "q_pvalue",
+    "df",
+    "diff_from_best",
+    "diff_se",
+    "p_best",
     "n_tasks",
+    "n_suites",
+    "n_shared_tasks",
+    "tau2",
+    "sigma2_suite",
+    "sigma2_task",
+    "i2",
+    "metric",
+    "more_dependent",
+    "order",
+    "pool_model",
     "pool_method",
-    "knha",
     "se_source",
     "status",
+    "message",
 ]
 
 
-def _pool_one(y: np.ndarray, v: np.ndarray, pool: str, knha: bool, level: float) -> dict[str, Any]:
-    """Pool one entity's task values; equal weights when a variance is missing."""
-    k = y.size
-    if k and np.all(np.isfinite(v)) and np.all(v > 0):
-        res = pool_effects(y, v, method=pool, knha=knha, ci_level=level)
-        return {
-            "estimate": res.estimate, "se": res.se, "ci_low": res.ci_low,
-            "ci_high": res.ci_high, "ci_level": level, "tau2": res.tau2, "i2": res.i2,
-            "h2": res.h2, "q": res.q, "q_pvalue": res.q_pvalue, "n_tasks": k,
-            "pool_method": pool, "knha": knha, "status": res.status, "pvalue": res.pvalue,
-            "statistic": res.statistic,
-        }  # fmt: skip
-    est = float(np.mean(y)) if k else math.nan
-    se = float(np.std(y, ddof=1) / math.sqrt(k)) if k >= 2 else math.nan
-    crit = float(stats.t.ppf(0.5 + level / 2, k - 1)) if k >= 2 else math.nan
-    stat = est / se if k >= 2 and se > 0 else math.nan
-    pvalue = float(2 * stats.t.sf(abs(stat), k - 1)) if np.isfinite(stat) else math.nan
-    return {
-        "estimate": est, "se": se, "ci_low": est - crit * se, "ci_high": est + crit * se,
-        "ci_level": level, "tau2": math.nan, "i2": math.nan, "h2": math.nan, "q": math.nan,
-        "q_pvalue": math.nan, "n_tasks": k, "pool_method": "unweighted", "knha": False,
-        "status": "ok" if k >= 2 else ("single_effect" if k == 1 else "no_tasks"),
-        "pvalue": pvalue, "statistic": stat,
-    }  # fmt: skip
-
-
-def _split(values: pd.DataFrame) -> tuple[list[str], str]:
-    """Context columns and the entity column of a task-values frame."""
-    head = list(values.columns[: list(values.columns).index("task")])
-    return head[:-1], head[-1]
-
-
-def pool_task_values(
-    values: pd.DataFrame,
-    pool: PoolMethod | str = "DL",
-    knha: bool = False,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Pool per-task values across tasks, per context and entity.
+def orientation(metric: str, order: str) -> float:
+    """Sign that makes the first-ranked entity the largest: +1 or -1.
 
     Parameters
     ----------
-    values : pandas.DataFrame
-        Output of :func:`transferscope.dependence.metrics.task_values`.
-    pool : {"DL", "REML", "PM", "FE"}, default "DL"
-        tau^2 estimator of the random-effects meta-analysis.
-    knha : bool, default False
-        Knapp-Hartung adjustment.
-    level : float, default 0.95
-        Confidence level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (context, entity): the context columns, the entity column, ``metric``,
-        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``ci_level``, ``tau2``, ``i2`` (percent),
-        ``h2``, ``q``, ``q_pvalue``, ``n_tasks``, ``pool_method`` (the estimator, or
-        ``"unweighted"`` when some task lacks a variance), ``knha``, ``se_source`` (weakest of
-        the tasks'), ``status`` (``ok``, ``single_effect``).
-    """
-    context, entity = _split(values)
-    rows = []
-    for key, group in values.groupby([*context, entity], dropna=False, sort=True):
-        record: dict[str, Any] = dict(zip([*context, entity], key, strict=True))
-        y = group["estimate"].to_numpy(dtype=float)
-        v = group["variance"].to_numpy(dtype=float)
-        pooled = _pool_one(y, v, pool, knha, level)
-        pooled.pop("pvalue")
-        pooled.pop("statistic")
-        record.update(pooled, metric=group["metric"].iloc[0])
-        record["se_source"] = worst_source(group["se_source"].tolist())
-        rows.append(record)
-    return align_dtypes(pd.DataFrame(rows, columns=[*context, entity, *_POOLED_COLUMNS]), values)
-
-
-def pooled_dependence(
-    runs: pd.DataFrame,
-    metric: Metric | str = "gain",
-    by: Sequence[str] | str | None = None,
-    *,
-    entity: str = "method",
-    pool: PoolMethod | str = "DL",
-    knha: bool = False,
-    level: float = 0.95,
-    **options: Any,
-) -> pd.DataFrame:
-    """Dependence per entity, pooled across tasks by meta-analysis.
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        Canonical runs.
-    metric : {"gain", "slope", "retention"}, default "gain"
+    metric : {"gain", "slope", "retention"}
         Dependence metric.
-    by : str or sequence of str, optional
-        Extra columns that keep analyses apart.
-    entity : str, default "method"
-        Column compared across.
-    pool, knha, level
-        As in :func:`pool_task_values`.
-    **options
-        ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
-        :func:`transferscope.dependence.metrics.task_values`.
+    order : {"most", "least"}
+        Most or least dependent first.
 
     Returns
     -------
-    pandas.DataFrame
-        The columns of :func:`pool_task_values`.
+    float
+        ``+1.0`` when a larger value ranks first, else ``-1.0``.
+
+    Raises
+    ------
+    InputError
+        Unknown metric or order.
     """
-    values = task_values(runs, metric, by, entity=entity, **options)
-    return pool_task_values(values, pool=pool, knha=knha, level=level)
+    if metric not in METRICS:
+        raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
+    if order not in ("most", "least"):
+        raise InputError(f"order must be 'most' or 'least' (dependent first), not {order!r}")
+    higher = MORE_DEPENDENT[metric] == "higher"
+    return 1.0 if higher == (order == "most") else -1.0
 
 
-def _better(metric: str, better: str | None) -> Better:
-    choice = BETTER[metric] if better is None else better
-    if choice not in ("higher", "lower"):
-        raise InputError(f"better must be 'higher' or 'lower', not {better!r}")
-    return "higher" if choice == "higher" else "lower"
-
-
-def _matrix(
-    group: pd.DataFrame, entity: str, order: list[Any]
-) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    tasks = sorted(group["task"].astype(str).unique())
-    y = np.full((len(order), len(tasks)), np.nan)
-    v = np.full_like(y, np.nan)
-    pos = {t: j for j, t in enumerate(tasks)}
-    where = {e: i for i, e in enumerate(order)}
-    for e, t, est, var in zip(
-        group[entity], group["task"].astype(str), group["estimate"], group["variance"],
-        strict=True,
-    ):  # fmt: skip
-        y[where[e], pos[t]] = est
-        v[where[e], pos[t]] = var
-    return y, v, tasks
-
-
-def _bootstrap(
-    y: np.ndarray, v: np.ndarray, pool: str, sign: float, n_boot: int, rng: np.random.Generator
+def _draws(
+    est: np.ndarray, cov: np.ndarray, df: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Oriented pooled estimates (B, entities) over resamples of tasks."""
-    n_ent, n_tasks = y.shape
-    idx = rng.integers(0, n_tasks, size=(n_boot, n_tasks))
-    counts = np.zeros((n_boot, n_tasks))
-    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
-    out = np.full((n_boot, n_ent), np.nan)
-    for e in range(n_ent):
-        have = np.isfinite(y[e])
-        if not have.any():
-            continue
-        ve = v[e, have]
-        variances = ve if np.all(np.isfinite(ve)) and np.all(ve > 0) else None
-        out[:, e] = sign * pool_resampled(y[e, have], variances, counts[:, have], pool)
+    """Draws (n, entities) from a Gaussian copula with t (or normal) marginals."""
+    se = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(se, se)
+    values, vectors = np.linalg.eigh((corr + corr.T) / 2.0)
+    root = vectors * np.sqrt(np.maximum(values, 0.0))
+    z = rng.standard_normal((n, est.size)) @ root.T
+    out = np.empty_like(z)
+    for j in range(est.size):
+        if math.isinf(df[j]):
+            out[:, j] = est[j] + se[j] * z[:, j]
+        else:
+            out[:, j] = est[j] + se[j] * stats.t.ppf(stats.norm.cdf(z[:, j]), df[j])
+    return out
+
+
+def _nothing_to_rank(
+    runs: pd.DataFrame, ctx: dict[str, Any], entity: str, label: str, absent: dict[Any, dict]
+) -> str:
+    """Why a context holds one entity, and how to compare."""
+    if absent:
+        why = "; ".join(f"{e}: {info['status']}" for e, info in absent.items())
+        return (
+            f"nothing to rank: {label} is the only {entity} with a value here ({why}); "
+            f"{next(iter(absent.values()))['message']}"
+        )
+    rows = runs
+    for col, val in ctx.items():
+        if col in rows.columns:
+            hit = rows[col].isna() if pd.isna(val) else rows[col] == val
+            rows = rows[hit.fillna(False).to_numpy(dtype=bool)]
+    pre = rows[rows["pretrained"].fillna(True).astype(bool)] if "pretrained" in rows else rows
+    hints = []
+    n_models = int(pre["model"].nunique()) if "model" in pre else 0
+    if entity != "model" and n_models >= 2:
+        hints.append(f"entity='model' (--entity model) ranks its {n_models} pretrained models")
+    if "shots" in ctx:
+        hints.append("leave 'shots' out of by, so that numbers of shots are compared")
+    other = [c for c in ctx if c not in ("downstream_metric", "shots")]
+    if other:
+        hints.append(f"leave {other} out of by")
+    how = "; ".join(hints) if hints else "add runs of another method"
+    return f"nothing to rank: {label} is the only {entity} here. To compare: {how}"
+
+
+def _excluded_rows(excluded: pd.DataFrame, context: list[str], ent: str) -> dict[Any, dict]:
+    """One summary (status, message) per (context, entity) that has no usable task value."""
+    out: dict[Any, dict] = {}
+    if excluded.empty:
+        return out
+    for raw, group in excluded.groupby([*context, ent], dropna=False, sort=True):
+        key = group_key(raw)
+        status = group["status"].value_counts().index[0]
+        first = group[group["status"] == status].iloc[0]
+        n = int(group["task"].nunique())
+        message = f"{status} on {n} task(s): {first['message']}"
+        out[key] = {"status": status, "message": message}
     return out
 
 
 def rank_methods(
     runs: pd.DataFrame,
     metric: Metric | str = "gain",
-    pool: PoolMethod | str = "DL",
-    bootstrap: int = 1000,
-    seed: int | None = 0,
-    entity: str = "method",
     *,
     by: Sequence[str] | str | None = None,
-    better: Better | None = None,
+    entity: str = "method",
+    order: Order = "most",
+    suites: Suites = "auto",
+    robust: bool = True,
+    method: PoolMethod | str = "DL",
     knha: bool = False,
-    level: float = 0.95,
+    ci_level: float = 0.95,
+    bootstrap: int = 1000,
+    seed: int | None = 0,
     rng: np.random.Generator | None = None,
     **options: Any,
 ) -> pd.DataFrame:
@@ -233,90 +195,189 @@ def rank_methods(
         Canonical runs.
     metric : {"gain", "slope", "retention"}, default "gain"
         Dependence metric ranked on.
-    pool : {"DL", "REML", "PM", "FE"}, default "DL"
-        tau^2 estimator of the pooling.
-    bootstrap : int, default 1000
-        Resamples of tasks (with replacement, the same tasks for every entity) for ``p_best``
-        and the standard error of ``diff_from_best``; 0 skips them (``p_best`` is then NaN and
-        the standard error assumes independent pooled estimates).
-    seed : int or None, default 0
-        Seed of ``np.random.default_rng`` when ``rng`` is not given.
+    by : str or sequence of str, optional
+        Columns that keep rankings apart, replacing the default grouping (by default, methods
+        are compared within each downstream metric, one entity per number of shots); names that
+        are not columns are read from ``hparams``.
     entity : str, default "method"
         Column ranked (``"model"`` to rank pretraining methods, as on VTAB-1k).
-    by : str or sequence of str, optional
-        Extra columns that keep rankings apart.
-    better : {"higher", "lower"}, optional
-        Which direction is better; by default :data:`~transferscope.dependence.metrics.BETTER`: a
-        higher gain, a higher retention, a lower slope (less sensitive to the checkpoint's quality).
+    order : {"most", "least"}, default "most"
+        Most dependent on pretraining first, or least.
+    suites : "auto", mapping or None, default "auto"
+        Suites of tasks (:mod:`~transferscope.dependence.suites`): pooled by the three-level
+        model; ``None`` pools tasks as independent.
+    robust : bool, default True
+        CR2 cluster-robust errors for the three-level model.
+    method : {"DL", "REML", "PM", "FE"}, default "DL"
+        tau^2 estimator of the univariate model (the three-level model is REML).
     knha : bool, default False
-        Knapp-Hartung adjustment of the pooled intervals.
-    level : float, default 0.95
-        Confidence level.
+        Knapp-Hartung adjustment of the univariate model.
+    ci_level : float, default 0.95
+        Level of the confidence intervals and of the rank intervals.
+    bootstrap : int, default 1000
+        Draws from the joint sampling distribution of the estimates for ``p_best`` and the rank
+        interval; 0 skips them (NaN).
+    seed : int or None, default 0
+        Seed of the draws when ``rng`` is not given.
     rng : numpy.random.Generator, optional
-        Random generator for the bootstrap (overrides ``seed``).
+        Generator of the draws (wins over ``seed``).
     **options
-        ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
+        ``x``, ``downstream_metric``, ``hparams``, ``checkpoint``, ``checkpoints``,
+        ``min_checkpoints``, ``min_span``, ``min_gain_se`` of
         :func:`transferscope.dependence.metrics.task_values`.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (context, entity), sorted by context and best first. Columns: the context
-        columns, the entity column, ``rank`` (0 = best, within the context), ``estimate``
-        (pooled), ``ci_low``, ``ci_high``, ``ci_level``, ``diff_from_best`` (how much worse than
-        the best, >= 0, in the metric's units), ``se`` (standard error of ``diff_from_best``:
-        bootstrap across tasks, paired; 0 for the best), ``estimate_se`` (standard error of
-        ``estimate``), ``p_best`` (share of bootstrap resamples in which it ranks first; ties
-        shared), ``n_tasks``, ``tau2``, ``i2``, ``metric``, ``better`` (``"higher"`` or
-        ``"lower"``), ``pool_method``, ``se_source``, ``status``.
+        One row per (context, entity), by context, then most dependent first (``order``).
+        Columns: the context columns, the entity column, ``rank`` (1 = first; missing for an
+        entity without a value), ``rank_low``, ``rank_high`` (interval of its rank over the
+        draws, at ``ci_level``), ``estimate`` (pooled), ``se`` (its standard error), ``ci_low``,
+        ``ci_high``, ``ci_level``, ``df`` (of the t interval; ``inf`` for z),
+        ``diff_from_best`` (how far behind the first, >= 0, in the metric's units),
+        ``diff_se`` (standard error of that difference, from the joint covariance; 0 for the
+        first), ``p_best`` (share of draws in which it ranks first), ``n_tasks``, ``n_suites``,
+        ``n_shared_tasks`` (tasks it shares with the first; when fewer than either has, the
+        ``message`` says that the comparison is partly one of tasks), ``tau2``,
+        ``sigma2_suite``, ``sigma2_task``, ``i2``, ``metric``, ``more_dependent`` (``"higher"``
+        or ``"lower"``: which values mean more dependence on pretraining),
+        ``order`` (``most_dependent_first`` or ``least_dependent_first``), ``pool_model``,
+        ``pool_method``, ``se_source``, ``status`` (``ok``; ``single_entity`` when the context
+        holds one entity: nothing to rank; ``no_se``; or why the entity has no value, e.g.
+        ``no_baseline``) and ``message`` (why, and how to compare).
+
+    Raises
+    ------
+    InputError
+        Unknown metric, order or estimator, a negative ``bootstrap``, missing columns.
     """
-    if metric not in METRICS:
-        raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
+    sign = orientation(str(metric), str(order))
     if bootstrap < 0:
         raise InputError(f"bootstrap must be >= 0, not {bootstrap}")
-    direction = _better(metric, better)
-    sign = 1.0 if direction == "higher" else -1.0
-    generator = rng if rng is not None else np.random.default_rng(seed)
-    values = task_values(runs, metric, by, entity=entity, **options)
-    context, ent = _split(values)
+    suites = check_suites(suites)
+    method = check_method(method)
+    generator = make_rng(seed, rng)
+    values = task_values(runs, metric, by=by, entity=entity, ci_level=ci_level, **options)
+    excluded: pd.DataFrame = values.attrs.get("excluded", pd.DataFrame())
+    context, ent = split_columns(values if not values.empty or excluded.empty else excluded)
+    pools = pool_groups(
+        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
+    )
+    missing = _excluded_rows(excluded, context, ent)
+    keys = sorted(
+        {k[:-1] for k in pools} | {k[:-1] for k in missing},
+        key=lambda k: tuple(str(x) for x in k),
+    )
+    direction = MORE_DEPENDENT[str(metric)]
+    order_label = "most_dependent_first" if order == "most" else "least_dependent_first"
     tables = []
-    for _, group in values.groupby(context, dropna=False, sort=True):
-        table = pool_task_values(group, pool=pool, knha=knha, level=level)
-        table = table.assign(_oriented=sign * table["estimate"]).sort_values(
-            ["_oriented", ent], ascending=[False, True], na_position="last", kind="stable"
+    for ctx_key in keys:
+        ctx = dict(zip(context, ctx_key, strict=True))
+        here = [(k[-1], p) for k, p in pools.items() if k[:-1] == ctx_key]
+        oriented = np.array([sign * float(p.record["estimate"]) for _, p in here])
+        ranked = sorted(
+            range(len(here)),
+            key=lambda i: (-oriented[i] if np.isfinite(oriented[i]) else np.inf, str(here[i][0])),
         )
-        order = table[ent].tolist()
-        table["rank"] = np.arange(len(table))
-        table["diff_from_best"] = table["_oriented"].iloc[0] - table["_oriented"]
-        table["estimate_se"] = table["se"]
-        if bootstrap > 0:
-            y, v, _ = _matrix(group, ent, order)
-            boot = _bootstrap(y, v, str(pool), sign, bootstrap, generator)
-            finite = np.where(np.isfinite(boot), boot, -np.inf)
-            top = finite.max(axis=1, keepdims=True)
-            winners = (finite == top) & np.isfinite(top)
-            share = winners / np.maximum(winners.sum(axis=1, keepdims=True), 1)
-            table["p_best"] = share.mean(axis=0)
-            diffs = boot[:, [0]] - boot
-            table["se"] = [
-                float(np.std(d[np.isfinite(d)], ddof=1)) if np.isfinite(d).sum() > 1 else 0.0
-                for d in diffs.T
-            ]
-        else:
-            table["p_best"] = np.nan
-            se0 = float(table["estimate_se"].iloc[0])
-            table["se"] = np.sqrt(table["estimate_se"] ** 2 + se0**2)
-            table.loc[table.index[0], "se"] = 0.0
-        table["better"] = direction
-        tables.append(table)
-    columns = [
-        *context, ent, "rank", "estimate", "ci_low", "ci_high", "ci_level", "diff_from_best",
-        "se", "estimate_se", "p_best", "n_tasks", "tau2", "i2", "metric", "better",
-        "pool_method", "se_source", "status",
-    ]  # fmt: skip
+        here = [here[i] for i in ranked]
+        rows: list[dict[str, Any]] = []
+        if here:
+            rows = _rank_context(
+                here, values, context, ctx, ent, sign, bootstrap, generator, ci_level
+            )
+        absent = {
+            key[-1]: info
+            for key, info in missing.items()
+            if key[:-1] == ctx_key and all(e != key[-1] for e, _ in here)
+        }
+        if len(here) == 1 and rows[0]["status"] == "ok":
+            rows[0]["status"] = "single_entity"
+            rows[0]["message"] = _nothing_to_rank(runs, ctx, ent, str(here[0][0]), absent)
+            rows[0]["p_best"] = math.nan
+            rows[0]["rank_low"] = rows[0]["rank_high"] = pd.NA
+        for label, info in absent.items():
+            rows.append({**ctx, ent: label, "rank": pd.NA, **info})
+        for row in rows:
+            row.update(ctx, metric=metric, more_dependent=direction, order=order_label)
+        tables.append(pd.DataFrame(rows))
+    columns = [*context, ent, *RANKING_COLUMNS]
     if not tables:
         return pd.DataFrame(columns=columns)
-    return pd.concat(tables, ignore_index=True)[columns]
+    table = pd.concat(tables, ignore_index=True).reindex(columns=columns)
+    for col in ("rank", "rank_low", "rank_high", "n_tasks", "n_suites", "n_shared_tasks"):
+        table[col] = table[col].astype("Int64")
+    return align_dtypes(table, values if not values.empty else excluded)
+
+
+def _rank_context(
+    here: list[tuple[Any, EntityPool]],
+    values: pd.DataFrame,
+    context: list[str],
+    ctx: dict[str, Any],
+    ent: str,
+    sign: float,
+    bootstrap: int,
+    generator: np.random.Generator,
+    level: float,
+) -> list[dict[str, Any]]:
+    """Rows of one context's ranking, the entities in ranking order."""
+    mask = np.ones(len(values), dtype=bool)
+    for col, val in ctx.items():
+        hit = values[col].isna() if pd.isna(val) else values[col] == val
+        mask &= hit.fillna(False).to_numpy(dtype=bool)
+    sub = values[mask]
+    per_entity = [sub[sub[ent] == e] for e, _ in here]
+    cov = joint_covariance([p for _, p in here], per_entity)
+    est = np.array([float(p.record["estimate"]) for _, p in here])
+    df = np.array([float(p.record["df"]) for _, p in here])
+    se = np.sqrt(np.diag(cov))
+    n = len(here)
+    usable = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    p_best = np.full(n, np.nan)
+    rank_low = np.full(n, np.nan)
+    rank_high = np.full(n, np.nan)
+    if bootstrap > 0 and usable.sum() >= 1:
+        idx = np.flatnonzero(usable)
+        draws = sign * _draws(est[idx], cov[np.ix_(idx, idx)], df[idx], bootstrap, generator)
+        ranks = np.argsort(np.argsort(-draws, axis=1, kind="stable"), axis=1) + 1
+        p_best[idx] = (ranks == 1).mean(axis=0)
+        alpha = 1.0 - level
+        rank_low[idx] = np.quantile(ranks, alpha / 2.0, axis=0, method="lower")
+        rank_high[idx] = np.quantile(ranks, 1.0 - alpha / 2.0, axis=0, method="higher")
+    rows = []
+    first = 0
+    first_tasks = set(here[first][1].tasks)
+    for i, (label, pool) in enumerate(here):
+        rec = pool.record
+        shared = len(first_tasks & set(pool.tasks))
+        finite = np.isfinite(est[i])
+        diff = sign * (est[first] - est[i]) if finite else math.nan
+        if i == first:
+            diff_se = 0.0 if finite else math.nan
+        else:
+            var = cov[first, first] + cov[i, i] - 2.0 * cov[first, i]
+            diff_se = math.sqrt(var) if np.isfinite(var) and var > 0 else math.nan
+        rows.append(
+            {
+                ent: label, "rank": i + 1 if finite else pd.NA,
+                "rank_low": rank_low[i], "rank_high": rank_high[i],
+                **{c: rec.get(c) for c in (
+                    "estimate", "se", "ci_low", "ci_high", "ci_level", "df", "n_tasks",
+                    "n_suites", "tau2", "sigma2_suite", "sigma2_task", "i2", "pool_model",
+                    "pool_method", "se_source", "status", "message",
+                )},
+                "diff_from_best": diff, "diff_se": diff_se, "p_best": p_best[i],
+                "n_shared_tasks": shared,
+            }
+        )  # fmt: skip
+        if i != first and finite and shared < max(len(pool.tasks), len(first_tasks)):
+            note = (
+                f"pooled over {len(pool.tasks)} task(s), {shared} shared with {here[first][0]} "
+                f"({len(first_tasks)}): the difference is partly one of tasks; "
+                "pairwise_comparisons compares on the shared tasks"
+            )
+            rows[-1]["message"] = "; ".join(m for m in (rows[-1]["message"], note) if m)
+    return rows
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -347,23 +408,27 @@ def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
 def pairwise_comparisons(
     runs: pd.DataFrame,
     metric: Metric | str = "gain",
-    pool: PoolMethod | str = "DL",
-    entity: str = "method",
     *,
     by: Sequence[str] | str | None = None,
-    better: Better | None = None,
-    knha: bool = False,
-    level: float = 0.95,
+    entity: str = "method",
+    order: Order = "most",
+    suites: Suites = "auto",
+    robust: bool = True,
     alpha: float = 0.05,
+    method: PoolMethod | str = "DL",
+    knha: bool = False,
+    ci_level: float = 0.95,
     **options: Any,
 ) -> pd.DataFrame:
     """Every pair of entities compared on their per-task differences, Holm-adjusted.
 
     For a pair (a, b) in a context, the difference ``value_a - value_b`` on each task both have
-    is pooled across tasks like a single entity (random-effects meta-analysis with variance
-    ``var_a + var_b``, minus twice the shared scratch baseline's variance when both gains use
-    the same baseline; a paired t-test across tasks when variances are missing). The two-sided
-    p-values of all pairs in a context are adjusted together by Holm's method.
+    is pooled across tasks like a single entity (variance ``var_a + var_b``, minus twice the
+    shared scratch baseline's variance when both gains use the same baseline), with the model
+    :func:`~transferscope.dependence.pooling.pool_task_values` would choose (the three-level
+    model with CR2 errors when the shared tasks fall in suites; the mean with a paired t
+    interval when variances are missing). The two-sided p-values of all pairs in a context are
+    adjusted together by Holm's method.
 
     Parameters
     ----------
@@ -371,50 +436,51 @@ def pairwise_comparisons(
         Canonical runs.
     metric : {"gain", "slope", "retention"}, default "gain"
         Dependence metric.
-    pool : {"DL", "REML", "PM", "FE"}, default "DL"
-        tau^2 estimator.
-    entity : str, default "method"
-        Column compared.
-    by : str or sequence of str, optional
-        Extra columns that keep analyses apart.
-    better : {"higher", "lower"}, optional
-        Direction used to order each pair (a is the better-ranked one).
-    knha : bool, default False
-        Knapp-Hartung adjustment.
-    level : float, default 0.95
-        Confidence level.
+    by, entity, order, suites, robust
+        As in :func:`rank_methods`.
     alpha : float, default 0.05
         Family-wise error rate for ``significant``.
+    method, knha, ci_level
+        As in :func:`rank_methods`.
     **options
-        ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
-        :func:`transferscope.dependence.metrics.task_values`.
+        As in :func:`rank_methods`.
 
     Returns
     -------
     pandas.DataFrame
         One row per pair: the context columns, ``{entity}_a``, ``{entity}_b`` (a ranked above
         b), ``metric``, ``estimate`` (pooled a - b), ``se``, ``ci_low``, ``ci_high``,
-        ``ci_level``, ``statistic``, ``pvalue``, ``pvalue_holm``, ``significant``
-        (``pvalue_holm < alpha``), ``alpha``, ``n_tasks``, ``tau2``, ``pool_method``.
+        ``ci_level``, ``df``, ``statistic``, ``pvalue``, ``pvalue_holm``, ``significant``
+        (``pvalue_holm < alpha``), ``alpha``, ``n_tasks`` (shared), ``tau2``,
+        ``more_dependent`` (which sign of the difference means a more dependent ``a``),
+        ``pool_model``, ``pool_method``.
     """
-    if metric not in METRICS:
-        raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
-    sign = 1.0 if _better(metric, better) == "higher" else -1.0
-    values = task_values(runs, metric, by, entity=entity, **options)
-    context, ent = _split(values)
+    sign = orientation(str(metric), str(order))
+    suites = check_suites(suites)
+    method = check_method(method)
+    values = task_values(runs, metric, by=by, entity=entity, ci_level=ci_level, **options)
+    context, ent = split_columns(values)
     name_a, name_b = f"{ent}_a", f"{ent}_b"
-    rows: list[dict[str, Any]] = []
-    for key, group in values.groupby(context, dropna=False, sort=True):
-        ctx = dict(zip(context, key, strict=True))
-        pooled = pool_task_values(group, pool=pool, knha=knha, level=level)
-        pooled = pooled.assign(_o=sign * pooled["estimate"]).sort_values(
-            ["_o", ent], ascending=[False, True], na_position="last", kind="stable"
+    pools = pool_groups(
+        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
+    )
+    clusters = dict(
+        zip(
+            values["task"].astype(str),
+            task_suites(values["task"].astype(str), suites=suites),
+            strict=True,
         )
-        order = pooled[ent].tolist()
+    )
+    rows: list[dict[str, Any]] = []
+    for raw, group in values.groupby(context, dropna=False, sort=True):
+        key = group_key(raw)
+        ctx = dict(zip(context, key, strict=True))
+        here = [(k[-1], p) for k, p in pools.items() if k[:-1] == key]
+        here.sort(key=lambda item: (-sign * float(item[1].record["estimate"]), str(item[0])))
         by_entity = {e: g.set_index(g["task"].astype(str)) for e, g in group.groupby(ent)}
         family = []
-        for i, a in enumerate(order):
-            for b in order[i + 1 :]:
+        for i, (a, _) in enumerate(here):
+            for b, _ in here[i + 1 :]:
                 ga, gb = by_entity[a], by_entity[b]
                 shared = ga.index.intersection(gb.index)
                 ya, yb = ga.loc[shared], gb.loc[shared]
@@ -425,15 +491,19 @@ def pairwise_comparisons(
                 )
                 shared_var = np.where(same, ya["baseline_variance"].to_numpy(dtype=float), 0.0)
                 var = var - 2.0 * np.nan_to_num(shared_var, nan=0.0)
-                res = _pool_one(diff, var, str(pool), knha, level)
+                res = pool_entity(
+                    diff, var, list(shared), [clusters[t] for t in shared], robust=robust,
+                    method=method, knha=knha, ci_level=ci_level,
+                ).record  # fmt: skip
                 family.append(
                     {
                         **ctx, name_a: a, name_b: b, "metric": metric,
                         "estimate": res["estimate"], "se": res["se"], "ci_low": res["ci_low"],
-                        "ci_high": res["ci_high"], "ci_level": level,
+                        "ci_high": res["ci_high"], "ci_level": ci_level, "df": res["df"],
                         "statistic": res["statistic"], "pvalue": res["pvalue"],
                         "n_tasks": int(shared.size), "tau2": res["tau2"],
-                        "pool_method": res["pool_method"],
+                        "more_dependent": MORE_DEPENDENT[str(metric)],
+                        "pool_model": res["pool_model"], "pool_method": res["pool_method"],
                     }
                 )  # fmt: skip
         adjusted = holm([r["pvalue"] for r in family])
@@ -444,136 +514,7 @@ def pairwise_comparisons(
         rows.extend(family)
     columns = [
         *context, name_a, name_b, "metric", "estimate", "se", "ci_low", "ci_high", "ci_level",
-        "statistic", "pvalue", "pvalue_holm", "significant", "alpha", "n_tasks", "tau2",
-        "pool_method",
+        "df", "statistic", "pvalue", "pvalue_holm", "significant", "alpha", "n_tasks", "tau2",
+        "more_dependent", "pool_model", "pool_method",
     ]  # fmt: skip
-    return align_dtypes(pd.DataFrame(rows, columns=columns), values)
-
-
-def friedman_nemenyi_kernel(scores: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
-    """Friedman test and Nemenyi critical difference on a complete tasks x entities table.
-
-    Parameters
-    ----------
-    scores : ndarray, shape (n_tasks, n_entities)
-        Oriented values (higher is better), no missing values.
-    alpha : float, default 0.05
-        Level of the critical difference.
-
-    Returns
-    -------
-    dict
-        ``mean_rank`` (ndarray, 1 = best, ties averaged), ``statistic`` (Friedman chi-square
-        with scipy's tie correction), ``df``, ``pvalue``, ``critical_difference``
-        (``q_alpha(k, inf) / sqrt(2) * sqrt(k (k + 1) / (6 N))``), ``nemenyi_pvalue`` (ndarray,
-        of each entity against the best by mean rank), ``n_tasks``, ``n_entities``.
-    """
-    n, k = scores.shape
-    ranks = np.vstack([stats.rankdata(-row, method="average") for row in scores])
-    mean_rank = ranks.mean(axis=0)
-    ties = 0.0
-    for row in ranks:
-        _, counts = np.unique(row, return_counts=True)
-        ties += float(np.sum(counts * (counts**2 - 1)))
-    correction = 1.0 - ties / (k * (k**2 - 1) * n)
-    ssbn = float(np.sum(ranks.sum(axis=0) ** 2))
-    chisq = (12.0 / (k * n * (k + 1)) * ssbn - 3.0 * n * (k + 1)) / correction
-    scale = math.sqrt(k * (k + 1) / (6.0 * n))
-    q_crit = float(stats.studentized_range.ppf(1.0 - alpha, k, np.inf))
-    gaps = (mean_rank - mean_rank.min()) / scale * math.sqrt(2.0)
-    nemenyi = np.array(
-        [float(stats.studentized_range.sf(g, k, np.inf)) if g > 0 else 1.0 for g in gaps]
-    )
-    return {
-        "mean_rank": mean_rank,
-        "statistic": float(chisq),
-        "df": k - 1,
-        "pvalue": float(stats.chi2.sf(chisq, k - 1)),
-        "critical_difference": q_crit / math.sqrt(2.0) * scale,
-        "nemenyi_pvalue": nemenyi,
-        "n_tasks": n,
-        "n_entities": k,
-    }
-
-
-def friedman_nemenyi(
-    runs: pd.DataFrame,
-    metric: Metric | str = "gain",
-    entity: str = "method",
-    *,
-    by: Sequence[str] | str | None = None,
-    better: Better | None = None,
-    alpha: float = 0.05,
-    **options: Any,
-) -> pd.DataFrame:
-    """Friedman test of the entities' ranks across tasks, with the Nemenyi critical difference.
-
-    Only tasks on which every entity of the context has a value are used (complete blocks).
-    Within each task the best entity gets rank 1 (ties averaged).
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        Canonical runs.
-    metric : {"gain", "slope", "retention"}, default "gain"
-        Dependence metric.
-    entity : str, default "method"
-        Column compared.
-    by : str or sequence of str, optional
-        Extra columns that keep analyses apart.
-    better : {"higher", "lower"}, optional
-        Which direction is better (default as in :func:`rank_methods`).
-    alpha : float, default 0.05
-        Level of the critical difference.
-    **options
-        ``x``, ``downstream_metric``, ``hparams``, ``checkpoint`` of
-        :func:`transferscope.dependence.metrics.task_values`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (context, entity), best mean rank first: the context columns, the entity
-        column, ``mean_rank`` (1 = best), ``rank`` (0 = best mean rank), ``nemenyi_pvalue``
-        (against the best), ``within_cd`` (mean rank within the critical difference of the
-        best), ``statistic``, ``df``, ``pvalue`` (Friedman), ``critical_difference``, ``alpha``,
-        ``n_tasks`` (complete tasks), ``n_entities``, ``metric``, ``better``, ``status``
-        (``ok``, or ``too_few`` with fewer than two entities or two complete tasks).
-    """
-    if metric not in METRICS:
-        raise InputError(f"unknown dependence metric {metric!r}; expected one of {METRICS}")
-    direction = _better(metric, better)
-    sign = 1.0 if direction == "higher" else -1.0
-    values = task_values(runs, metric, by, entity=entity, **options)
-    context, ent = _split(values)
-    rows: list[dict[str, Any]] = []
-    for key, group in values.groupby(context, dropna=False, sort=True):
-        ctx = dict(zip(context, key, strict=True))
-        wide = group.pivot_table(index="task", columns=ent, values="estimate", aggfunc="first")
-        wide = wide.dropna(axis=0, how="any")
-        entities = list(wide.columns)
-        base = {"metric": metric, "better": direction, "alpha": alpha}
-        if len(entities) < 2 or len(wide) < 2:
-            for e in sorted(group[ent].unique()):
-                rows.append({**ctx, ent: e, **base, "n_tasks": len(wide), "status": "too_few",
-                             "n_entities": len(entities)})  # fmt: skip
-            continue
-        res = friedman_nemenyi_kernel(sign * wide.to_numpy(dtype=float), alpha)
-        order = np.lexsort((np.array([str(e) for e in entities]), res["mean_rank"]))
-        best = res["mean_rank"].min()
-        for r, i in enumerate(order):
-            rows.append(
-                {
-                    **ctx, ent: entities[i], "mean_rank": float(res["mean_rank"][i]), "rank": r,
-                    "nemenyi_pvalue": float(res["nemenyi_pvalue"][i]),
-                    "within_cd": bool(res["mean_rank"][i] - best <= res["critical_difference"]),
-                    "statistic": res["statistic"], "df": res["df"], "pvalue": res["pvalue"],
-                    "critical_difference": res["critical_difference"], "n_tasks": res["n_tasks"],
-                    "n_entities": res["n_entities"], "status": "ok", **base,
-                }
-            )  # fmt: skip
-    columns = [
-        *context, ent, "mean_rank", "rank", "nemenyi_pvalue", "within_cd", "statistic", "df",
-        "pvalue", "critical_difference", "alpha", "n_tasks", "n_entities", "metric", "better",
-        "status",
-    ]  # fmt: skip
-    return align_dtypes(pd.DataFrame(rows, columns=columns), values)
+    return pd.DataFrame(rows, columns=columns)

@@ -30,7 +30,7 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
-from transferscope.dependence.metrics import align_dtypes, checkpoint_cells
+from transferscope.dependence.cells import align_dtypes, checkpoint_cells, entity_labels
 from transferscope.errors import InputError
 from transferscope.records import Record
 
@@ -150,6 +150,7 @@ def _empty(status: str, reference: str, n_obs: int, n_groups: int) -> SlopeModel
 
 def fit_slope_model(
     frame: pd.DataFrame,
+    *,
     y: str = "y",
     x: str = "x",
     entity: str = "method",
@@ -258,14 +259,14 @@ def fit_slope_model(
 
 def method_slopes(
     runs: pd.DataFrame,
-    entity: str = "method",
-    by: Sequence[str] | str | None = None,
     *,
+    by: Sequence[str] | str | None = None,
+    entity: str = "method",
     reference: str | None = None,
     x: str = "upstream_score",
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
-    level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Slope of ``logit(DS)`` on ``logit(US)`` per entity from one mixed model per context.
 
@@ -277,15 +278,17 @@ def method_slopes(
     ----------
     runs : pandas.DataFrame
         Canonical runs.
-    entity : str, default "method"
-        Column whose levels get their own slope.
     by : str or sequence of str, optional
-        Extra columns that keep analyses apart.
+        Columns that keep analyses apart (replacing the default grouping, as in
+        :func:`transferscope.dependence.metrics.measure_dependence`).
+    entity : str, default "method"
+        Column whose levels get their own slope (a method at several numbers of shots: one
+        level per number, ``method@shots``).
     reference : str, optional
         Reference level (default ``"full_ft"`` when present).
     x, downstream_metric, hparams
-        As in :func:`transferscope.dependence.metrics.dependence`.
-    level : float, default 0.95
+        As in :func:`transferscope.dependence.metrics.measure_dependence`.
+    ci_level : float, default 0.95
         Level of the (normal) confidence intervals.
 
     Returns
@@ -297,11 +300,13 @@ def method_slopes(
         ``var_slope``, ``cov_intercept_slope``, ``sigma2``, ``n_points``, ``n_tasks``,
         ``converged``, ``optimizer``, ``status``.
     """
-    if not 0 < level < 1:
-        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
+    if not 0 < ci_level < 1:
+        raise InputError(f"confidence level {ci_level} must lie strictly between 0 and 1")
+    level = float(ci_level)
     cells, layout = checkpoint_cells(
         runs, entity=entity, by=by, x=x, downstream_metric=downstream_metric, hparams=hparams
     )
+    cells = cells.assign(**{entity: entity_labels(cells, layout).to_numpy()})
     points = cells[cells["pretrained"] & np.isfinite(cells["x"]) & np.isfinite(cells["y"])]
     z = float(stats.norm.ppf(0.5 + level / 2))
     rows: list[dict[str, Any]] = []
@@ -311,7 +316,7 @@ def method_slopes(
         ref = reference
         if ref is not None and ref not in set(group[entity].astype(str)):
             ref = None
-        fit = fit_slope_model(group, "y", "x", entity, "task", ref)
+        fit = fit_slope_model(group, y="y", x="x", entity=entity, group="task", reference=ref)
         common = {
             "reference": fit.reference, "var_intercept": fit.var_intercept,
             "var_slope": fit.var_slope, "cov_intercept_slope": fit.cov_intercept_slope,

@@ -227,7 +227,7 @@ def cd_layout(mean_ranks: pd.DataFrame, cd: float) -> dict[str, pd.DataFrame]:
     Parameters
     ----------
     mean_ranks : pandas.DataFrame
-        ``method`` and ``mean_rank`` (1 = best), one row per method.
+        ``method`` and ``mean_rank`` (1 = first), one row per method.
     cd : float
         Nemenyi critical difference of mean ranks.
 
@@ -299,24 +299,28 @@ def cd_diagram(
     *,
     title: str | Sequence[str] = "",
     alpha: float = 0.05,
+    first: str = "most dependent",
 ) -> alt.LayerChart:
     """Critical-difference diagram of mean ranks across tasks (Friedman test, Nemenyi CD).
 
     Parameters
     ----------
     mean_ranks : pandas.DataFrame
-        ``method`` and ``mean_rank`` (1 = best), one row per method.
+        ``method`` and ``mean_rank`` (1 = first in the ranking's order, as the ranking table's
+        ``rank``), one row per method.
     cd : float
         Nemenyi critical difference of mean ranks at level ``alpha``.
     title : str or sequence of str
         Chart title.
     alpha : float
         Level of the test, shown in the CD label.
+    first : str, default "most dependent"
+        What rank 1 means, in the axis label ``mean rank (1 = FIRST)``.
 
     Returns
     -------
     altair.LayerChart
-        An axis of mean ranks (best on the left), each method's label joined to its rank by an
+        An axis of mean ranks (rank 1 on the left), each method's label joined to its rank by an
         elbow line, thick bars joining methods not significantly different, and a bar of length
         CD above the axis.
     """
@@ -357,7 +361,7 @@ def cd_diagram(
         alt.Chart(cd_frame)
         .mark_text(align="left", dx=4, dy=-9, fontSize=11)
         .encode(x=x, y=y, text="label:N"),
-        alt.Chart(pd.DataFrame({"x": [hi], "y": [0.0], "label": ["mean rank (1 = best)"]}))
+        alt.Chart(pd.DataFrame({"x": [hi], "y": [0.0], "label": [f"mean rank (1 = {first})"]}))
         .mark_text(align="left", dx=10, fontSize=11, color="#555555")
         .encode(x=x, y=y, text="label:N"),
         alt.Chart(vertical).mark_rule(color="#444444").encode(x=x, y=y, y2="y0:Q", tooltip=tooltip),

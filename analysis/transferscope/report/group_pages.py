@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from transferscope.report import html as H
-from transferscope.report.context import Page, PageCharts
 from transferscope.report.charts import model_scores_template
+from transferscope.report.context import Page, PageCharts
 from transferscope.report.frontier_charts import frontier_template
 from transferscope.report.frontiers import (
     fmt,
@@ -72,12 +72,12 @@ def _diverse(part: pd.DataFrame, limit: int) -> list[str]:
     (in that order of importance), the largest first among equals; ``limit`` groups at most.
     """
     rows = part.sort_values(["n_runs", "label"], ascending=[False, True], kind="stable")
-    left = rows.to_dict("records")
+    left: list[dict[Any, Any]] = rows.to_dict("records")
     shown: dict[str, dict[Any, int]] = {c: {} for c in ("family", "task", "method", "metric")}
-    order = []
+    order: list[str] = []
     while left and len(order) < limit:
 
-        def novelty(r: dict[str, Any]) -> tuple[int, ...]:
+        def novelty(r: dict[Any, Any]) -> tuple[int, ...]:
             keys = (r["family"], r["task"], r["method"], r.get("downstream_metric"))
             return tuple(shown[c].get(k, 0) for c, k in zip(shown, keys, strict=True))
 

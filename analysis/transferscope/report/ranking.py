@@ -33,42 +33,54 @@ RANK_METRICS: dict[str, str] = {
     "retention": "Retention: share of the best checkpoint's gain kept by the others",
 }
 _RANK_MEANING = {
-    "gain": "how much pretraining adds over training from scratch (higher = more benefit)",
+    "gain": (
+        "how much pretraining adds over training from scratch (higher = more dependent on "
+        "pretraining)"
+    ),
     "slope": (
         "how strongly downstream accuracy follows the checkpoint's quality "
-        "(lower = less dependent on a good checkpoint)"
+        "(higher = more dependent on a good checkpoint)"
     ),
-    "retention": "how much of the benefit survives a worse checkpoint (higher = more robust)",
+    "retention": (
+        "how much of the benefit survives a worse checkpoint (lower = more dependent on a good "
+        "checkpoint)"
+    ),
 }
 
 AddChart = Callable[[str, alt.TopLevelMixin, str], H.Figure]
 
 
-def choose_entity(runs: pd.DataFrame) -> str:
+def choose_entity(runs: pd.DataFrame, metric: str = "gain") -> str:
     """Column to rank: ``method``, or ``model`` when every context has a single method.
 
     Tables such as VTAB-1k compare pretraining methods (stored as models, with a
     ``From-Scratch`` baseline) under one adaptation method; ranking the one method would say
     nothing, so their models are ranked instead (when there are at most
-    :data:`MAX_RANKED_MODELS`; a checkpoint ladder of hundreds of models is not a comparison of
-    pretraining methods).
+    :data:`MAX_RANKED_MODELS`, and not along training steps: the checkpoints of a ladder are
+    not a comparison of pretraining methods). A slope or a retention is measured along a
+    ladder of checkpoints, which a single model is not: for those the methods are always ranked.
 
     Parameters
     ----------
     runs : pandas.DataFrame
         Canonical runs.
+    metric : {"gain", "slope", "retention"}, default "gain"
+        The metric ranked on.
 
     Returns
     -------
     str
         ``"method"`` or ``"model"``.
     """
+    if metric != "gain":
+        return "method"
     contexts = runs.groupby(["downstream_metric", "shots"], dropna=False)
     one_method = int(contexts["method"].nunique().max()) <= 1
     pre = runs[runs["pretrained"].fillna(True).astype(bool)]
     n_models = int(pre["model"].nunique())
     ladder = "pretrain_steps" in pre and bool(pre["pretrain_steps"].notna().any())
-    return "model" if one_method and not ladder and 2 <= n_models <= MAX_RANKED_MODELS else "method"
+    few = 2 <= n_models <= MAX_RANKED_MODELS
+    return "model" if one_method and not ladder and few else "method"
 
 
 @dataclass(frozen=True)
@@ -171,26 +183,34 @@ class Rankings:
 
 def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
     from transferscope.dependence.metrics import task_values
-    from transferscope.dependence.ranking import friedman_nemenyi, rank_methods
+    from transferscope.dependence.ranking import rank_methods
+    from transferscope.dependence.stability import friedman_nemenyi
 
     o = ctx.options
-    ent = choose_entity(runs) if o.rank_entity is None else o.rank_entity
+    ent = choose_entity(runs, o.rank_metric) if o.rank_entity is None else o.rank_entity
     empty = pd.DataFrame()
     try:
         table = rank_methods(
-            runs, metric=o.rank_metric, bootstrap=o.rank_bootstrap, seed=o.seed, entity=ent
+            runs, o.rank_metric, entity=ent, bootstrap=o.rank_bootstrap, seed=o.seed
         )
     except InputError as exc:
         return SourceRanking(source, ent, empty, empty, empty, note=f"No ranking: {exc}",
                              short=f"No ranking: {exc}")  # fmt: skip
     if table.empty or not table["estimate"].notna().any():
-        note = (
-            "No ranking: it needs runs without pretraining (pretrained = false) as the scratch "
-            "baseline, and pretrained checkpoints of the same task."
+        need = (
+            "runs without pretraining (pretrained = false) as the scratch baseline, and "
+            "pretrained checkpoints of the same task"
+            if o.rank_metric != "slope"
+            else "at least three checkpoints with upstream scores per task"
         )
+        note = f"No ranking: a {o.rank_metric} ranking needs {need}."
         if "message" in table and table["message"].notna().any():
             note += f" ({table['message'].dropna().iloc[0]})"
-        short = "No ranking: no runs without pretraining (scratch baseline) to compare with."
+        short = (
+            "No ranking: no runs without pretraining (scratch baseline) to compare with."
+            if o.rank_metric != "slope"
+            else "No ranking: too few checkpoints with upstream scores per task."
+        )
         return SourceRanking(source, ent, empty, empty, empty, note=note, short=short)
     # per-task values and mean ranks are drawn only for contexts with something to rank
     cols = list(table.columns)
@@ -272,10 +292,19 @@ def _source_body(
                                  strict=True)
         ]
     )  # fmt: skip
+    table = table.assign(
+        ranks=[
+            "" if H._missing(lo) or H._missing(hi) else f"{int(lo)}–{int(hi)}"
+            for lo, hi in zip(table.get("rank_low", table["rank"]),
+                              table.get("rank_high", table["rank"]), strict=True)
+        ]
+    )  # fmt: skip
     cols = {
-        "entity": r.entity, "rank": "rank", "pooled": "pooled estimate [95% interval]",
-        "diff_from_best": "behind first", "se": "se of difference", "p_best": "p_best",
-        "n_tasks": "tasks", "tau2": "tau²", "i2": "I² (%)", "status": "status",
+        "entity": r.entity, "rank": "rank", "ranks": "rank interval",
+        "pooled": "pooled estimate [95% interval]", "diff_from_best": "behind first",
+        "diff_se": "se of difference", "p_best": "p_best", "n_tasks": "tasks",
+        "n_suites": "suites", "tau2": "tau²", "pool_model": "pooled by", "status": "status",
+        "message": "note",
     }  # fmt: skip
     groups = (
         list(table.groupby(list(r.context), dropna=False, sort=True))
@@ -286,23 +315,29 @@ def _source_body(
         keys = dict(zip(r.context, key if isinstance(key, tuple) else (key,), strict=True))
         label = _context_label(keys)
         body.append(f"<h4>{H.escape(label)}</h4>")
-        if part["estimate"].notna().sum() < 2:
-            only = part["entity"].iloc[0]
-            body.append(
-                H.paragraph(
-                    f"Nothing to rank here: {only} is the only {r.entity} with a value in this "
-                    f"context ({H.format_value(part['estimate'].iloc[0])} "
-                    f"{interval_text(part['ci_low'].iloc[0], part['ci_high'].iloc[0])}).",
-                    "note",
-                )
+        valued = part[part["estimate"].notna()]
+        if len(valued) == 1:
+            only = valued.iloc[0]
+            text = (
+                f"Nothing to rank here: {only['entity']} is the only {r.entity} with a value in "
+                f"this context ({H.format_value(only['estimate'])} "
+                f"{interval_text(only['ci_low'], only['ci_high'])})."
             )
-            md.append(f"{md_escape(label)}: nothing to rank ({md_escape(only)} only).\n")
-            continue
-        body.append(H.table(part, cols, sort_values={"pooled": "estimate"}, drop_empty=True))
+            body.append(H.paragraph(text, "note"))
+            md.append(md_escape(text) + "\n")
+        elif valued.empty:
+            text = f"No {r.entity} has a value in this context; the table says why."
+            body.append(H.paragraph(text, "note"))
+        body.append(
+            H.table(
+                part, cols, sort_values={"pooled": "estimate", "ranks": "rank"}, drop_empty=True,
+                nowrap=("pooled", "ranks"), wide=("message",),
+            )
+        )  # fmt: skip
         md.append(f"#### {md_escape(label)}\n\n" + md_table(part, cols) + "\n")
-        if i >= max_contexts:
-            continue
-        drawn = part.head(MAX_CHART_ENTITIES).rename(columns={"entity": "method"})
+        if i >= max_contexts or len(valued) < 2:
+            continue  # nothing to rank: the table and its notes say why
+        drawn = valued.head(MAX_CHART_ENTITIES).rename(columns={"entity": "method"})
         per_task = select_rows(r.values, keys) if not r.values.empty else r.values
         if not per_task.empty:
             per_task = per_task.rename(columns={"entity": "method"})
@@ -325,7 +360,8 @@ def _source_body(
                 f"Forest plot. Black diamond: the pooled estimate per {r.entity} with its "
                 f"{round(100 * float(part['ci_level'].iloc[0]))}% interval (thick line); grey "
                 f"points and thin lines: the per-task values and their intervals, one row per "
-                f"task inside the {r.entity}'s band. The first ranked comes first."
+                f"task inside the {r.entity}'s band. The most dependent on pretraining comes "
+                "first."
                 + (" The dashed line marks no gain over scratch." if metric == "gain" else ""),
             )
         ]
@@ -346,10 +382,12 @@ def _source_body(
                         title=[f"{r.source}: critical-difference diagram", label],
                     ),
                     f"Mean rank of each {r.entity} across {int(fr['n_tasks'].iloc[0])} tasks "
-                    f"(1 = first, left). {noun.capitalize()} joined by a red bar are not "
-                    "significantly different (Nemenyi test); the bar at the top is the critical "
-                    f"difference. Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
-                    f"p = {float(fr['pvalue'].iloc[0]):.3g}.",
+                    "(1 = most dependent on pretraining, left; the table's rank counts the same "
+                    f"way). {noun.capitalize()} joined by a red bar are not significantly "
+                    "different (Nemenyi test); the bar at the top is the critical difference. "
+                    f"Friedman test: chi² = {float(fr['statistic'].iloc[0]):.2f}, "
+                    f"p = {float(fr['pvalue'].iloc[0]):.3g}; Kendall's W = "
+                    f"{float(fr['kendall_w'].iloc[0]):.2f} (agreement of the tasks' orders).",
                 )
             )
         body.append('<div class="charts">' + "".join(f.html() for f in figs) + "</div>")
@@ -376,10 +414,15 @@ def ranking_section(ctx: Any) -> Any:
     body: list[str] = [
         H.paragraph(
             f"Within each source, the methods are ranked by their {metric} "
-            f"({_RANK_MEANING[metric]}), computed per task against the runs without "
-            "pretraining and pooled across the source's tasks by random-effects meta-analysis. "
-            "p_best is the share of bootstrap resamples of tasks in which one ranks first. "
-            "Sources are never pooled together: they share neither tasks nor baselines."
+            f"({_RANK_MEANING[metric]}), computed per task"
+            + (" against the runs without pretraining" if metric != "slope" else "")
+            + " and pooled across the source's tasks by random-effects meta-analysis (tasks "
+            "of one suite, such as MMLU's subjects, by a three-level model with cluster-robust "
+            "errors; the 'pooled by' column says which). The most dependent on pretraining "
+            "comes first, rank 1. p_best is the probability of ranking first, and the rank "
+            "interval the range of ranks, over draws from the joint sampling distribution of "
+            "the pooled estimates. Sources are never pooled together: they share neither tasks "
+            "nor baselines."
         )
     ]
     md = [f"## Ranking ({md_escape(metric)})\n"]

@@ -21,7 +21,7 @@ from transferscope.schema.metrics import (
     is_accuracy_metric,
     metric_direction,
 )
-from transferscope.schema.names import snake_case
+from transferscope.schema.names import NAME_COLUMNS, match_names, name_key, snake_case
 from transferscope.schema.validate import ValidatedRuns, canonical_json, validate_runs
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "KEY_COLUMNS",
     "KNOWLEDGE_COLUMNS",
+    "NAME_COLUMNS",
     "REQUIRED_COLUMNS",
     "RUN_COLUMNS",
     "RUN_DTYPES",
@@ -38,7 +39,9 @@ __all__ = [
     "ValidatedRuns",
     "canonical_json",
     "is_accuracy_metric",
+    "match_names",
     "metric_direction",
+    "name_key",
     "scored_on_upstream_task",
     "snake_case",
     "validate_runs",

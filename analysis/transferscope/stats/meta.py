@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,12 @@ from scipy import stats
 
 from transferscope.errors import InputError
 from transferscope.records import Record
+from transferscope.stats.multilevel import (
+    MultilevelEffect,
+    MultilevelRegression,
+    pool_multilevel,
+    regression_fit,
+)
 from transferscope.stats.tau2 import (
     POOL_METHODS,
     SOLVERS,
@@ -40,6 +46,7 @@ from transferscope.stats.tau2 import (
     check_method,
     estimate_tau2,
     pool_resampled,
+    tau2_qprofile,
     trace_p,
     weighted_fit,
 )
@@ -170,6 +177,12 @@ class PooledEffect(Record):
         Whether the Knapp-Hartung adjustment was applied.
     status : str
         ``"ok"`` or ``"single_effect"`` (k = 1: the effect itself, tau^2 = 0, Q = 0).
+    pi_low, pi_high : float
+        Prediction interval for the effect of a new study (task):
+        ``estimate +/- crit * sqrt(se^2 + tau2)``, as metafor's ``predict()`` (NaN for k = 1).
+    tau2_ci_low, tau2_ci_high : float
+        Q-profile confidence interval of tau^2, as metafor's ``confint()`` (NaN for ``"FE"``
+        and k = 1; see :func:`~transferscope.stats.tau2.tau2_qprofile`).
     """
 
     estimate: float
@@ -189,18 +202,57 @@ class PooledEffect(Record):
     method: str
     knha: bool
     status: str
+    pi_low: float = math.nan
+    pi_high: float = math.nan
+    tau2_ci_low: float = math.nan
+    tau2_ci_high: float = math.nan
+
+
+@overload
+def pool_effects(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    *,
+    clusters: None = None,
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> PooledEffect: ...
+
+
+@overload
+def pool_effects(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    *,
+    clusters: npt.ArrayLike | Sequence[Any],
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MultilevelEffect: ...
 
 
 def pool_effects(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
     *,
-    method: PoolMethod | str = "DL",
+    clusters: npt.ArrayLike | Sequence[Any] | None = None,
+    robust: bool = False,
+    method: PoolMethod | str | None = None,
     knha: bool = False,
     ci_level: float = 0.95,
     solver: Solver | str = "metafor",
-) -> PooledEffect:
+) -> PooledEffect | MultilevelEffect:
     """Pool effects by random-effects (or fixed-effect) meta-analysis, as metafor's ``rma()``.
+
+    With ``clusters`` the effects are nested in clusters (tasks in suites) and pooled by the
+    three-level model of :mod:`~transferscope.stats.multilevel`
+    (``rma.mv(yi, vi, random = ~ 1 | cluster/effect)``), with CR2 cluster-robust errors when
+    ``robust``.
 
     Parameters
     ----------
@@ -208,8 +260,14 @@ def pool_effects(
         Effect sizes (e.g. per-task gains).
     variances : array_like, shape (k,)
         Their sampling variances (squared standard errors), all positive.
-    method : {"DL", "REML", "PM", "FE"}, default "DL"
-        tau^2 estimator: DerSimonian-Laird, restricted maximum likelihood, Paule-Mandel, or
+    clusters : array_like, shape (k,), optional
+        Cluster label of each effect (e.g. its task's suite): the three-level model.
+    robust : bool, default False
+        With ``clusters``: CR2 cluster-robust errors with Satterthwaite degrees of freedom
+        (metafor's ``robust(..., clubSandwich = TRUE)``).
+    method : {"DL", "REML", "PM", "FE"}, optional
+        tau^2 estimator: DerSimonian-Laird (the default without ``clusters``), restricted
+        maximum likelihood (the default, and the only one, with ``clusters``), Paule-Mandel, or
         fixed effect (tau^2 = 0).
     knha : bool, default False
         Knapp-Hartung adjustment of the standard error with a t-based interval.
@@ -221,15 +279,23 @@ def pool_effects(
 
     Returns
     -------
-    PooledEffect
-        Frozen result; ``summary()`` is a one-row DataFrame of its fields.
+    PooledEffect or MultilevelEffect
+        Frozen result (a :class:`~transferscope.stats.multilevel.MultilevelEffect` with
+        ``clusters``); ``summary()`` is a one-row DataFrame of its fields.
 
     Raises
     ------
     InputError
-        Empty input, lengths that differ, non-finite values or non-positive variances.
+        Empty input, lengths that differ, non-finite values or non-positive variances; with
+        ``clusters``, labels of the wrong length or another ``method`` than REML.
     """
-    method = check_method(method)
+    if clusters is not None:
+        if method is not None and check_method(method) != "REML":
+            raise InputError(f"the three-level model is fitted by REML, not {method!r}")
+        return pool_multilevel(effects, variances, clusters, robust=robust, ci_level=ci_level)
+    if robust:
+        raise InputError("robust=True needs clusters (cluster-robust errors)")
+    method = check_method("DL" if method is None else method)
     level = _check_level(ci_level)
     y, v = _as_inputs(effects, variances)
     k = y.size
@@ -260,6 +326,12 @@ def pool_effects(
     se = math.sqrt(float(fit.cov[0, 0]))
     crit = _quantile(level, fit.df)
     stat = est / se if se > 0 else math.nan
+    spread = math.sqrt(se**2 + fit.tau2)
+    tau2_ci = (
+        (math.nan, math.nan)
+        if method == "FE"
+        else tau2_qprofile(y, v, np.ones((k, 1)), fit.tau2, level)
+    )
     return PooledEffect(
         estimate=est,
         se=se,
@@ -278,6 +350,10 @@ def pool_effects(
         method=method,
         knha=bool(knha),
         status="ok",
+        pi_low=est - crit * spread,
+        pi_high=est + crit * spread,
+        tau2_ci_low=tau2_ci[0],
+        tau2_ci_high=tau2_ci[1],
     )
 
 
@@ -379,16 +455,48 @@ def _design(moderator: npt.ArrayLike | Sequence[Any], k: int) -> tuple[FloatArra
     return np.column_stack(cols), ["intercept"] + [f"moderator[{lv}]" for lv in levels[1:]]
 
 
+@overload
 def meta_regression(
     effects: npt.ArrayLike,
     variances: npt.ArrayLike,
     moderator: npt.ArrayLike | Sequence[Any],
     *,
+    clusters: None = None,
+    robust: bool = False,
     method: PoolMethod | str = "REML",
     knha: bool = False,
     ci_level: float = 0.95,
     solver: Solver | str = "metafor",
-) -> MetaRegression:
+) -> MetaRegression: ...
+
+
+@overload
+def meta_regression(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    moderator: npt.ArrayLike | Sequence[Any],
+    *,
+    clusters: npt.ArrayLike | Sequence[Any],
+    robust: bool = False,
+    method: PoolMethod | str = "REML",
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MultilevelRegression: ...
+
+
+def meta_regression(
+    effects: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    moderator: npt.ArrayLike | Sequence[Any],
+    *,
+    clusters: npt.ArrayLike | Sequence[Any] | None = None,
+    robust: bool = False,
+    method: PoolMethod | str = "REML",
+    knha: bool = False,
+    ci_level: float = 0.95,
+    solver: Solver | str = "metafor",
+) -> MetaRegression | MultilevelRegression:
     """Mixed-effects meta-regression on one moderator, as ``rma(yi, vi, mods = ~ moderator)``.
 
     Parameters
@@ -400,8 +508,14 @@ def meta_regression(
     moderator : array_like, shape (k,)
         Numbers (a continuous moderator) or labels (a factor; dummy-coded against the first
         level in sorted order, like R's ``factor()``).
+    clusters : array_like, shape (k,), optional
+        Cluster label of each effect: the three-level model of
+        :mod:`~transferscope.stats.multilevel` (``rma.mv(yi, vi, mods, random = ~ 1 |
+        cluster/effect)``), fitted by REML.
+    robust : bool, default False
+        With ``clusters``: CR2 cluster-robust errors with Satterthwaite degrees of freedom.
     method : {"REML", "DL", "PM", "FE"}, default "REML"
-        Estimator of the residual tau^2.
+        Estimator of the residual tau^2 (REML only with ``clusters``).
     knha : bool, default False
         Knapp-Hartung adjustment (t tests, F omnibus test).
     ci_level : float, default 0.95
@@ -411,8 +525,9 @@ def meta_regression(
 
     Returns
     -------
-    MetaRegression
-        Frozen result with coefficients, standard errors, tau^2 and the omnibus test QM.
+    MetaRegression or MultilevelRegression
+        Frozen result with coefficients, standard errors, tau^2 (or the two variances of the
+        three-level model) and the omnibus test QM.
 
     Raises
     ------
@@ -428,6 +543,15 @@ def meta_regression(
     p = x.shape[1]
     if np.linalg.matrix_rank(x) < p:
         raise InputError("the moderator is constant (expected values that differ)")
+    if clusters is not None:
+        if method != "REML":
+            raise InputError(f"the three-level model is fitted by REML, not {method!r}")
+        labels = np.asarray(clusters, dtype=object).ravel()
+        if labels.size != k:
+            raise InputError(f"{labels.size} cluster labels but {k} effects (expected one each)")
+        return regression_fit(y, v, x, terms, labels, robust=robust, ci_level=level)
+    if robust:
+        raise InputError("robust=True needs clusters (cluster-robust errors)")
     fit = _fit(y, v, x, method, knha, solver)
     coef = fit.coef
     se = np.sqrt(np.diag(fit.cov))

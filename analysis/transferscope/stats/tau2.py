@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
+from scipy import optimize, stats
 
 from transferscope.errors import InputError
 
@@ -328,6 +328,69 @@ def estimate_tau2(
     if math.isnan(tau2):
         tau2 = _root_from_zero(lambda t: _pm_equation(y, v, x, t), start)
     return tau2
+
+
+# --------------------------------------------------------------------------- interval
+
+_UNIROOT_MAXITER = 1000
+
+
+def _generalized_q(y: FloatArray, v: FloatArray, x: FloatArray, tau2: float) -> float:
+    fit = weighted_fit(y, v, x, tau2)
+    return float(np.sum(fit.weights * fit.resid**2))
+
+
+def tau2_qprofile(
+    y: FloatArray, v: FloatArray, x: FloatArray, tau2: float, ci_level: float = 0.95
+) -> tuple[float, float]:
+    """Q-profile confidence interval of tau^2 (Viechtbauer 2007), as metafor's ``confint()``.
+
+    The bounds are the values of tau^2 at which the generalized Q statistic
+    ``sum w_i(tau^2) (y_i - x_i'b(tau^2))^2`` equals the chi-square quantiles with ``k - p`` df,
+    found by R's ``uniroot()`` on ``[0, max(100, 10 tau^2)]`` with its tolerance (eps^0.25),
+    step for step, so that the numbers are R's. A bound whose Q at 0 is already below its
+    quantile is 0; when both are, the interval is the null set (both 0).
+
+    Parameters
+    ----------
+    y, v : ndarray, shape (k,)
+        Effects and sampling variances.
+    x : ndarray, shape (k, p)
+        Design matrix.
+    tau2 : float
+        The estimate (sets the upper end of the search interval, as metafor).
+    ci_level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``; NaN when ``k <= p``; ``high`` is the end of the search interval when Q
+        there is still above the quantile.
+    """
+    k, p = x.shape
+    if k <= p:
+        return math.nan, math.nan
+    alpha = 1.0 - ci_level
+    crit_u = float(stats.chi2.isf(alpha / 2.0, k - p))
+    crit_l = float(stats.chi2.ppf(alpha / 2.0, k - p))
+    lo, hi = 0.0, max(100.0, 10.0 * tau2)
+    q_lo = _generalized_q(y, v, x, lo)
+    q_hi = _generalized_q(y, v, x, hi)
+
+    def root(objective: float) -> float:
+        return _zeroin(
+            lambda t: _generalized_q(y, v, x, t) - objective,
+            lo, hi, q_lo - objective, q_hi - objective, _METAFOR_TOL, _UNIROOT_MAXITER,
+        )  # fmt: skip
+
+    if q_lo < crit_l:
+        return lo, lo  # both bounds below 0: the null set
+    upper = hi if q_hi > crit_l else root(crit_l)
+    if q_hi > crit_u:
+        return hi, hi
+    lower = lo if q_lo < crit_u else root(crit_u)
+    return lower, upper
 
 
 # --------------------------------------------------------------------------- resampling

@@ -39,7 +39,14 @@ import pyarrow as pa
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 from transferscope.records import Record, is_missing, plain
-from transferscope.schema import KEY_COLUMNS, RUN_COLUMNS, RUN_DTYPES, SourceInfo
+from transferscope.schema import (
+    KEY_COLUMNS,
+    NAME_COLUMNS,
+    RUN_COLUMNS,
+    RUN_DTYPES,
+    SourceInfo,
+    match_names,
+)
 from transferscope.schema.validate import ValidatedRuns, validate_runs
 from transferscope.store.migrations import (
     RUN_ID_SQL,
@@ -450,12 +457,22 @@ class Store:
                 else [wanted]
             )
             present = [plain(v) for v in values if not is_missing(v)]
+            if column in NAME_COLUMNS and present:
+                # names match as ingest normalizes them: case, separators, camel case aside
+                present = self._stored_names(column, present) or present
             options = [f"{ref} IN ({', '.join('?' * len(present))})"] if present else []
             if len(present) < len(values):
                 options.append(f"{ref} IS NULL")
             clauses.append("(" + " OR ".join(options) + ")" if options else "FALSE")
             params.extend(present)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _stored_names(self, column: str, wanted: list[Any]) -> list[Any]:
+        """Return the stored values of a name column that match ``wanted`` (schema.match_names)."""
+        stored = self._con.sql(
+            f"SELECT DISTINCT {ident(column)} FROM runs WHERE {ident(column)} IS NOT NULL"
+        ).fetchall()
+        return list(match_names(wanted, [row[0] for row in stored]))
 
     def _frame(self, query: str, params: list[Any]) -> pd.DataFrame:
         try:
@@ -472,7 +489,9 @@ class Store:
         **filters
             ``column=value`` keeps rows whose column equals value; a list (tuple, set) means
             any of its values; ``None`` matches a missing value. Columns: ``run_id`` and those
-            of ``schema.RUN_COLUMNS``.
+            of ``schema.RUN_COLUMNS``. Names (``schema.NAME_COLUMNS``: source, model, task,
+            method, metrics, ...) match as ingest normalizes them, whatever their case,
+            separators or camel case (``schema.name_key``).
 
         Returns
         -------
