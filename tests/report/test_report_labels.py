@@ -109,11 +109,45 @@ def test_ranking_section_with_a_context_that_has_no_values() -> None:
         drawn.append(name)
         return type("Figure", (), {"html": lambda self: ""})()
 
-    ctx = SimpleNamespace(options=ReportOptions(rank_bootstrap=20, seed=0, rank_entity="method"))
+    options = ReportOptions(rank_bootstrap=20, seed=0, rank_entity="method", rank_metric="gain")
+    ctx = SimpleNamespace(options=options)
     ranking = _rank_source(both, "synthetic", ctx)
-    body, md = _source_body(ranking, "gain", add, 4)
+    body, md = _source_body(ranking, add, 4)
     assert int(ranking.table["estimate"].notna().sum()) == 3
     assert "no\\_baseline" in "\n".join(md)  # markdown escapes the underscore
     # acc_norm (sorted first) has no scratch runs: notes only; charts for accuracy
     assert drawn == ["forest", "cd"]
     assert any("No method has a value in this context" in b for b in body)
+
+
+def test_auto_ranking_metric_is_chosen_per_source() -> None:
+    # one source with scratch baselines (gain), one without (slope): each ranked on its own
+    from types import SimpleNamespace
+
+    from transferscope.dependence.ranking import rank_methods
+    from transferscope.report.context import ReportOptions
+    from transferscope.report.ranking import _source_body, rankings
+
+    with_scratch = synthetic_ladder(seeds=2).assign(source="a")
+    without = synthetic_ladder(seeds=2, seed=3).assign(source="b")
+    without = without[without["pretrained"]]
+    runs = pd.concat([with_scratch, without], ignore_index=True)
+    ctx = SimpleNamespace(
+        runs=runs, options=ReportOptions(rank_bootstrap=20, seed=0, rank_entity="method")
+    )
+    ranks = rankings(ctx)
+    assert ranks.metric == "auto"
+    a, b = ranks.by_source["a"], ranks.by_source["b"]
+    assert (a.metric, b.metric) == ("gain", "slope")
+    assert "scratch baseline" in a.reason and "no runs without pretraining" in b.reason
+    # the same numbers as ranking each source on its metric directly
+    for r, part in ((a, with_scratch), (b, without)):
+        direct = rank_methods(part, r.metric, entity="method", bootstrap=20, seed=0)
+        np.testing.assert_allclose(
+            r.table.sort_values("entity")["estimate"].to_numpy(),
+            direct.sort_values("method")["estimate"].to_numpy(),
+            rtol=1e-12,
+        )
+    body, md = _source_body(b, lambda *a: type("F", (), {"html": lambda s: ""})(), 0)
+    assert "b: ranked by slope" in body[0] and "(ranked by slope)" in md[0]
+    assert any("Chosen because no runs without pretraining" in x for x in body)

@@ -163,7 +163,10 @@ def test_summary_markdown(built: Built) -> None:
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     assert "\\[click\\]" not in text  # citation is not in the Markdown table
     assert "too\\_few\\_points" in text  # the group that could not be fitted, with its status
-    assert "## Answers" in text and "## Ranking (gain)" in text
+    assert "## Answers" in text and "## Ranking (auto)" in text
+    # the two-run tiny_task has no scratch baseline, so auto ranks this source by slope
+    assert "(ranked by slope)" in text
+    assert "1 of 4 (metric, task, shots) have no scratch baseline" in _page(built[0])
 
 
 def test_failed_group_has_its_reason(built: Built) -> None:

@@ -33,13 +33,17 @@ def register(sub: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="frontier charts to draw: the N fitted groups with the most runs (default 12)",
+        help="representative frontier charts on the front page (default 12; every group has "
+        "its chart on its source's page)",
     )
     p.add_argument(
         "--rank-metric",
-        choices=("gain", "slope", "retention"),
-        default="gain",
-        help="dependence metric the methods are ranked on",
+        choices=("auto", "gain", "slope", "retention"),
+        default="auto",
+        help=(
+            "dependence metric the methods are ranked on (auto: per source, the gain where "
+            "every pretrained run has a scratch baseline, else the slope)"
+        ),
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every bootstrap")
     p.add_argument(

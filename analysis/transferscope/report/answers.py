@@ -119,7 +119,7 @@ def _method_answer(ctx: Any, source: str, metric: Any) -> str:
     p = first.get("p_best")
     ptext = f"p_best {fmt(p, 2)}, " if not H._missing(p) else ""
     return (
-        f"{first['entity']} ({ptext}{ctx.rankings.metric} {fmt(first['estimate'])} "
+        f"{first['entity']} ({ptext}{ranking.metric} {fmt(first['estimate'])} "
         f"{interval_text(first['ci_low'], first['ci_high'])}; first of {first['n_entities']} "
         f"{what}s, over all of the source's tasks)."
     )

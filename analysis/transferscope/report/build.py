@@ -115,9 +115,10 @@ def _check(options: ReportOptions, out: Path) -> None:
     unknown = [f for f in options.image_formats if f not in ("png", "svg")]
     if unknown:
         raise InputError(f"unknown image format(s) {unknown}; expected png and/or svg")
-    if options.rank_metric not in RANK_METRICS:
+    if options.rank_metric not in ("auto", *RANK_METRICS):
         raise InputError(
-            f"unknown ranking metric {options.rank_metric!r}; expected one of {list(RANK_METRICS)}"
+            f"unknown ranking metric {options.rank_metric!r}; expected auto or one of "
+            f"{list(RANK_METRICS)}"
         )
     if min(options.max_group_charts, options.max_ladder_tasks, options.max_contexts) < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
@@ -157,7 +158,7 @@ def build_report(
     max_group_charts: int = DEFAULT_MAX_GROUP_CHARTS,
     max_ladder_tasks: int = DEFAULT_MAX_LADDER_TASKS,
     max_contexts: int = DEFAULT_MAX_CONTEXTS,
-    rank_metric: str = "gain",
+    rank_metric: str = "auto",
     rank_entity: str | None = None,
     rank_bootstrap: int = 1000,
     fit_bootstrap: int | None = None,
@@ -188,8 +189,10 @@ def build_report(
         Ladder panels on the front page.
     max_contexts : int
         Ranking contexts per source that get charts (every context is in the tables).
-    rank_metric : {"gain", "slope", "retention"}
-        Dependence metric the methods are ranked on.
+    rank_metric : {"auto", "gain", "slope", "retention"}
+        Dependence metric the methods are ranked on; ``auto`` chooses per source (the gain
+        where every pretrained run has a scratch baseline, else the slope; see
+        :func:`transferscope.dependence.metrics.default_metric`).
     rank_entity : str, optional
         Column ranked; by default ``method``, or ``model`` when every context has a single
         method (see :func:`transferscope.report.ranking.choose_entity`).

@@ -32,7 +32,7 @@ class ReportOptions:
     max_group_charts: int = 12
     max_ladder_tasks: int = 12
     max_contexts: int = 4
-    rank_metric: str = "gain"
+    rank_metric: str = "auto"
     rank_entity: str | None = None
     rank_bootstrap: int = 1000
     fit_bootstrap: int | None = None

@@ -27,6 +27,7 @@ MAX_RANKED_MODELS = 40
 #: Entities drawn at most in a forest plot or critical-difference diagram (the table has all).
 MAX_CHART_ENTITIES = 30
 
+#: The metrics a report ranks on, with their axis titles (``auto``: each source's own).
 RANK_METRICS: dict[str, str] = {
     "gain": "Gain over training from scratch (downstream score; mean over checkpoints)",
     "slope": "Slope of logit(downstream) on logit(upstream) across checkpoints",
@@ -91,6 +92,10 @@ class SourceRanking:
     ----------
     source : str
         Source name.
+    metric : str
+        Dependence metric ranked on.
+    reason : str
+        Why this metric (when the report chose it).
     entity : str
         Column ranked (``method`` or ``model``).
     table : pandas.DataFrame
@@ -109,6 +114,8 @@ class SourceRanking:
     """
 
     source: str
+    metric: str
+    reason: str
     entity: str
     table: pd.DataFrame = field(repr=False)
     values: pd.DataFrame = field(repr=False)
@@ -166,7 +173,8 @@ class Rankings:
     Parameters
     ----------
     metric : str
-        Dependence metric ranked on.
+        The dependence metric asked for (``auto``: each source's own, see
+        :func:`transferscope.dependence.metrics.default_metric`).
     by_source : dict of str to SourceRanking
         One per source.
     """
@@ -182,36 +190,39 @@ class Rankings:
 
 
 def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
-    from transferscope.dependence.metrics import task_values
+    from transferscope.dependence.metrics import default_metric, task_values
     from transferscope.dependence.ranking import rank_methods
     from transferscope.dependence.stability import friedman_nemenyi
 
     o = ctx.options
-    ent = choose_entity(runs, o.rank_metric) if o.rank_entity is None else o.rank_entity
+    metric, reason = default_metric(runs) if o.rank_metric == "auto" else (o.rank_metric, "")
+    ent = choose_entity(runs, metric) if o.rank_entity is None else o.rank_entity
     empty = pd.DataFrame()
+
+    def none(note: str, short: str) -> SourceRanking:
+        return SourceRanking(source, metric, reason, ent, empty, empty, empty, note=note,
+                             short=short)  # fmt: skip
+
     try:
-        table = rank_methods(
-            runs, o.rank_metric, entity=ent, bootstrap=o.rank_bootstrap, seed=o.seed
-        )
+        table = rank_methods(runs, metric, entity=ent, bootstrap=o.rank_bootstrap, seed=o.seed)
     except InputError as exc:
-        return SourceRanking(source, ent, empty, empty, empty, note=f"No ranking: {exc}",
-                             short=f"No ranking: {exc}")  # fmt: skip
+        return none(f"No ranking: {exc}", f"No ranking: {exc}")
     if table.empty or not table["estimate"].notna().any():
         need = (
             "runs without pretraining (pretrained = false) as the scratch baseline, and "
             "pretrained checkpoints of the same task"
-            if o.rank_metric != "slope"
+            if metric != "slope"
             else "at least three checkpoints with upstream scores per task"
         )
-        note = f"No ranking: a {o.rank_metric} ranking needs {need}."
+        note = f"No ranking: a {metric} ranking needs {need}."
         if "message" in table and table["message"].notna().any():
             note += f" ({table['message'].dropna().iloc[0]})"
         short = (
             "No ranking: no runs without pretraining (scratch baseline) to compare with."
-            if o.rank_metric != "slope"
+            if metric != "slope"
             else "No ranking: too few checkpoints with upstream scores per task."
         )
-        return SourceRanking(source, ent, empty, empty, empty, note=note, short=short)
+        return none(note, short)
     # per-task values and mean ranks are drawn only for contexts with something to rank
     cols = list(table.columns)
     context = [c for c in cols[: cols.index(ent)] if ent == "method" or c != "method"]
@@ -227,8 +238,8 @@ def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
             ranked = sizes[sizes >= 2].reset_index()["downstream_metric"].unique()
             drawn = runs[runs["downstream_metric"].isin(ranked).to_numpy()]
         try:
-            values = task_values(drawn, o.rank_metric, entity=ent)
-            fried = friedman_nemenyi(drawn, o.rank_metric, entity=ent)
+            values = task_values(drawn, metric, entity=ent)
+            fried = friedman_nemenyi(drawn, metric, entity=ent)
         except InputError:
             values, fried = empty, empty
 
@@ -239,7 +250,9 @@ def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
             frame = frame.drop(columns=["method"], errors="ignore")
         return frame.rename(columns={ent: "entity"})
 
-    return SourceRanking(source, ent, named(table), named(values), named(fried), tuple(context))
+    return SourceRanking(
+        source, metric, reason, ent, named(table), named(values), named(fried), tuple(context)
+    )
 
 
 def rankings(ctx: Any) -> Rankings:
@@ -267,12 +280,16 @@ def _context_label(keys: dict[str, Any]) -> str:
     return ", ".join(f"{c.replace('_', ' ')}: {label_value(c, v)}" for c, v in keys.items())
 
 
-def _source_body(
-    r: SourceRanking, metric: str, add: AddChart, max_contexts: int
-) -> tuple[list[str], list[str]]:
+def _source_body(r: SourceRanking, add: AddChart, max_contexts: int) -> tuple[list[str], list[str]]:
+    metric = r.metric
     noun = "methods" if r.entity == "method" else f"{r.entity}s"
-    body: list[str] = [f"<h3>{H.escape(r.source)}</h3>"]
-    md = [f"### {md_escape(r.source)}\n"]
+    body: list[str] = [f"<h3>{H.escape(r.source)}: ranked by {H.escape(metric)}</h3>"]
+    md = [f"### {md_escape(r.source)} (ranked by {md_escape(metric)})\n"]
+    meaning = f"{metric.capitalize()}: {_RANK_MEANING[metric]}"
+    if r.reason:
+        meaning += f". Chosen because {r.reason}."
+    body.append(H.paragraph(meaning, "note"))
+    md.append(md_escape(meaning) + "\n")
     if r.table.empty:
         body.append(H.paragraph(r.note, "note"))
         md.append(md_escape(r.note) + "\n")
@@ -411,12 +428,16 @@ def ranking_section(ctx: Any) -> Any:
 
     ranks: Rankings = ctx.rankings
     metric = ranks.metric
+    which = (
+        "each source's own metric: the gain over training from scratch where every pretrained "
+        "run has a scratch baseline, else the slope along the checkpoints"
+        if metric == "auto"
+        else f"their {metric} ({_RANK_MEANING[metric]})"
+    )
     body: list[str] = [
         H.paragraph(
-            f"Within each source, the methods are ranked by their {metric} "
-            f"({_RANK_MEANING[metric]}), computed per task"
-            + (" against the runs without pretraining" if metric != "slope" else "")
-            + " and pooled across the source's tasks by random-effects meta-analysis (tasks "
+            f"Within each source, the methods are ranked by {which}, computed per task and "
+            "pooled across the source's tasks by random-effects meta-analysis (tasks "
             "of one suite, such as MMLU's subjects, by a three-level model with cluster-robust "
             "errors; the 'pooled by' column says which). The most dependent on pretraining "
             "comes first, rank 1. p_best is the probability of ranking first, and the rank "
@@ -431,7 +452,7 @@ def ranking_section(ctx: Any) -> Any:
         return ctx.charts.add(name, chart, caption)
 
     for r in ranks.by_source.values():
-        part, text = _source_body(r, metric, add, ctx.options.max_contexts)
+        part, text = _source_body(r, add, ctx.options.max_contexts)
         body += part
         md += text
     section = H.Section("ranking", "Which methods depend most on pretraining", tuple(body))
