@@ -7,6 +7,7 @@ Published tables are read from ``../shared/data`` beside the checkout (or from
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,21 @@ def _require(path: Path) -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message}; CI=true requires it")
     pytest.skip(message)
+
+
+def require_extra(module: str, extra: str) -> None:
+    """Skip a test module without an optional extra, except under ``CI=true`` (fail there).
+
+    ``make test`` installs every extra, so under CI a missing one is a broken environment,
+    not a reason to skip.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed (pip install 'transferscope[{extra}]')"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferscope.cli import main
+from transferscope.cli import build_parser, main
 from transferscope.cli._output import choose_columns, emit, format_table
 from transferscope.errors import InputError
 from transferscope.frontier.fit import progress_bar
@@ -116,6 +116,24 @@ def test_several_values_after_one_flag_or_the_flag_repeated(
     repeated = capsys.readouterr().out
     assert together == repeated
     assert "b," not in together and " b " not in together and together.count("\n") > 1
+
+
+def test_export_and_pool_take_names_the_same_way(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outs = []
+    for i, flags in enumerate((["--task", "a", "c"], ["--task", "a", "--task", "c"])):
+        argv = ["export", "--db", str(store), "--format", "every-eval-ever"]
+        assert main([*argv, "--out", str(tmp_path / f"e{i}"), *flags]) == 0
+        outs.append(capsys.readouterr().out.split(" to ")[0])
+        files = sorted(p.name for p in (tmp_path / f"e{i}").rglob("*.json"))
+        assert files
+    assert outs[0] == outs[1] and outs[0].startswith("wrote ")
+    parser = build_parser("pool")
+    pool = ["pool", "x.csv", "--effect", "e", "--se", "s", "--by"]
+    args = parser.parse_args([*pool, "task", "--by", "method"])
+    assert args.by == parser.parse_args([*pool, "task", "method"]).by
+    assert args.by == ["task", "method"]
 
 
 def test_report_takes_names_the_same_way(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from transferscope.errors import InputError
 
-__all__ = ["make_rng"]
+__all__ = ["keyed_seed", "make_rng"]
 
 
 def make_rng(
@@ -39,3 +44,25 @@ def make_rng(
     if seed is not None and not isinstance(seed, np.random.SeedSequence) and bad_seed:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     return np.random.default_rng(seed)
+
+
+def keyed_seed(seed: int, key: Mapping[str, Any]) -> np.random.SeedSequence:
+    """Seed of one group's random numbers: the user's seed and a checksum of the group's key.
+
+    A group's numbers therefore do not depend on which other groups are analysed, in which order,
+    in which process or on which machine (see :mod:`transferscope.engine`).
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed (a non-negative integer).
+    key : mapping of str to JSON-safe values
+        The group's key, e.g. ``{"task": "cifar10", "method": "full_ft", "shots": None}``.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        ``SeedSequence([seed, crc32(key as compact JSON with sorted keys)])``.
+    """
+    text = json.dumps(dict(key), sort_keys=True, separators=(",", ":"))
+    return np.random.SeedSequence([int(seed), zlib.crc32(text.encode())])

@@ -79,6 +79,9 @@ def test_rank_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert [r["method"] for r in records] == ["linear_probe", "full_ft", "lora"]  # most first
     assert [r["rank"] for r in records] == [1, 2, 3]
     assert {r["more_dependent"] for r in records} == {"higher"}
+    # the same numbers from two worker processes (contexts are seeded by their key)
+    assert main([*base, "--metric", "slope", "--format", "json", "--jobs", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == records
     assert main([*base, "--metric", "gain", "--task", "task00", "task01", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and ",n_tasks," in lines[0] and ",diff_se," in lines[0]

@@ -13,10 +13,11 @@ shorter headers (:data:`SHORT_HEADERS`; ``--columns`` takes either). ``--format 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import pandas as pd
@@ -51,6 +52,42 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
         metavar="DB",
         help="DuckDB store (default: $TRANSFERSCOPE_DB, else data/transferscope.duckdb)",
     )
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    """Add ``--engine local|dask``, ``--scheduler ADDRESS`` and (with ``jobs``) ``--jobs N``."""
+    group = parser.add_argument_group("where the groups run")
+    group.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default=None,
+        help="local: this process or --jobs processes (default); dask: a Dask cluster, local "
+        "with --jobs workers unless --scheduler names a running one",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786 (implies --engine dask)",
+    )
+    if jobs:
+        group.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            metavar="N",
+            help="local worker processes, or local Dask workers (-1: all cores)",
+        )
+
+
+@contextlib.contextmanager
+def opened_engine(engine: Any) -> Iterator[Any]:
+    """Keep a Dask engine's cluster open for the whole command (a no-op for local ones)."""
+    if isinstance(engine, contextlib.AbstractContextManager):
+        with engine:
+            yield engine
+    else:
+        yield engine
 
 
 def add_format_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,13 +11,16 @@ from typing import Any
 from transferscope.cli._output import (
     add_columns_argument,
     add_db_argument,
+    add_engine_arguments,
     add_filter_arguments,
     add_format_argument,
     add_names_argument,
     emit,
     filters_from,
+    opened_engine,
 )
 from transferscope.config import default_db_path
+from transferscope.engine import resolve_engine
 from transferscope.errors import InputError, StoreError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, options_from
@@ -110,9 +113,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p, "--by", metavar="COLUMN", help=f"grouping columns (default: {' '.join(DEFAULT_BY)})"
     )
     add_fit_options(p)
-    p.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="worker processes (-1: all cores)"
-    )
+    add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
@@ -138,7 +139,8 @@ def _run(args: argparse.Namespace) -> int:
             "no store here yet; ingest a table first (transferscope ingest PATH)", file=str(path)
         )
     filters = filters_from(args)
-    with open_store(path) as store:
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
+    with open_store(path) as store, opened_engine(engine):
         frame = fit_store(
             store,
             settings.family,
@@ -147,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             refit=args.refit,
             n_jobs=args.jobs,
+            engine=engine,
             progress=sys.stderr.isatty(),
         )
     emit(frame, args.format, columns=args.columns, default=[*args.by, *TABLE_COLUMNS])

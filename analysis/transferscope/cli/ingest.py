@@ -12,10 +12,12 @@ from tqdm import tqdm
 
 from transferscope.cli._output import add_db_argument
 from transferscope.errors import InputError
+from transferscope.ingest.formats import FORMATS
 from transferscope.ingest.pipeline import (
     STAGES,
     Progress,
     ingest_file,
+    ingest_format,
     ingest_source,
     parse_column_map,
 )
@@ -25,11 +27,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``ingest`` command."""
     p = sub.add_parser(
         "ingest",
-        help="load a table of runs (CSV, TSV, Parquet, JSON Lines) or a published source",
+        help="load a table of runs, results in a native format (lm-eval, Every Eval Ever, "
+        "MLflow, W&B) or a published source",
         description=(
             "Load runs into the store, all or nothing. PATH is a table whose columns carry "
             "the canonical names (model, task, method, downstream_score, ...; unknown columns "
-            "go into hparams). --source NAME loads a published table by name instead."
+            "go into hparams). --format reads results as another tool writes them "
+            "(lm-evaluation-harness, Every Eval Ever, MLflow, Weights & Biases). --source NAME "
+            "loads a published table by name instead. Names are renamed by the shipped alias "
+            "table, extended by --aliases."
         ),
     )
     p.add_argument("path", nargs="?", type=Path, metavar="PATH", help="table of runs")
@@ -58,6 +64,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="accuracy-type scores (and their stderr) are percentages: divide by 100",
     )
     p.add_argument("--name", help="source name in the store (default: the file name's stem)")
+    native = p.add_argument_group("native formats (PATH in the format another tool writes)")
+    native.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("table", *FORMATS),
+        default="table",
+        help="table: CSV, TSV, Parquet, JSON Lines with canonical columns (default); lm-eval: "
+        "lm-evaluation-harness results (file or folder); every-eval-ever: Every Eval Ever "
+        "records (schema 0.2.2); mlflow: a tracking store (PATH = tracking URI or mlruns "
+        "folder); wandb: a Weights & Biases runs export (CSV)",
+    )
+    native.add_argument(
+        "--upstream",
+        metavar="TASK:METRIC[:SHOTS]",
+        help="lm-eval, every-eval-ever: each model's score on this task and metric is its "
+        "upstream score, e.g. lambada_openai:acc",
+    )
+    native.add_argument(
+        "--spec",
+        type=Path,
+        metavar="FILE",
+        help="mlflow, wandb: TOML mapping of the runs' params, metrics, tags or columns to "
+        "canonical columns",
+    )
+    native.add_argument(
+        "--method",
+        metavar="NAME",
+        help="every-eval-ever: adaptation method of records that do not say",
+    )
+    p.add_argument(
+        "--aliases",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="TOML file of names that are the same thing (extends the shipped table; repeatable)",
+    )
     p.add_argument(
         "--replace",
         action="store_true",
@@ -109,12 +152,41 @@ def _run(args: argparse.Namespace) -> int:
         ]
         if extra:
             raise InputError(f"{', '.join(extra)}: only with PATH, not with --source")
+        if args.fmt != "table" or args.upstream or args.spec or args.method:
+            raise InputError("--format, --upstream, --spec, --method: only with PATH")
         with _stages(f"ingest {args.source}") as progress:
             result = ingest_source(
                 args.source,
                 db=args.db,
                 from_dir=args.from_dir,
                 cache_dir=args.cache_dir,
+                aliases=args.aliases,
+                replace=args.replace,
+                progress=progress,
+            )
+    elif args.fmt != "table":
+        extra = [
+            flag
+            for flag, used in (
+                ("--from", args.from_dir),
+                ("--cache", args.cache_dir),
+                ("--map", args.maps or None),
+                ("--percent", args.percent or None),
+            )
+            if used is not None
+        ]
+        if extra:
+            raise InputError(f"{', '.join(extra)}: not with --format {args.fmt}")
+        with _stages(f"ingest {args.path.name}") as progress:
+            result = ingest_format(
+                args.path,
+                args.fmt,
+                db=args.db,
+                name=args.name,
+                upstream=args.upstream,
+                spec=args.spec,
+                method=args.method,
+                aliases=args.aliases,
                 replace=args.replace,
                 progress=progress,
             )
@@ -126,6 +198,10 @@ def _run(args: argparse.Namespace) -> int:
         ]
         if extra:
             raise InputError(f"{', '.join(extra)}: only with --source, not with PATH")
+        native = [f for f, v in (("--upstream", args.upstream), ("--spec", args.spec),
+                                 ("--method", args.method)) if v is not None]  # fmt: skip
+        if native:
+            raise InputError(f"{', '.join(native)}: only with --format (a native format)")
         column_map = parse_column_map(args.maps)
         with _stages(f"ingest {args.path.name}") as progress:
             result = ingest_file(
@@ -134,6 +210,7 @@ def _run(args: argparse.Namespace) -> int:
                 name=args.name,
                 column_map=column_map,
                 percent=args.percent,
+                aliases=args.aliases,
                 replace=args.replace,
                 progress=progress,
             )

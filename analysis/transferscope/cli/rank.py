@@ -9,11 +9,13 @@ from typing import Any
 from transferscope.cli._output import (
     add_columns_argument,
     add_db_argument,
+    add_engine_arguments,
     add_filter_arguments,
     add_format_argument,
     add_names_argument,
     emit,
     filters_from,
+    opened_engine,
 )
 from transferscope.errors import InputError
 
@@ -98,6 +100,7 @@ def register(sub: Any) -> None:
         help="draws for p_best and the rank intervals (0: none)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the draws")
+    add_engine_arguments(p)
     add_format_argument(p)
     add_columns_argument(p, _TABLE)
     add_db_argument(p)
@@ -142,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     # imported here so that `transferscope --help` does not load the store and statsmodels
     from transferscope.dependence.metrics import MORE_DEPENDENT, default_metric
     from transferscope.dependence.ranking import rank_methods
+    from transferscope.engine import resolve_engine
     from transferscope.store import open_store
 
     if args.bootstrap < 0:
@@ -155,20 +159,24 @@ def _run(args: argparse.Namespace) -> int:
     metric, reason = args.metric, ""
     if metric == "auto":
         metric, reason = default_metric(runs)
-    table = rank_methods(
-        runs,
-        metric,
-        by=args.by,
-        entity=args.entity,
-        order=args.order,
-        suites=suites,
-        robust=not args.no_robust,
-        method=args.tau2_method,
-        ci_level=args.ci_level,
-        bootstrap=args.bootstrap,
-        seed=args.seed,
-        downstream_metric=args.downstream_metric,
-    )
+    engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
+    with opened_engine(engine):
+        table = rank_methods(
+            runs,
+            metric,
+            by=args.by,
+            entity=args.entity,
+            order=args.order,
+            suites=suites,
+            robust=not args.no_robust,
+            method=args.tau2_method,
+            ci_level=args.ci_level,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+            downstream_metric=args.downstream_metric,
+            engine=engine,
+            n_jobs=args.jobs,
+        )
     if not table["estimate"].notna().any():
         raise InputError(_nothing(metric, table))
     if args.format != "table":

@@ -24,6 +24,7 @@ context, which share tasks (and, for gains, the scratch baseline): it is what th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from scipy import stats
 from transferscope.dependence.cells import align_dtypes, worst_source
 from transferscope.dependence.metrics import Metric, task_values
 from transferscope.dependence.suites import Suites, check_suites, task_suites
+from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
 from transferscope.stats.meta import PoolMethod, pool_effects
 from transferscope.stats.multilevel import pool_fit
@@ -277,8 +279,10 @@ def pool_groups(
     method: str,
     knha: bool,
     ci_level: float,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
 ) -> dict[Any, EntityPool]:
-    """Pool every entity of a task-values frame (one context or several).
+    """Pool every entity of a task-values frame (one context or several), context by context.
 
     Parameters
     ----------
@@ -286,6 +290,8 @@ def pool_groups(
         Output of :func:`~transferscope.dependence.metrics.task_values`.
     suites, robust, method, knha, ci_level
         As in :func:`pool_task_values`.
+    engine, n_jobs
+        Where the contexts are pooled (see :mod:`transferscope.engine`).
 
     Returns
     -------
@@ -294,20 +300,35 @@ def pool_groups(
     """
     context, entity = split_columns(values)
     labels = task_suites(values["task"].astype(str), suites=suites).to_numpy()
+    job = functools.partial(
+        _pool_context,
+        entity=entity,
+        options={"robust": robust, "method": method, "knha": knha, "ci_level": ci_level},
+    )
     frame = values.assign(_cluster=labels)
     out: dict[Any, EntityPool] = {}
-    for raw, group in frame.groupby([*context, entity], dropna=False, sort=True):
-        key = group_key(raw)
+    for key, pools in map_groups(frame, context, job, engine=engine, n_jobs=n_jobs):
+        for label, pool in pools:
+            out[(*group_key(key), label)] = pool
+    return out
+
+
+def _pool_context(
+    key: tuple[Any, ...], frame: pd.DataFrame, *, entity: str, options: dict[str, Any]
+) -> list[tuple[Any, EntityPool]]:
+    """Pool each entity of one context (one job of an engine)."""
+    out = []
+    for raw, group in frame.groupby(entity, dropna=False, sort=True):
         pool = pool_entity(
             group["estimate"].to_numpy(dtype=float),
             group["variance"].to_numpy(dtype=float),
             group["task"].astype(str).tolist(),
             group["_cluster"].astype(str).tolist(),
-            robust=robust, method=method, knha=knha, ci_level=ci_level,
-        )  # fmt: skip
+            **options,
+        )
         pool.record["metric"] = group["metric"].iloc[0]
         pool.record["se_source"] = worst_source(group["se_source"].tolist())
-        out[key] = pool
+        out.append((group_key(raw)[0], pool))
     return out
 
 
@@ -319,6 +340,8 @@ def pool_task_values(
     method: PoolMethod | str = "DL",
     knha: bool = False,
     ci_level: float = 0.95,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Pool per-task values across tasks, per context and entity (models: module docstring).
 
@@ -338,6 +361,10 @@ def pool_task_values(
         Knapp-Hartung adjustment of the univariate model.
     ci_level : float, default 0.95
         Confidence level.
+    engine : Engine, "local", "dask" or None
+        Where the contexts are pooled (see :mod:`transferscope.engine`).
+    n_jobs : int, default 1
+        Local worker processes (or Dask workers of a local cluster).
 
     Returns
     -------
@@ -358,7 +385,14 @@ def pool_task_values(
         raise InputError(f"confidence level {ci_level} must lie strictly between 0 and 1")
     context, entity = split_columns(values)
     pools = pool_groups(
-        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
+        values,
+        suites=suites,
+        robust=robust,
+        method=method,
+        knha=knha,
+        ci_level=ci_level,
+        engine=engine,
+        n_jobs=n_jobs,
     )
     rows = []
     for key, pool in pools.items():
@@ -380,6 +414,8 @@ def pooled_dependence(
     method: PoolMethod | str = "DL",
     knha: bool = False,
     ci_level: float = 0.95,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
     **options: Any,
 ) -> pd.DataFrame:
     """Dependence per entity, pooled across tasks by meta-analysis.
@@ -395,7 +431,7 @@ def pooled_dependence(
         :func:`~transferscope.dependence.metrics.measure_dependence`).
     entity : str, default "method"
         Column compared across.
-    suites, robust, method, knha, ci_level
+    suites, robust, method, knha, ci_level, engine, n_jobs
         As in :func:`pool_task_values`.
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint``, ``checkpoints``,
@@ -409,7 +445,14 @@ def pooled_dependence(
     """
     values = task_values(runs, metric, by=by, entity=entity, ci_level=ci_level, **options)
     return pool_task_values(
-        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
+        values,
+        suites=suites,
+        robust=robust,
+        method=method,
+        knha=knha,
+        ci_level=ci_level,
+        engine=engine,
+        n_jobs=n_jobs,
     )
 
 

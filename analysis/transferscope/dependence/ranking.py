@@ -23,6 +23,7 @@ every draw, and a single task gives its own value and error, never a certainty.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -42,8 +43,10 @@ from transferscope.dependence.pooling import (
     split_columns,
 )
 from transferscope.dependence.suites import Suites, check_suites, task_suites
+from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
-from transferscope.rng import make_rng
+from transferscope.records import json_safe
+from transferscope.rng import keyed_seed, make_rng
 from transferscope.stats.meta import PoolMethod
 from transferscope.stats.tau2 import check_method
 
@@ -185,6 +188,8 @@ def rank_methods(
     bootstrap: int = 1000,
     seed: int | None = 0,
     rng: np.random.Generator | None = None,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
     **options: Any,
 ) -> pd.DataFrame:
     """Rank methods (or any entity) by their dependence on pretraining, pooled across tasks.
@@ -218,9 +223,14 @@ def rank_methods(
         Draws from the joint sampling distribution of the estimates for ``p_best`` and the rank
         interval; 0 skips them (NaN).
     seed : int or None, default 0
-        Seed of the draws when ``rng`` is not given.
+        Seed of the draws when ``rng`` is not given; each context's draws derive from it and
+        the context's key, so they do not depend on the other contexts or on the engine.
     rng : numpy.random.Generator, optional
-        Generator of the draws (wins over ``seed``).
+        Draw the seed from this generator instead.
+    engine : Engine, "local", "dask" or None
+        Where the contexts are pooled and ranked (see :mod:`transferscope.engine`).
+    n_jobs : int, default 1
+        Local worker processes (or Dask workers of a local cluster).
     **options
         ``x``, ``downstream_metric``, ``hparams``, ``checkpoint``, ``checkpoints``,
         ``min_checkpoints``, ``min_span``, ``min_gain_se`` of
@@ -256,43 +266,43 @@ def rank_methods(
         raise InputError(f"bootstrap must be >= 0, not {bootstrap}")
     suites = check_suites(suites)
     method = check_method(method)
-    generator = make_rng(seed, rng)
+    base_seed = _base_seed(seed, rng)
     values = task_values(runs, metric, by=by, entity=entity, ci_level=ci_level, **options)
     excluded: pd.DataFrame = values.attrs.get("excluded", pd.DataFrame())
     context, ent = split_columns(values if not values.empty or excluded.empty else excluded)
-    pools = pool_groups(
-        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
-    )
+    job = functools.partial(
+        _rank_job,
+        context=context,
+        ent=ent,
+        sign=sign,
+        pooling={
+            "suites": suites, "robust": robust, "method": method, "knha": knha,
+            "ci_level": ci_level,
+        },
+        bootstrap=bootstrap,
+        seed=base_seed,
+    )  # fmt: skip
+    ranked = {
+        group_key(key): rows
+        for key, rows in map_groups(values, context, job, engine=engine, n_jobs=n_jobs)
+    }
     missing = _excluded_rows(excluded, context, ent)
-    keys = sorted(
-        {k[:-1] for k in pools} | {k[:-1] for k in missing},
-        key=lambda k: tuple(str(x) for x in k),
-    )
+    keys = sorted(set(ranked) | {k[:-1] for k in missing}, key=lambda k: tuple(map(str, k)))
     direction = MORE_DEPENDENT[str(metric)]
     order_label = "most_dependent_first" if order == "most" else "least_dependent_first"
     tables = []
     for ctx_key in keys:
         ctx = dict(zip(context, ctx_key, strict=True))
-        here = [(k[-1], p) for k, p in pools.items() if k[:-1] == ctx_key]
-        oriented = np.array([sign * float(p.record["estimate"]) for _, p in here])
-        ranked = sorted(
-            range(len(here)),
-            key=lambda i: (-oriented[i] if np.isfinite(oriented[i]) else np.inf, str(here[i][0])),
-        )
-        here = [here[i] for i in ranked]
-        rows: list[dict[str, Any]] = []
-        if here:
-            rows = _rank_context(
-                here, values, context, ctx, ent, sign, bootstrap, generator, ci_level
-            )
+        rows = ranked.get(ctx_key, [])
+        labels = {row[ent] for row in rows}
         absent = {
             key[-1]: info
             for key, info in missing.items()
-            if key[:-1] == ctx_key and all(e != key[-1] for e, _ in here)
+            if key[:-1] == ctx_key and key[-1] not in labels
         }
-        if len(here) == 1 and rows[0]["status"] == "ok":
+        if len(rows) == 1 and rows[0]["status"] == "ok":
             rows[0]["status"] = "single_entity"
-            rows[0]["message"] = _nothing_to_rank(runs, ctx, ent, str(here[0][0]), absent)
+            rows[0]["message"] = _nothing_to_rank(runs, ctx, ent, str(rows[0][ent]), absent)
             rows[0]["p_best"] = math.nan
             rows[0]["rank_low"] = rows[0]["rank_high"] = pd.NA
         for label, info in absent.items():
@@ -307,6 +317,44 @@ def rank_methods(
     for col in ("rank", "rank_low", "rank_high", "n_tasks", "n_suites", "n_shared_tasks"):
         table[col] = table[col].astype("Int64")
     return align_dtypes(table, values if not values.empty else excluded)
+
+
+def _base_seed(seed: int | None, rng: np.random.Generator | None) -> int:
+    """Return the seed every context's draws derive from (drawn from ``rng`` when given)."""
+    generator = make_rng(seed, rng)
+    if rng is None and seed is not None:
+        return int(seed)
+    return int(generator.integers(0, 2**63 - 1))
+
+
+def _rank_job(
+    key: tuple[Any, ...],
+    values: pd.DataFrame,
+    *,
+    context: list[str],
+    ent: str,
+    sign: float,
+    pooling: dict[str, Any],
+    bootstrap: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Pool and rank the entities of one context (one job of an engine)."""
+    ctx_key = group_key(key)
+    ctx = dict(zip(context, ctx_key, strict=True))
+    pools = pool_groups(values, **pooling)
+    here = [(k[-1], p) for k, p in pools.items()]
+    oriented = np.array([sign * float(p.record["estimate"]) for _, p in here])
+    order = sorted(
+        range(len(here)),
+        key=lambda i: (-oriented[i] if np.isfinite(oriented[i]) else np.inf, str(here[i][0])),
+    )
+    here = [here[i] for i in order]
+    if not here:
+        return []
+    generator = np.random.default_rng(keyed_seed(seed, {c: json_safe(v) for c, v in ctx.items()}))
+    return _rank_context(
+        here, values, context, ctx, ent, sign, bootstrap, generator, pooling["ci_level"]
+    )
 
 
 def _rank_context(
@@ -418,6 +466,8 @@ def pairwise_comparisons(
     method: PoolMethod | str = "DL",
     knha: bool = False,
     ci_level: float = 0.95,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
     **options: Any,
 ) -> pd.DataFrame:
     """Every pair of entities compared on their per-task differences, Holm-adjusted.
@@ -440,7 +490,7 @@ def pairwise_comparisons(
         As in :func:`rank_methods`.
     alpha : float, default 0.05
         Family-wise error rate for ``significant``.
-    method, knha, ci_level
+    method, knha, ci_level, engine, n_jobs
         As in :func:`rank_methods`.
     **options
         As in :func:`rank_methods`.
@@ -461,9 +511,6 @@ def pairwise_comparisons(
     values = task_values(runs, metric, by=by, entity=entity, ci_level=ci_level, **options)
     context, ent = split_columns(values)
     name_a, name_b = f"{ent}_a", f"{ent}_b"
-    pools = pool_groups(
-        values, suites=suites, robust=robust, method=method, knha=knha, ci_level=ci_level
-    )
     clusters = dict(
         zip(
             values["task"].astype(str),
@@ -471,50 +518,81 @@ def pairwise_comparisons(
             strict=True,
         )
     )
-    rows: list[dict[str, Any]] = []
-    for raw, group in values.groupby(context, dropna=False, sort=True):
-        key = group_key(raw)
-        ctx = dict(zip(context, key, strict=True))
-        here = [(k[-1], p) for k, p in pools.items() if k[:-1] == key]
-        here.sort(key=lambda item: (-sign * float(item[1].record["estimate"]), str(item[0])))
-        by_entity = {e: g.set_index(g["task"].astype(str)) for e, g in group.groupby(ent)}
-        family = []
-        for i, (a, _) in enumerate(here):
-            for b, _ in here[i + 1 :]:
-                ga, gb = by_entity[a], by_entity[b]
-                shared = ga.index.intersection(gb.index)
-                ya, yb = ga.loc[shared], gb.loc[shared]
-                diff = ya["estimate"].to_numpy(dtype=float) - yb["estimate"].to_numpy(dtype=float)
-                var = ya["variance"].to_numpy(dtype=float) + yb["variance"].to_numpy(dtype=float)
-                same = (
-                    ya["baseline"].astype(str).to_numpy() == yb["baseline"].astype(str).to_numpy()
-                )
-                shared_var = np.where(same, ya["baseline_variance"].to_numpy(dtype=float), 0.0)
-                var = var - 2.0 * np.nan_to_num(shared_var, nan=0.0)
-                res = pool_entity(
-                    diff, var, list(shared), [clusters[t] for t in shared], robust=robust,
-                    method=method, knha=knha, ci_level=ci_level,
-                ).record  # fmt: skip
-                family.append(
-                    {
-                        **ctx, name_a: a, name_b: b, "metric": metric,
-                        "estimate": res["estimate"], "se": res["se"], "ci_low": res["ci_low"],
-                        "ci_high": res["ci_high"], "ci_level": ci_level, "df": res["df"],
-                        "statistic": res["statistic"], "pvalue": res["pvalue"],
-                        "n_tasks": int(shared.size), "tau2": res["tau2"],
-                        "more_dependent": MORE_DEPENDENT[str(metric)],
-                        "pool_model": res["pool_model"], "pool_method": res["pool_method"],
-                    }
-                )  # fmt: skip
-        adjusted = holm([r["pvalue"] for r in family])
-        for record, p_adj in zip(family, adjusted, strict=True):
-            record["pvalue_holm"] = float(p_adj)
-            record["significant"] = bool(np.isfinite(p_adj) and p_adj < alpha)
-            record["alpha"] = alpha
-        rows.extend(family)
+    job = functools.partial(
+        _pairwise_job,
+        context=context,
+        ent=ent,
+        sign=sign,
+        metric=str(metric),
+        clusters=clusters,
+        alpha=alpha,
+        pooling={
+            "suites": suites, "robust": robust, "method": method, "knha": knha,
+            "ci_level": ci_level,
+        },
+    )  # fmt: skip
+    rows = [
+        row
+        for _, family in map_groups(values, context, job, engine=engine, n_jobs=n_jobs)
+        for row in family
+    ]
     columns = [
         *context, name_a, name_b, "metric", "estimate", "se", "ci_low", "ci_high", "ci_level",
         "df", "statistic", "pvalue", "pvalue_holm", "significant", "alpha", "n_tasks", "tau2",
         "more_dependent", "pool_model", "pool_method",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def _pairwise_job(
+    key: tuple[Any, ...],
+    group: pd.DataFrame,
+    *,
+    context: list[str],
+    ent: str,
+    sign: float,
+    metric: str,
+    clusters: dict[str, str],
+    alpha: float,
+    pooling: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Compare every pair of entities of one context, Holm-adjusted (one job of an engine)."""
+    ctx = dict(zip(context, group_key(key), strict=True))
+    name_a, name_b = f"{ent}_a", f"{ent}_b"
+    ci_level = pooling["ci_level"]
+    pools = pool_groups(group, **pooling)
+    here = [(k[-1], p) for k, p in pools.items()]
+    here.sort(key=lambda item: (-sign * float(item[1].record["estimate"]), str(item[0])))
+    by_entity = {e: g.set_index(g["task"].astype(str)) for e, g in group.groupby(ent)}
+    options = {k: v for k, v in pooling.items() if k != "suites"}
+    family = []
+    for i, (a, _) in enumerate(here):
+        for b, _ in here[i + 1 :]:
+            ga, gb = by_entity[a], by_entity[b]
+            shared = ga.index.intersection(gb.index)
+            ya, yb = ga.loc[shared], gb.loc[shared]
+            diff = ya["estimate"].to_numpy(dtype=float) - yb["estimate"].to_numpy(dtype=float)
+            var = ya["variance"].to_numpy(dtype=float) + yb["variance"].to_numpy(dtype=float)
+            same = ya["baseline"].astype(str).to_numpy() == yb["baseline"].astype(str).to_numpy()
+            shared_var = np.where(same, ya["baseline_variance"].to_numpy(dtype=float), 0.0)
+            var = var - 2.0 * np.nan_to_num(shared_var, nan=0.0)
+            res = pool_entity(
+                diff, var, list(shared), [clusters[t] for t in shared], **options
+            ).record
+            family.append(
+                {
+                    **ctx, name_a: a, name_b: b, "metric": metric,
+                    "estimate": res["estimate"], "se": res["se"], "ci_low": res["ci_low"],
+                    "ci_high": res["ci_high"], "ci_level": ci_level, "df": res["df"],
+                    "statistic": res["statistic"], "pvalue": res["pvalue"],
+                    "n_tasks": int(shared.size), "tau2": res["tau2"],
+                    "more_dependent": MORE_DEPENDENT[metric],
+                    "pool_model": res["pool_model"], "pool_method": res["pool_method"],
+                }
+            )  # fmt: skip
+    adjusted = holm([r["pvalue"] for r in family])
+    for record, p_adj in zip(family, adjusted, strict=True):
+        record["pvalue_holm"] = float(p_adj)
+        record["significant"] = bool(np.isfinite(p_adj) and p_adj < alpha)
+        record["alpha"] = alpha
+    return family

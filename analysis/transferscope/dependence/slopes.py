@@ -18,6 +18,7 @@ tasks or entities.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
 from transferscope.dependence.cells import align_dtypes, checkpoint_cells, entity_labels
+from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
 from transferscope.records import Record
 
@@ -267,6 +269,8 @@ def method_slopes(
     downstream_metric: str | None = None,
     hparams: Literal["best", "all"] = "best",
     ci_level: float = 0.95,
+    engine: Engine | str | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Slope of ``logit(DS)`` on ``logit(US)`` per entity from one mixed model per context.
 
@@ -290,6 +294,10 @@ def method_slopes(
         As in :func:`transferscope.dependence.metrics.measure_dependence`.
     ci_level : float, default 0.95
         Level of the (normal) confidence intervals.
+    engine : Engine, "local", "dask" or None
+        Where the contexts' models are fitted (see :mod:`transferscope.engine`).
+    n_jobs : int, default 1
+        Local worker processes (or Dask workers of a local cluster).
 
     Returns
     -------
@@ -308,51 +316,15 @@ def method_slopes(
     )
     cells = cells.assign(**{entity: entity_labels(cells, layout).to_numpy()})
     points = cells[cells["pretrained"] & np.isfinite(cells["x"]) & np.isfinite(cells["y"])]
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    rows: list[dict[str, Any]] = []
     context = list(layout.context)
-    for key, group in points.groupby(context, dropna=False, sort=True):
-        ctx = dict(zip(context, key, strict=True))
-        ref = reference
-        if ref is not None and ref not in set(group[entity].astype(str)):
-            ref = None
-        fit = fit_slope_model(group, y="y", x="x", entity=entity, group="task", reference=ref)
-        common = {
-            "reference": fit.reference, "var_intercept": fit.var_intercept,
-            "var_slope": fit.var_slope, "cov_intercept_slope": fit.cov_intercept_slope,
-            "sigma2": fit.sigma2, "n_tasks": fit.n_groups, "converged": fit.converged,
-            "optimizer": fit.optimizer, "status": fit.status,
-        }  # fmt: skip
-        if not fit.entities:
-            for e in sorted(group[entity].astype(str).unique()):
-                n_points = int((group[entity].astype(str) == e).sum())
-                rows.append({**ctx, entity: e, **common, "n_points": n_points})
-            continue
-        n_lv = len(fit.entities) - 1
-        for i, e in enumerate(fit.entities):
-            slope, se = fit.slopes[i], fit.slopes_se[i]
-            if i == 0:
-                diff, diff_se, diff_p = 0.0, 0.0, math.nan
-            else:
-                j = 2 + n_lv + i - 1
-                diff, diff_se = fit.coef[j], fit.se[j]
-                diff_p = float(2 * stats.norm.sf(abs(diff / diff_se))) if diff_se > 0 else math.nan
-            rows.append(
-                {
-                    **ctx,
-                    entity: e,
-                    "slope": slope,
-                    "se": se,
-                    "ci_low": slope - z * se,
-                    "ci_high": slope + z * se,
-                    "ci_level": level,
-                    "diff_from_reference": diff,
-                    "diff_se": diff_se,
-                    "diff_pvalue": diff_p,
-                    "n_points": int((group[entity].astype(str) == e).sum()),
-                    **common,
-                }
-            )
+    job = functools.partial(
+        _slopes_job, context=context, entity=entity, reference=reference, level=level
+    )
+    rows = [
+        row
+        for _, part in map_groups(points, context, job, engine=engine, n_jobs=n_jobs)
+        for row in part
+    ]
     columns = [
         *context, entity, "slope", "se", "ci_low", "ci_high", "ci_level", "reference",
         "diff_from_reference", "diff_se", "diff_pvalue", "var_intercept", "var_slope",
@@ -360,3 +332,60 @@ def method_slopes(
         "status",
     ]  # fmt: skip
     return align_dtypes(pd.DataFrame(rows, columns=columns), points)
+
+
+def _slopes_job(
+    key: tuple[Any, ...],
+    group: pd.DataFrame,
+    *,
+    context: list[str],
+    entity: str,
+    reference: str | None,
+    level: float,
+) -> list[dict[str, Any]]:
+    """Fit the mixed model of one context; one row per entity level (one job of an engine)."""
+    ctx = dict(zip(context, key, strict=True))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    ref = reference
+    if ref is not None and ref not in set(group[entity].astype(str)):
+        ref = None
+    fit = fit_slope_model(group, y="y", x="x", entity=entity, group="task", reference=ref)
+    common = {
+        "reference": fit.reference, "var_intercept": fit.var_intercept,
+        "var_slope": fit.var_slope, "cov_intercept_slope": fit.cov_intercept_slope,
+        "sigma2": fit.sigma2, "n_tasks": fit.n_groups, "converged": fit.converged,
+        "optimizer": fit.optimizer, "status": fit.status,
+    }  # fmt: skip
+    labels = group[entity].astype(str)
+    if not fit.entities:
+        return [
+            {**ctx, entity: e, **common, "n_points": int((labels == e).sum())}
+            for e in sorted(labels.unique())
+        ]
+    rows = []
+    n_lv = len(fit.entities) - 1
+    for i, e in enumerate(fit.entities):
+        slope, se = fit.slopes[i], fit.slopes_se[i]
+        if i == 0:
+            diff, diff_se, diff_p = 0.0, 0.0, math.nan
+        else:
+            j = 2 + n_lv + i - 1
+            diff, diff_se = fit.coef[j], fit.se[j]
+            diff_p = float(2 * stats.norm.sf(abs(diff / diff_se))) if diff_se > 0 else math.nan
+        rows.append(
+            {
+                **ctx,
+                entity: e,
+                "slope": slope,
+                "se": se,
+                "ci_low": slope - z * se,
+                "ci_high": slope + z * se,
+                "ci_level": level,
+                "diff_from_reference": diff,
+                "diff_se": diff_se,
+                "diff_pvalue": diff_p,
+                "n_points": int((labels == e).sum()),
+                **common,
+            }
+        )
+    return rows

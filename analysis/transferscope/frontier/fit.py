@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import math
-import os
 import shutil
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +14,8 @@ import numpy as np
 import pandas as pd
 from tqdm.std import tqdm
 
+from transferscope.engine import Engine, resolve_engine
+from transferscope.engine import worker_count as _worker_count
 from transferscope.errors import InputError
 from transferscope.frontier.estimators import ESTIMATORS, Estimator, get_estimator
 from transferscope.frontier.families import FAMILIES, Family, get_family
@@ -24,6 +23,7 @@ from transferscope.frontier.group import draw_seed, fit_families, resolve_famili
 from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierResult
 from transferscope.frontier.settings import FitSettings
 from transferscope.records import json_safe
+from transferscope.rng import keyed_seed
 from transferscope.schema import scored_on_upstream_task
 
 #: Default grouping of runs.
@@ -66,8 +66,7 @@ def group_seed(seed: int, key: dict[str, Any]) -> np.random.SeedSequence:
     numpy.random.SeedSequence
         Seed sequence of the group.
     """
-    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
-    return np.random.SeedSequence([int(seed), zlib.crc32(text.encode())])
+    return keyed_seed(seed, key)
 
 
 def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | None]:
@@ -197,8 +196,8 @@ def _fit_task(
     return key, results
 
 
-def _star(args: tuple[Any, ...]) -> tuple[dict[str, Any], list[FrontierResult]]:
-    return _fit_task(*args)
+def _fit_results(task: Task, *, settings: FitSettings, registry: Registry) -> list[FrontierResult]:
+    return _fit_task(task, settings, registry)[1]
 
 
 def output_columns(by: Sequence[str], settings: FitSettings) -> list[str]:
@@ -310,9 +309,7 @@ def worker_count(n_jobs: int) -> int:
     int
         At least 1.
     """
-    if n_jobs == -1:
-        return os.cpu_count() or 1
-    return max(1, int(n_jobs))
+    return _worker_count(n_jobs)
 
 
 def progress_bar(total: int, show: bool) -> Any:
@@ -350,8 +347,13 @@ def fit_tasks(
     settings: FitSettings,
     n_jobs: int = 1,
     progress: bool = False,
+    engine: Engine | str | None = None,
 ) -> list[list[FrontierResult]]:
-    """Fit groups, in this process or in a pool of processes (one group per task).
+    """Fit groups on an engine: this process, local processes or Dask (one group per item).
+
+    Workers receive a group (its key and points) and return its results; each group's bootstrap
+    is seeded by the settings' seed and the group key, so the numbers do not depend on the
+    engine or on where a group ran.
 
     Parameters
     ----------
@@ -360,9 +362,11 @@ def fit_tasks(
     settings : FitSettings
         Families, estimator and options.
     n_jobs : int
-        Worker processes (-1: every core).
+        Local worker processes, or workers of a local Dask cluster (-1: every core).
     progress : bool
         Show a progress bar on stderr.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (see :mod:`transferscope.engine`); None: ``"local"``.
 
     Returns
     -------
@@ -371,20 +375,10 @@ def fit_tasks(
     """
     registry = Registry.current(settings)
     resolve_families(settings, None)  # refuses unknown names before any work
-    jobs = worker_count(n_jobs)
-    out: list[list[FrontierResult]] = []
+    runner = resolve_engine(engine, n_jobs)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
     with progress_bar(len(tasks), progress) as bar:
-        if jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                out.append(_fit_task(task, settings, registry)[1])
-                bar.update()
-        else:
-            args = [(task, settings, registry) for task in tasks]
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-                for _, results in pool.map(_star, args, chunksize=1):
-                    out.append(results)
-                    bar.update()
-    return out
+        return runner.map(fit, list(tasks), on_done=bar.update)
 
 
 def fit_frontiers(
@@ -395,6 +389,7 @@ def fit_frontiers(
     settings: FitSettings | None = None,
     rng: np.random.Generator | None = None,
     n_jobs: int = 1,
+    engine: Engine | str | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -417,7 +412,12 @@ def fit_frontiers(
     rng : numpy.random.Generator, optional
         Draw the seed from this generator instead of ``seed``.
     n_jobs : int
-        Worker processes over groups (1: in this process; -1: all cores).
+        Worker processes over groups (1: in this process; -1: all cores), or the workers of a
+        local Dask cluster.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (:mod:`transferscope.engine`): this process or local processes
+        (None, ``"local"``), a local Dask cluster (``"dask"``), or any engine such as
+        ``DaskEngine("tcp://host:8786")``. The numbers are the same on every engine.
     progress : bool
         Show a progress bar on stderr.
     **options
@@ -459,7 +459,7 @@ def fit_frontiers(
     check_runs(runs, by)
     fit_settings = resolved_settings(settings, rng, family=family, **options)
     tasks = list(group_tasks(runs, by))
-    results = fit_tasks(tasks, fit_settings, n_jobs, progress)
+    results = fit_tasks(tasks, fit_settings, n_jobs, progress, engine)
     rows = [{**t[0], **r.row()} for t, rs in zip(tasks, results, strict=True) for r in rs]
     frame = results_frame(rows, output_columns(by, fit_settings))
     return restore_key_types(frame, runs, by)

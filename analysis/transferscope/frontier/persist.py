@@ -19,6 +19,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from transferscope.engine import Engine
 from transferscope.frontier.estimators import ESTIMATORS, Estimator
 from transferscope.frontier.families import FAMILIES, definition_fingerprint, family_fingerprint
 from transferscope.frontier.fit import (
@@ -96,6 +97,7 @@ def fit_store(
     refit: bool = False,
     rng: np.random.Generator | None = None,
     n_jobs: int = 1,
+    engine: Engine | str | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -117,8 +119,10 @@ def fit_store(
         Fit every group again even when a current fit is stored (and replace it).
     rng : numpy.random.Generator, optional
         Draw the seed from this generator instead of ``seed``.
-    n_jobs, progress
-        As for :func:`transferscope.frontier.fit_frontiers`.
+    n_jobs, engine, progress
+        As for :func:`transferscope.frontier.fit_frontiers`: the groups to fit go to the
+        engine's workers and come back as rows, which are written here (the store stays the
+        only place with state).
     **options
         Fields of :class:`FitSettings`.
 
@@ -142,7 +146,7 @@ def fit_store(
     prints = [fingerprint(t, fit_settings) for t in tasks]
     stored = {} if refit else read_fits(store, prints)
     missing = [i for i, fp in enumerate(prints) if fp not in stored]
-    results = fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress)
+    results = fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress, engine)
     fitted = dict(zip(missing, results, strict=True))
     writes = []
     for i, found in fitted.items():

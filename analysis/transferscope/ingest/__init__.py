@@ -1,14 +1,17 @@
 """Getting runs into the store: file readers, published sources by name, and the ingest itself.
 
 :func:`read_table` reads CSV, TSV, Parquet or JSON Lines; :func:`load_source` turns a published
-table (a spec in ``sources/specs``) into canonical runs with provenance; :func:`ingest_file`
-and :func:`ingest_source` validate everything, then write it in one transaction.
+table (a spec in ``sources/specs``) into canonical runs with provenance; :func:`ingest_file`,
+:func:`ingest_format` (lm-evaluation-harness, Every Eval Ever, MLflow, Weights & Biases; see
+:mod:`transferscope.ingest.formats`) and :func:`ingest_source` validate everything, then write
+it in one transaction.
 """
 
 from transferscope.ingest.pipeline import (
     STAGES,
     Progress,
     ingest_file,
+    ingest_format,
     ingest_source,
     parse_column_map,
 )
@@ -21,6 +24,7 @@ __all__ = [
     "LoadedSource",
     "Progress",
     "ingest_file",
+    "ingest_format",
     "ingest_source",
     "known_sources",
     "load_source",

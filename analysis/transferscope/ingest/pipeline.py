@@ -14,7 +14,7 @@ from pathlib import Path
 from transferscope.errors import InputError
 from transferscope.ingest.readers import SUPPORTED_SUFFIXES, read_table
 from transferscope.ingest.sources import load_source
-from transferscope.schema import INPUT_COLUMNS, SourceInfo
+from transferscope.schema import INPUT_COLUMNS, AliasTable, SourceInfo, resolve_aliases
 from transferscope.schema.validate import ValidatedRuns, validate_runs
 from transferscope.store import IngestResult, open_store
 
@@ -111,6 +111,8 @@ def read_runs(
     column_map: Mapping[str, str] | None = None,
     percent: bool = False,
     require_upstream: bool = True,
+    aliases: AliasTable | None = None,
+    source: str | None = None,
     progress: Progress | None = None,
 ) -> ValidatedRuns:
     """Read and validate a file of runs (CSV, TSV, Parquet, JSON Lines; text types gzipped).
@@ -125,6 +127,10 @@ def read_runs(
         Accuracy-type scores are percentages.
     require_upstream : bool, default True
         Require ``upstream_score`` on pretrained rows.
+    aliases : AliasTable, optional
+        Names that are the same thing (default: the shipped table).
+    source : str, optional
+        The source name the runs will have (its own aliases apply).
     progress : callable, optional
         Called with ``"read"`` and ``"validate"`` as each stage starts.
 
@@ -148,6 +154,8 @@ def read_runs(
         column_map=column_map,
         percent=percent,
         require_upstream=require_upstream,
+        aliases=aliases,
+        source=source,
         file=str(path),
     )
 
@@ -159,6 +167,7 @@ def ingest_file(
     name: str | None = None,
     column_map: Mapping[str, str] | None = None,
     percent: bool = False,
+    aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
     progress: Progress | None = None,
 ) -> IngestResult:
@@ -176,6 +185,9 @@ def ingest_file(
         Input column -> canonical column.
     percent : bool, default False
         Accuracy-type scores are percentages.
+    aliases : AliasTable, path(s) of alias files, or None
+        Names that are the same thing across sources: a table, or files that extend the
+        shipped one (:func:`~transferscope.schema.resolve_aliases`).
     replace : bool, default False
         Replace the source's runs if its content changed.
     progress : callable, optional
@@ -193,7 +205,16 @@ def ingest_file(
     StoreError
         A store that cannot be used.
     """
-    runs = read_runs(path, column_map=column_map, percent=percent, progress=progress)
+    if name is not None and not name.strip():
+        raise InputError("--name: a source needs a non-empty name")
+    runs = read_runs(
+        path,
+        column_map=column_map,
+        percent=percent,
+        aliases=resolve_aliases(aliases),
+        source=name if name is not None else _stem(Path(path)),
+        progress=progress,
+    )
     info = file_source(path, name)
     if progress is not None:
         progress("write")
@@ -207,6 +228,7 @@ def ingest_source(
     db: str | Path | None = None,
     from_dir: Path | None = None,
     cache_dir: Path | None = None,
+    aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
     progress: Progress | None = None,
 ) -> IngestResult:
@@ -224,6 +246,8 @@ def ingest_source(
         files are downloaded from the pinned address (checksums verified, cached).
     cache_dir : pathlib.Path, optional
         Where downloads are cached.
+    aliases : AliasTable, path(s) of alias files, or None
+        As for :func:`ingest_file`.
     replace : bool, default False
         Replace the source's runs if its content changed.
     progress : callable, optional
@@ -248,9 +272,89 @@ def ingest_source(
     if progress is not None:
         progress("validate")
     runs = validate_runs(
-        loaded.frame, require_upstream=loaded.require_upstream, file=f"source {name}"
+        loaded.frame,
+        require_upstream=loaded.require_upstream,
+        aliases=resolve_aliases(aliases),
+        source=loaded.info.name,
+        file=f"source {name}",
     )
     if progress is not None:
         progress("write")
     with open_store(db) as store:
         return store.ingest(runs, loaded.info, replace=replace)
+
+
+def ingest_format(
+    path: str | Path,
+    fmt: str,
+    *,
+    db: str | Path | None = None,
+    name: str | None = None,
+    upstream: str | None = None,
+    spec: str | Path | None = None,
+    method: str | None = None,
+    aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read results in a native format (lm-eval, Every Eval Ever, MLflow, W&B) and store them.
+
+    The same validation, provenance and single transaction as :func:`ingest_file`; an error
+    names the input's file and the key (or row) where it sits.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        File or folder (for ``mlflow``, a tracking URI or ``mlruns`` folder).
+    fmt : str
+        One of :data:`transferscope.ingest.formats.FORMATS`.
+    db : str or pathlib.Path, optional
+        The store (default: ``config.default_db_path()``).
+    name : str, optional
+        Source name (default: from the path).
+    upstream : str, optional
+        ``TASK:METRIC[:SHOTS]``: the score of each model that is its upstream score.
+    spec : str or pathlib.Path, optional
+        Mapping of an MLflow or W&B run's fields to canonical columns (TOML).
+    method : str, optional
+        Adaptation method of Every Eval Ever records that do not say.
+    aliases : AliasTable, path(s) of alias files, or None
+        As for :func:`ingest_file`.
+    replace : bool, default False
+        Replace the source's runs if its content changed.
+    progress : callable, optional
+        Called with each of :data:`STAGES` as it starts.
+
+    Returns
+    -------
+    IngestResult
+        What was read, added and left unchanged.
+
+    Raises
+    ------
+    InputError
+        A broken input (the store is not opened) or changed content without ``replace``.
+    StoreError
+        A store that cannot be used.
+    """
+    from transferscope.ingest.formats import read_format, relocate
+
+    if progress is not None:
+        progress("read")
+    read = read_format(path, fmt, name=name, upstream=upstream, spec=spec, method=method)
+    if progress is not None:
+        progress("validate")
+    try:
+        runs = validate_runs(
+            read.frame,
+            require_upstream=read.require_upstream,
+            aliases=resolve_aliases(aliases),
+            source=read.info.name,
+            file=str(path),
+        )
+    except InputError as exc:
+        raise relocate(exc, read) from None
+    if progress is not None:
+        progress("write")
+    with open_store(db) as store:
+        return store.ingest(runs, read.info, replace=replace)

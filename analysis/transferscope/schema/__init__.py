@@ -21,11 +21,21 @@ from transferscope.schema.metrics import (
     is_accuracy_metric,
     metric_direction,
 )
-from transferscope.schema.names import NAME_COLUMNS, match_names, name_key, snake_case
+from transferscope.schema.names import (
+    ALIAS_KINDS,
+    NAME_COLUMNS,
+    AliasTable,
+    default_aliases,
+    match_names,
+    name_key,
+    resolve_aliases,
+    snake_case,
+)
 from transferscope.schema.validate import ValidatedRuns, canonical_json, validate_runs
 
 __all__ = [
     "ACCURACY_METRICS",
+    "ALIAS_KINDS",
     "DEFAULT_METRIC",
     "INPUT_COLUMNS",
     "KEY_COLUMNS",
@@ -34,14 +44,17 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "RUN_COLUMNS",
     "RUN_DTYPES",
+    "AliasTable",
     "Direction",
     "SourceInfo",
     "ValidatedRuns",
     "canonical_json",
+    "default_aliases",
     "is_accuracy_metric",
     "match_names",
     "metric_direction",
     "name_key",
+    "resolve_aliases",
     "scored_on_upstream_task",
     "snake_case",
     "validate_runs",

@@ -14,6 +14,9 @@ Rules and defaults
 - Text values are stripped of surrounding spaces; an empty text is missing.
 - ``method``, ``downstream_metric`` and ``upstream_metric`` are normalized with
   :func:`~transferscope.schema.snake_case`.
+- Then names that are the same thing get one name (:class:`~transferscope.schema.AliasTable`,
+  the shipped table unless another is given): ``task`` and ``upstream_task``, ``model``
+  (a checkpoint ``name@revision`` follows its ``name``), ``method`` and both metrics.
 - A missing ``downstream_metric`` (column or value) is ``schema.DEFAULT_METRIC`` ("accuracy");
   a missing ``upstream_metric`` is the same where an upstream score is given.
 - A missing ``pretrained`` (column or value) is true, except for the methods ``scratch`` and
@@ -33,6 +36,7 @@ Rules and defaults
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -52,7 +56,7 @@ from transferscope.schema.columns import (
     RUN_DTYPES,
 )
 from transferscope.schema.metrics import ACCURACY_METRICS, DEFAULT_METRIC
-from transferscope.schema.names import snake_case
+from transferscope.schema.names import ALIAS_KINDS, AliasTable, resolve_aliases, snake_case
 
 #: Columns a table may not carry: the ingest sets them.
 RESERVED_COLUMNS = ("source", "run_id")
@@ -485,12 +489,27 @@ def _collapse_duplicates(frame: pd.DataFrame, check: _Checker) -> tuple[pd.DataF
     return frame.drop(index=dropped).reset_index(drop=True), len(dropped)
 
 
+def _apply_aliases(
+    out: dict[str, pd.Series], table: AliasTable, kinds: tuple[str, ...], source: str | None
+) -> None:
+    """Rename the columns of ``kinds`` to their canonical names, in place."""
+    for kind in kinds:
+        if not table.covers(kind, source):
+            continue
+        rename = functools.partial(table.canonical, kind, source=source)
+        for column in ALIAS_KINDS[kind]:
+            if column in out:
+                out[column] = _map_text(out[column], rename)
+
+
 def validate_runs(
     frame: pd.DataFrame,
     *,
     column_map: Mapping[str, str] | None = None,
     percent: bool = False,
     require_upstream: bool = True,
+    aliases: AliasTable | None = None,
+    source: str | None = None,
     file: str | None = None,
 ) -> ValidatedRuns:
     """Check a table of runs and return it in canonical form (see the module's rules).
@@ -506,6 +525,11 @@ def validate_runs(
         Accuracy-type scores (and their stderr) are percentages: divide by 100.
     require_upstream : bool, default True
         Require ``upstream_score`` on pretrained rows. False for tables that publish none.
+    aliases : AliasTable, optional
+        Names that are the same thing across sources; the shipped table
+        (:func:`~transferscope.schema.names.default_aliases`) when omitted.
+    source : str, optional
+        Name of the source the runs will be stored under (its own aliases apply first).
     file : str, optional
         Name of the input for error messages.
 
@@ -550,6 +574,8 @@ def validate_runs(
             column="method",
         )
     out["method"] = method
+    table = resolve_aliases(aliases)
+    _apply_aliases(out, table, ("task", "model", "method"), source)
     for column in ("upstream_score", "downstream_score", "downstream_stderr"):
         if column in frame.columns:
             out[column] = _as_number(frame[column], column, check)
@@ -570,6 +596,7 @@ def validate_runs(
         if upstream is not None:
             metric = metric.mask(metric.isna() & upstream.notna(), DEFAULT_METRIC)
         out["upstream_metric"] = metric
+    _apply_aliases(out, table, ("metric",), source)
     if require_upstream:
         pretrained = out["pretrained"].to_numpy()
         if upstream is None and pretrained.any():

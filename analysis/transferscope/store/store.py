@@ -338,7 +338,9 @@ class Store:
         valid = (
             runs
             if isinstance(runs, ValidatedRuns)
-            else validate_runs(runs, require_upstream=require_upstream, file=info.name)
+            else validate_runs(
+                runs, require_upstream=require_upstream, source=info.name, file=info.name
+            )
         )
         table = pa.Table.from_pandas(valid.frame, preserve_index=False)
         with self.registered(_INCOMING, table), self.transaction():
