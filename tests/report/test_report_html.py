@@ -40,7 +40,7 @@ def test_table_escapes_headers_and_cells() -> None:
 def test_table_options() -> None:
     frame = pd.DataFrame(
         {"link": [H.link("source-1.html#g0001", HOSTILE)], "text": ["x"], "ci": ["0.5 [0.4, 0.6]"],
-         "est": [0.5], "empty": [np.nan]}
+         "est": [0.5], "empty": [np.nan], "blank_note": [" "]}
     )  # fmt: skip
     out = H.table(
         frame, raw_html=("link",), sort_values={"ci": "est"}, nowrap=("ci",), drop_empty=True,
@@ -48,7 +48,7 @@ def test_table_options() -> None:
     )  # fmt: skip
     assert '<a href="source-1.html#g0001">&lt;img src=x onerror=alert(1)&gt;</a>' in out
     assert '<td class="nowrap" data-v="0.5">0.5 [0.4, 0.6]</td>' in out
-    assert "empty" not in out and 'class="sortable full"' in out
+    assert "empty" not in out and "blank_note" not in out and 'class="sortable full"' in out
     assert H.table(frame[["empty"]], missing="—").count(">—</td>") == 1
 
 

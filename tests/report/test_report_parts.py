@@ -214,3 +214,47 @@ def test_knowledge_table_shows_no_empty_column() -> None:
     for column in cols:
         assert rows[column].notna().any(), column
     assert "share_of_r" not in cols  # defined for no set: the demo's empty column
+
+
+def test_a_source_whose_upstream_is_a_loss_is_fitted_with_the_loss_family(tmp_path: Path) -> None:
+    from transferscope.frontier import fit_store
+    from transferscope.report.frontiers import current_fits, source_families
+
+    acc = synthetic_ladder(tasks=("a", "b"), methods=("full_ft", "linear_probe"), seeds=2)
+    # the same runs with a validation loss as upstream score (lower is better)
+    loss = acc.assign(
+        task=acc["task"] + "_l",  # groups do not span sources here (they may in general)
+        upstream_metric="loss",
+        upstream_score=4.0 - 3.0 * acc["upstream_score"],
+    )
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.ingest(acc, "acc_source")
+        store.ingest(loss, "loss_source")
+        runs = store.runs()
+        families = source_families(runs)
+        assert families == {"acc_source": None, "loss_source": "loss_exp"}
+        fits, n_now, by = current_fits(
+            store, {}, family=None, bootstrap=20, seed=2, progress=False, families=families
+        )
+        assert n_now == 8 and len(fits) == 8
+        is_loss = fits["task"].astype(str).str.endswith("_l")
+        assert set(fits.loc[~is_loss, "family"]) == {"abnar"}
+        assert set(fits.loc[is_loss, "family"]) == {"loss_exp"}
+        assert (fits["status"] == "ok").sum() >= 6  # the loss source is fitted, not degenerate
+        # the same numbers as fitting the loss source on its own with loss_exp
+        alone = fit_store(
+            store, "loss_exp", by=by, filters={"source": ["loss_source"]}, bootstrap=20, seed=2
+        )
+        assert alone["reused"].all()  # stored by the report's fit: the same fingerprints
+        mine = fits[is_loss].sort_values(list(by))
+        np.testing.assert_allclose(
+            mine["plateau"].to_numpy(float),
+            alone.sort_values(list(by))["plateau"].to_numpy(float),
+            rtol=0,
+            equal_nan=True,
+        )
+        # a named family applies to every source
+        named, _, _ = current_fits(
+            store, {}, family="abnar", bootstrap=20, seed=2, progress=False, families=families
+        )
+        assert set(named["family"]) == {"abnar"}

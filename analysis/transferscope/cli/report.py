@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
         "--family",
         default=None,
         metavar="F",
-        help="saturating family to fit and draw (default: the engine's), or 'all' for every one",
+        help="saturating family to fit and draw (default: the engine's, or loss_exp for a "
+        "source whose upstream score is a loss), or 'all' for every one",
     )
     p.add_argument(
         "--max-group-charts",

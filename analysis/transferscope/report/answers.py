@@ -77,7 +77,12 @@ def _saturation_answer(part: pd.DataFrame) -> str:
     sat = fitted[fitted["saturates"].fillna(False).astype(bool)]
     rest = fitted[~fitted["saturates"].fillna(False).astype(bool)]
     bits = []
-    if len(sat):
+    if len(sat) == 1:
+        bits.append(
+            f"1 of {len(fitted)} fitted groups saturates within the data (plateau "
+            f"{fmt(sat['plateau'].iloc[0])})."
+        )
+    elif len(sat):
         bits.append(
             f"{len(sat)} of {len(fitted)} fitted groups saturate within the data (plateaus "
             f"{fmt(sat['plateau'].min())}–{fmt(sat['plateau'].max())}, median "

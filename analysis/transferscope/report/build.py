@@ -180,8 +180,10 @@ def build_report(
     sources, tasks, methods : sequence of str, optional
         Keep only these sources / tasks / methods.
     family : str, optional
-        Saturating family to fit and draw (the frontier engine's default when omitted);
-        ``"all"`` draws every family side by side.
+        Saturating family to fit and draw; when omitted, the frontier engine's default, or
+        ``loss_exp`` for a source whose upstream scores are losses (see
+        :func:`transferscope.report.frontiers.source_families`); ``"all"`` draws every family
+        side by side.
     max_group_charts : int
         Representative frontier charts on the front page (at least one per source that has a
         fitted group, while the number allows); every group has its chart on its source's page.

@@ -253,7 +253,7 @@ class ReportContext:
     @functools.cached_property
     def fits(self) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
         """Current fits, the number fitted by this build, and the group key columns."""
-        from transferscope.report.frontiers import current_fits
+        from transferscope.report.frontiers import current_fits, source_families
 
         o = self.options
         return current_fits(
@@ -263,6 +263,7 @@ class ReportContext:
             bootstrap=o.fit_bootstrap,
             seed=o.seed,
             progress=o.progress,
+            families=source_families(self.runs) if o.family is None else None,
         )
 
     @functools.cached_property

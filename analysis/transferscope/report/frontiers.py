@@ -41,6 +41,39 @@ from transferscope.store import Store
 CURVE_POINTS = 100
 
 
+#: Family fitted where a source's upstream score is a loss (the default family needs accuracies).
+LOSS_FAMILY = "loss_exp"
+
+
+def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
+    """Family each source is fitted with when none is named: the default, or a loss family.
+
+    A source whose upstream scores are all lower-is-better (a validation loss, as mlf-scaling's)
+    gets :data:`LOSS_FAMILY`; the default family models accuracies and would leave every group
+    of such a source unfitted.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    dict of str to str or None
+        Source to family (None: the engine's default).
+    """
+    from transferscope.schema import metric_direction
+
+    out: dict[str, str | None] = {}
+    scored = runs[runs["upstream_score"].notna()]
+    for source in sorted(runs["source"].astype(str).unique()):
+        metrics = scored.loc[scored["source"].astype(str) == source, "upstream_metric"]
+        names = {str(m) for m in metrics.dropna().unique()}
+        lower = bool(names) and all(metric_direction(m) == "lower" for m in names)
+        out[source] = LOSS_FAMILY if lower else None
+    return out
+
+
 def current_fits(
     store: Store,
     filters: dict[str, Any],
@@ -49,6 +82,7 @@ def current_fits(
     bootstrap: int | None,
     seed: int,
     progress: bool,
+    families: Mapping[str, str | None] | None = None,
 ) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
     """Fits of every group: stored ones that are current, the others computed (and stored) now.
 
@@ -59,7 +93,11 @@ def current_fits(
     filters : dict
         Filters of the runs (as for :meth:`Store.runs`), the same as the report's.
     family : str, optional
-        A family name, ``"all"`` (every family, side by side) or None for the engine's default.
+        A family name, ``"all"`` (every family, side by side) or None for the engine's default
+        (or, with ``families``, each source's).
+    families : mapping of str to str or None, optional
+        With ``family=None``: the family of each source (None: the engine's default), as made
+        by :func:`source_families`; the sources are fitted in one call per family.
     bootstrap : int, optional
         Resamples of the plateau interval (engine default when None).
     seed : int
@@ -83,7 +121,18 @@ def current_fits(
         options.update(family="auto", side_by_side=True)
     elif family is not None:
         options["family"] = family
-    fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
+    split: dict[str | None, list[str]] = {}
+    for source, fam in (families or {}).items():
+        split.setdefault(fam, []).append(source)
+    if family is not None or set(split) <= {None}:
+        fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
+    else:
+        parts = []
+        for fam, sources in sorted(split.items(), key=lambda kv: str(kv[0])):
+            chosen = {**options, **({"family": fam} if fam is not None else {})}
+            only = {**filters, "source": sources}
+            parts.append(fit_store(store, by=by, filters=only, progress=progress, **chosen))
+        fits = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by

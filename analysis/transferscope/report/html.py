@@ -55,6 +55,10 @@ def _missing(value: Any) -> bool:
     return isinstance(value, float | np.floating) and math.isnan(float(value))
 
 
+def _blank(value: Any) -> bool:
+    return _missing(value) or (isinstance(value, str) and not value.strip())
+
+
 def format_value(value: Any, digits: int = 3) -> str:
     """Format a cell for display (not escaped): floats to ``digits`` significant decimals.
 
@@ -235,7 +239,7 @@ def table(
     full_width : bool
         Stretch the table to the page's width.
     drop_empty : bool
-        Leave out columns that have no value in any row.
+        Leave out columns that have no value in any row (missing, or empty text).
 
     Returns
     -------
@@ -245,7 +249,7 @@ def table(
     cols = {str(c): str(c) for c in frame.columns} if columns is None else dict(columns)
     cols = {c: h for c, h in cols.items() if c in frame.columns}
     if drop_empty:
-        cols = {c: h for c, h in cols.items() if frame[c].notna().any()}
+        cols = {c: h for c, h in cols.items() if any(not _blank(v) for v in frame[c])}
     tips = dict(titles or {})
     head = "".join(
         f'<th scope="col" title="{escape(tips[c])}">{escape(h)}</th>'

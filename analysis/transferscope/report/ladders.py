@@ -361,19 +361,22 @@ def _step_ladder_page(
     )
 
 
+def _context_text(column: str, value: Any) -> str:
+    return metric_name(value) if column == "downstream_metric" else label_value(column, value)
+
+
 def _upstream_ladders(ctx: Any, runs: pd.DataFrame) -> list[str]:
     """Draw the ladder of tasks whose checkpoints are ordered by upstream score."""
     pre = runs["pretrained"].fillna(True).astype(bool)
     if runs.loc[pre, "upstream_score"].notna().sum() == 0:
         return []
     frame = runs.copy()
-    contexts = frame[["downstream_metric", "shots"]].drop_duplicates()
-    if len(contexts) > 1:
+    # a panel per task and context; its label names only what differs between the panels
+    several = [c for c in ("downstream_metric", "shots") if frame[c].nunique(dropna=False) > 1]
+    if several:
         frame["task"] = [
-            f"{t} · {metric_name(m)} · {label_value('shots', s)}"
-            for t, m, s in zip(
-                frame["task"], frame["downstream_metric"], frame["shots"], strict=True
-            )
+            " · ".join([str(t), *(_context_text(c, v) for c, v in zip(several, rest, strict=True))])
+            for t, *rest in zip(frame["task"], *(frame[c] for c in several), strict=True)
         ]
     # compared against training from scratch: tasks with runs without pretraining
     scratch_tasks = set(frame.loc[~pre, "task"].astype(str))
@@ -398,6 +401,7 @@ def _upstream_ladders(ctx: Any, runs: pd.DataFrame) -> list[str]:
     base = base[base["task"].astype(str).isin(shown)]
     ups = runs.loc[pre, "upstream_metric"].tolist()
     x_long = score_axis_title("upstream", ups, runs.loc[pre, "upstream_task"].tolist())
+    y_long = score_axis_title("downstream", runs["downstream_metric"].tolist())
     shared = bool((base["method"] == charts.SCRATCH_LABEL).any())
     per_method = bool((base["method"] != charts.SCRATCH_LABEL).any())
     if shared and per_method:
@@ -417,16 +421,17 @@ def _upstream_ladders(ctx: Any, runs: pd.DataFrame) -> list[str]:
         )
     caption = (
         "One panel per task. Each line follows one adaptation method along checkpoints of "
-        f"increasing pretraining quality (x: the checkpoint's {x_long}; y: mean over seeds, "
-        f"bars: ± one standard error). {baseline} The gap between a line and its baseline is "
-        "the gain from pretraining; a steep line depends strongly on the checkpoint's quality."
+        f"increasing pretraining quality (x: the checkpoint's {x_long}; y: {y_long}, mean "
+        f"over seeds, bars: ± one standard error). {baseline} The gap between a line and its "
+        "baseline is the gain from pretraining; a steep line depends strongly on the "
+        "checkpoint's quality."
     )
     chart = charts.ladder_chart(
         ck,
         base,
         title="Downstream score along the checkpoint ladder",
         x_title="checkpoint's upstream score",
-        y_title=score_axis_title("Downstream", runs["downstream_metric"].tolist()),
+        y_title=short_axis_title("downstream", runs["downstream_metric"].tolist()),
     )
     fig = ctx.charts.add("ladder", chart, caption)
     body = [fig.html().replace('class="chart"', 'class="chart wide"')]

@@ -348,7 +348,7 @@ def _source_body(r: SourceRanking, add: AddChart, max_contexts: int) -> tuple[li
         body.append(
             H.table(
                 part, cols, sort_values={"pooled": "estimate", "ranks": "rank"}, drop_empty=True,
-                nowrap=("pooled", "ranks"), wide=("message",),
+                nowrap=("pooled", "ranks", "pool_model"), wide=("entity", "message"),
             )
         )  # fmt: skip
         md.append(f"#### {md_escape(label)}\n\n" + md_table(part, cols) + "\n")
