@@ -724,6 +724,8 @@ def step_ladder_template(x: Literal["step", "upstream"] = "step", *, columns: in
         )
         .properties(title=alt.TitleParams(text=placeholder("title"), anchor="start", fontSize=13))
         .configure_axis(titleFontSize=10, labelFontSize=9, titleFontWeight="normal")
+        # a y title longer than a panel is cut (the figure's title names the metric in full)
+        .configure_axisY(titleLimit=95)
     )
     spec = chart.to_dict()
     spec.pop("datasets", None)
