@@ -29,9 +29,12 @@ FRAME = pd.DataFrame(
 
 
 def test_table_fits_the_width_and_names_shots() -> None:
-    text = format_table(FRAME, 80)
+    text = format_table(FRAME, 90)
     lines = text.splitlines()
-    assert max(len(line) for line in lines) <= 80
+    assert max(len(line) for line in lines) <= 90
+    assert "a_rather_long_task_name_indeed" in lines[1]  # names are never cut
+    narrow = format_table(FRAME, 40).splitlines()  # too narrow for the names: they stay whole
+    assert "a_rather_long_task_name_indeed" in narrow[1] and "…" in narrow[1]
     assert lines[0].split() == ["task", "shots", "metric", "plateau", "ci_low", "message"]
     assert lines[1].split()[1] == "full" and lines[2].split()[1] == "zero-shot"
     assert "…" in lines[1] and "0.9123" in lines[1]  # cut text, four significant digits

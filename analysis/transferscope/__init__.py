@@ -18,7 +18,7 @@ dependence and ranking      ``measure_dependence``, ``task_values``, ``pooled_de
                             ``friedman_nemenyi``, ``suite_agreement``, ``method_slopes``
 meta-analysis               ``pool_effects``, ``meta_regression``, ``leave_one_out``,
                             ``egger_test``
-theory (diagonal networks)  ``simulate_ladder``
+theory (diagonal networks)  ``simulate_ladder``, ``theory_curves``, ``theory_ladder``
 your own ladders            ``run_ladder``
 interactions (knowledge)    ``interactions``, ``compare_knowledge``, ``knowledge_records``
 reports                     ``build_report``, ``run_demo``
@@ -57,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "leave_one_out": "transferscope.stats",
     "egger_test": "transferscope.stats",
     "simulate_ladder": "transferscope.dln",
+    "theory_curves": "transferscope.dln",
+    "theory_ladder": "transferscope.dln",
     "run_ladder": "transferscope.ladders",
     "interactions": "transferscope.knowledge",
     "compare_knowledge": "transferscope.knowledge",
@@ -93,7 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         suite_agreement,
         task_values,
     )
-    from transferscope.dln import simulate_ladder
+    from transferscope.dln import simulate_ladder, theory_curves, theory_ladder
     from transferscope.frontier import fit_frontiers, fit_group, fit_store, frontier_curves
     from transferscope.ingest import ingest_file, known_sources, load_source, read_table
     from transferscope.knowledge import compare_knowledge, interactions, knowledge_records

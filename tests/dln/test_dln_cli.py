@@ -61,3 +61,24 @@ def test_bad_input_is_one_line(
     assert main(["simulate", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_simulate_theory_writes_an_exact_ladder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "theory.csv"
+    args = ["--checkpoints", "2", "--tasks", "2", "--dim", "40", "--shots", "8", "20"]
+    assert main(["simulate", "--theory", "--out", str(out), *args]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == list(INPUT_COLUMNS)
+    # no seeds: 2 checkpoints x 2 tasks x 4 methods x 2 shots, plus 2 x 4 x 2 scratch rows
+    assert len(frame) == 32 + 16 and frame["seed"].isna().all()
+    assert frame["downstream_stderr"].gt(0).all()
+    assert "wrote 48 runs" in capsys.readouterr().out
+    again = tmp_path / "again.csv"
+    assert main(["simulate", "--theory", "--out", str(again), *args, "--seeds", "7"]) == 0
+    assert out.read_bytes() == again.read_bytes()  # exact: no seed changes it
+    db = tmp_path / "store.duckdb"
+    assert main(["ingest", str(out), "--db", str(db)]) == 0
+    with open_store(db, read_only=True) as store:
+        assert len(store.runs()) == 48

@@ -16,11 +16,14 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transferscope.errors import InputError
 from transferscope.frontier import (
     ESTIMATORS,
     FAMILIES,
+    STATUSES,
     Estimator,
     FitSettings,
     family_fingerprint,
@@ -72,14 +75,56 @@ def test_every_estimator_and_family_fits_inside_its_bounds(family: str, frontier
 @pytest.mark.parametrize("frontier", list(ESTIMATORS))
 def test_degenerate_groups_get_a_status_from_every_estimator(frontier: str) -> None:
     x, y = _group(40)
+    rng = np.random.default_rng(4)
+    two_x = np.repeat([0.6, 0.8], 20)  # two distinct upstream scores
     cases = {
-        "too_few_points": (x[:3], y[:3]),
-        "degenerate": (np.full(40, 0.6), y),  # one upstream score
+        "too_few_points": [(x[:2], y[:2], ""), (two_x, y, "2 distinct upstream scores")],
+        "degenerate": [
+            (np.full(40, 0.6), y, "same upstream score"),
+            # a relation that falls: no rising frontier describes it
+            (x, 0.95 - 0.8 * (x - 0.4) + rng.normal(0, 0.01, 40), "falls as the upstream"),
+        ],
     }
-    for status, (xs, ys) in cases.items():
-        result = fit_group(xs, ys, "abnar", frontier=frontier, bootstrap=10)
-        assert result.status == status, (frontier, status, result.message)
-        assert result.message
+    for status, groups in cases.items():
+        for xs, ys, reason in groups:
+            for family in ACCURACY_FAMILIES:
+                result = fit_group(xs, ys, family, frontier=frontier, bootstrap=10)
+                assert result.status == status, (frontier, family, status, result.message)
+                assert reason in result.message and result.message
+                assert np.isnan(result.plateau) and np.isnan(result.plateau_ci_low)
+
+
+def test_a_plateau_fixed_by_the_curve_has_no_interval() -> None:
+    # power's plateau is 1 by construction: every resample gives 1, which is no interval
+    x, y = _group(60)
+    result = fit_group(x, y, "power", bootstrap=40, seed=1)
+    assert result.ok and result.plateau == 1.0
+    assert np.isnan(result.plateau_ci_low) and np.isnan(result.plateau_ci_high)
+    assert "no plateau interval: every resample puts the plateau at 1" in result.message
+    abnar = fit_group(x, y, "abnar", bootstrap=40, seed=1)
+    assert abnar.ok and abnar.plateau_ci_low < abnar.plateau < abnar.plateau_ci_high
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=25)
+@given(
+    points=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=0, max_size=40),
+    frontier=st.sampled_from(sorted(ESTIMATORS)),
+    family=st.sampled_from(ACCURACY_FAMILIES),
+)
+def test_any_group_gets_a_status_and_honest_numbers(
+    points: list[tuple[float, float]], frontier: str, family: str
+) -> None:
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    result = fit_group(x, y, family, frontier=frontier, bootstrap=20, seed=0)
+    assert result.status in STATUSES and (result.ok or result.message)
+    if result.ok:
+        assert 0.0 <= result.plateau <= 1.0
+        low, high = result.plateau_ci_low, result.plateau_ci_high
+        assert np.isnan(low) == np.isnan(high)
+        assert np.isnan(low) or low < high  # an interval, never one of zero width
+    else:
+        assert np.isnan(result.plateau)
 
 
 def test_a_new_estimator_is_one_class() -> None:

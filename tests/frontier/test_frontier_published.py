@@ -30,11 +30,13 @@ def _fit(
     assert failed["plateau"].isna().all()
     ok = out[out["status"] == "ok"]
     assert ok["plateau"].between(0, 1).all()
-    # an interval needs 20 successful resamples: with one failure it is left empty
+    # an interval needs 20 successful resamples: with one failure it is left empty; and a
+    # plateau that every resample puts at the same bound (e_ir at 0) has no interval, said so
     has_ci = ok["plateau_ci_low"].notna()
     assert (has_ci == ok["plateau_ci_high"].notna()).all()
-    assert (ok.loc[has_ci, "plateau_ci_low"] <= ok.loc[has_ci, "plateau_ci_high"]).all()
-    assert (ok.loc[~has_ci, "bootstrap_failed_share"] > 0).all()
+    assert (ok.loc[has_ci, "plateau_ci_low"] < ok.loc[has_ci, "plateau_ci_high"]).all()
+    pinned = ok["message"].str.contains("no plateau interval: every resample puts the plateau")
+    assert ((ok["bootstrap_failed_share"] > 0) | pinned)[~has_ci].all()
     return out
 
 
@@ -56,17 +58,22 @@ def test_pythia_every_task_and_setting(shared_data: Path) -> None:
     out = _fit(shared_data, "pythia", by=(*BY, "downstream_metric"))
     degenerate = out[out["status"] == "degenerate"]
     # likelihood differences / stereotype percentages above 1, perplexities (lower is better;
-    # here only LAMBADA's) and LAMBADA, whose accuracy is the upstream score itself
+    # here only LAMBADA's), LAMBADA, whose accuracy is the upstream score itself, and groups
+    # whose score clearly falls as LAMBADA accuracy rises (several MMLU subjects near chance,
+    # WSC, two CrowS-Pairs subsets: Kendall's tau from -0.55 to -0.36)
     reasons = degenerate["message"].str.contains(
-        "lower-is-better|outside \\[0, 1\\]|own upstream task"
+        "lower-is-better|outside \\[0, 1\\]|own upstream task|falls as the upstream score"
     )
     assert reasons.all()
+    falling = degenerate[degenerate["message"].str.contains("falls as the upstream score")]
+    assert len(falling) == 11
+    assert falling["task"].str.match("hendrycksTest-|crows_pairs_french|wsc$").all()
     assert set(
         degenerate.loc[degenerate["message"].str.contains("lower-is"), "downstream_metric"]
     ) <= {"ppl"}
     own = degenerate["message"].str.contains("own upstream task")
     assert set(degenerate.loc[own, "task"]) == {"lambada_openai"}
-    assert out["status"].eq("ok").sum() >= 0.9 * len(out)
+    assert out["status"].eq("ok").sum() >= 0.85 * len(out)
 
 
 def test_pythia_mixed_metrics_are_reported_not_mixed(shared_data: Path) -> None:
@@ -80,7 +87,16 @@ def test_pythia_mixed_metrics_are_reported_not_mixed(shared_data: Path) -> None:
 def test_mlf_scaling_losses_use_loss_exp(shared_data: Path) -> None:
     out = _fit(shared_data, "mlf-scaling", family="auto")
     assert out["family"].eq("loss_exp").all()
-    assert out["status"].eq("ok").all()
+    # four tasks whose accuracy falls as the C4 loss improves (tau -0.61 to -0.33) cannot be
+    # described by a rising frontier; every other group is fitted
+    failed = out[out["status"] != "ok"]
+    assert set(failed["task"]) == {
+        "agi_eval_lsat_lr",
+        "agi_eval_lsat_rc",
+        "agi_eval_sat_en",
+        "bigbench_elementary_math_qa",
+    }
+    assert failed["message"].str.contains("falls as the upstream score improves").all()
     refused = fit_frontiers(load_source("mlf-scaling", from_dir=shared_data).frame, bootstrap=0)
     assert refused["status"].eq("degenerate").all()
 

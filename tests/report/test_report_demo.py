@@ -25,7 +25,8 @@ def test_demo_command_writes_a_report_into_a_fresh_store(
     printed = capsys.readouterr().out
     assert f"report: {(out / 'index.html').resolve()}" in printed
     index = (out / "index.html").read_text(encoding="utf-8")
-    for anchor in ("answers", "charts", "index", "ranking", "ladders", "sources"):
+    anchors = ("answers", "charts", "index", "ranking", "ladders", "theory", "sources")
+    for anchor in anchors:
         assert f'<section id="{anchor}">' in index
     assert '<section id="knowledge">' in index  # the worked example's interactions
     assert (out / "source-1.html").exists()  # every group's chart

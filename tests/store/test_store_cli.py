@@ -304,7 +304,10 @@ def test_store_that_is_not_a_database(
     for argv in (["ingest", str(write_csv())], ["sources"], ["runs"]):
         code, _, err = _run([*argv, "--db", str(notes)], capsys)
         assert code == 2
-        assert _one_line_error(err).endswith(f"{notes}: not a DuckDB database; choose another --db")
+        assert _one_line_error(err).endswith(
+            f"{notes}: not a DuckDB database (it is a text file, e.g. CSV or JSON); "
+            "choose another --db"
+        )
     assert notes.read_text() == "my notes\n"
 
 
@@ -336,7 +339,7 @@ def test_store_locked_by_another_process(
     before = store_state(db)
     release = hold_open(db)
     for argv in (["ingest", str(write_csv("other.csv"))], ["sources"], ["runs"]):
-        code, _, err = _run([*argv, "--db", str(db)], capsys)
+        code, _, err = _run([*argv, "--db", str(db), "--wait", "0"], capsys)
         assert code == 2
         assert "locked by another process (PID " in _one_line_error(err)
     release()

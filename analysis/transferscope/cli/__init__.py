@@ -31,7 +31,10 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message}\n")
+        from transferscope.cli._output import safe_text
+
+        # argparse repeats what was typed (e.g. unrecognized arguments): escaped, on one line
+        sys.stderr.write(f"{self.prog}: {safe_text(message)}\n")
         raise SystemExit(2)
 
 
@@ -124,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse usage errors and --help
         return int(exc.code) if isinstance(exc.code, int) else 2
     except InputError as exc:
-        sys.stderr.write(f"transferscope: error: {exc}\n")
+        from transferscope.cli._output import safe_text
+
+        # one line, whatever the file names and values in it hold
+        sys.stderr.write(f"transferscope: error: {safe_text(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("transferscope: interrupted\n")

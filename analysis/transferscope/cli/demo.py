@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from transferscope.cli._output import resamples_value, say, seed_value
 from transferscope.errors import InputError
 
 
@@ -24,10 +25,12 @@ def register(sub: Any) -> None:
     p.add_argument("--tasks", type=int, default=4, metavar="N", help="downstream tasks")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per run")
     p.add_argument("--dim", type=int, default=100, metavar="D", help="input dimension")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, metavar="S", help="seed of everything random"
+    )
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=resamples_value,
         default=None,
         metavar="B",
         help="bootstrap resamples of the plateau intervals (default: the frontier engine's)",
@@ -41,8 +44,6 @@ def _run(args: argparse.Namespace) -> int:
     for name in ("checkpoints", "tasks", "seeds"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be >= 1, not {getattr(args, name)}")
-    if args.bootstrap is not None and args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
     result = run_demo(
         args.out,
         checkpoints=args.checkpoints,
@@ -54,11 +55,11 @@ def _run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     rep = result.report
-    print(
+    say(
         f"simulated {result.n_runs} runs ({result.seconds_simulate:.1f} s); "
         f"{rep.n_groups} frontier groups, {rep.n_groups_ok} fitted; "
         f"{rep.n_methods_ranked} methods ranked; report in {result.seconds_report:.1f} s"
     )
-    print(f"store: {result.db_path.resolve()}")
-    print(f"report: {rep.index_html.resolve()}")
+    say(f"store: {result.db_path.resolve()}")
+    say(f"report: {rep.index_html.resolve()}")
     return 0

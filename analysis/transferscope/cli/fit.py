@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
 from transferscope.cli._output import (
@@ -17,11 +16,11 @@ from transferscope.cli._output import (
     add_names_argument,
     emit,
     filters_from,
+    lock_options,
     opened_engine,
 )
-from transferscope.config import default_db_path
 from transferscope.engine import resolve_engine
-from transferscope.errors import InputError, StoreError
+from transferscope.errors import InputError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
 from transferscope.frontier.settings import INEFFICIENCIES, options_from
 from transferscope.schema import RUN_COLUMNS
@@ -133,14 +132,14 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
     settings = settings_from_args(args)
-    path = args.db if args.db is not None else default_db_path()
-    if str(path) != ":memory:" and not Path(path).exists():
-        raise StoreError(
-            "no store here yet; ingest a table first (transferscope ingest PATH)", file=str(path)
-        )
     filters = filters_from(args)
     engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
-    with open_store(path) as store, opened_engine(engine):
+    # a read lock while fitting (other commands may read meanwhile); finished groups are
+    # committed in short transactions, so a killed fit keeps them
+    with (
+        open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store,
+        opened_engine(engine),
+    ):
         frame = fit_store(
             store,
             settings.family,

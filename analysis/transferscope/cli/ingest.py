@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from transferscope.cli._output import add_db_argument
+from transferscope.cli._output import add_db_argument, lock_options, say
 from transferscope.errors import InputError
 from transferscope.ingest.formats import FORMATS
 from transferscope.ingest.pipeline import (
@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
                 aliases=args.aliases,
                 replace=args.replace,
                 progress=progress,
+                **lock_options(args),
             )
     elif args.fmt != "table":
         extra = [
@@ -189,6 +190,7 @@ def _run(args: argparse.Namespace) -> int:
                 aliases=args.aliases,
                 replace=args.replace,
                 progress=progress,
+                **lock_options(args),
             )
     else:
         extra = [
@@ -213,6 +215,7 @@ def _run(args: argparse.Namespace) -> int:
                 aliases=args.aliases,
                 replace=args.replace,
                 progress=progress,
+                **lock_options(args),
             )
-    print(result.describe())
+    say(result.describe())
     return 0

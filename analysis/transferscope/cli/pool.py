@@ -11,6 +11,7 @@ import pandas as pd
 
 from transferscope.cli._output import add_format_argument, add_names_argument, emit
 from transferscope.errors import InputError
+from transferscope.paths import check_input_file
 
 #: tau^2 estimators (kept here so that ``--help`` does not import the statistics stack).
 POOL_METHODS = ("DL", "REML", "PM", "FE")
@@ -91,8 +92,7 @@ def read_effects(
         (or a variance that is not positive), naming file, row and column.
     """
     file = str(path)
-    if not Path(path).is_file():
-        raise InputError("no such file (expected a CSV file)", file=file)
+    check_input_file(path, "a CSV file")  # stat only: a FIFO or a device is never opened
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

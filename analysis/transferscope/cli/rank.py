@@ -15,7 +15,11 @@ from transferscope.cli._output import (
     add_names_argument,
     emit,
     filters_from,
+    lock_options,
     opened_engine,
+    resamples_value,
+    say,
+    seed_value,
 )
 from transferscope.errors import InputError
 
@@ -94,12 +98,12 @@ def register(sub: Any) -> None:
     p.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=resamples_value,
         default=1000,
         metavar="B",
         help="draws for p_best and the rank intervals (0: none)",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the draws")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed of the draws")
     add_engine_arguments(p)
     add_format_argument(p)
     add_columns_argument(p, _TABLE)
@@ -148,11 +152,9 @@ def _run(args: argparse.Namespace) -> int:
     from transferscope.engine import resolve_engine
     from transferscope.store import open_store
 
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
     suites = _suites(args)
     filters: dict[str, Any] = filters_from(args)
-    with open_store(args.db, read_only=True) as store:
+    with open_store(args.db, read_only=True, **lock_options(args)) as store:
         runs = store.runs(**filters)
     if runs.empty:
         raise InputError("no runs match; ingest runs first or loosen --task/--method/--source")
@@ -190,12 +192,12 @@ def _run(args: argparse.Namespace) -> int:
         f"{first} dependent first; rank from 1\n"
     )
     if reason:
-        out.write(f"metric chosen: {metric} ({reason}; --metric to choose)\n")
+        say(f"metric chosen: {metric} ({reason}; --metric to choose)", out)
     context = list(table.columns[: list(table.columns).index("rank") - 1])
     entity = table.columns[len(context)]
     emit(table, "table", out, columns=args.columns, default=[*context, entity, *_TABLE])
     notes = table[table["message"].fillna("").astype(str) != ""]
     for row in notes.itertuples(index=False):
         where = ", ".join(str(getattr(row, c)) for c in context)
-        out.write(f"note ({where}; {getattr(row, entity)}): {row.message}\n")
+        say(f"note ({where}; {getattr(row, entity)}): {row.message}", out)  # names escaped
     return 0

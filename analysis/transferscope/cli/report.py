@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_filter_arguments, filters_from
+from transferscope.cli._output import (
+    add_db_argument,
+    add_filter_arguments,
+    filters_from,
+    lock_options,
+    say,
+    seed_value,
+)
 from transferscope.errors import InputError
 
 
@@ -46,7 +53,9 @@ def register(sub: Any) -> None:
             "every pretrained run has a scratch baseline, else the slope)"
         ),
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every bootstrap")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, metavar="S", help="seed of every bootstrap"
+    )
     p.add_argument(
         "--no-images", action="store_true", help="skip the PNG/SVG files (the page is complete)"
     )
@@ -62,7 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     n_charts = DEFAULT_MAX_GROUP_CHARTS if args.max_group_charts is None else args.max_group_charts
     if n_charts < 0:
         raise InputError(f"--max-group-charts must be >= 0, not {n_charts}")
-    with open_store(args.db) as store:
+    # a read lock while the report is made (other commands may read meanwhile); the fits it
+    # computes are written in short transactions
+    with open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store:
         result = build_report(
             store,
             args.out,
@@ -76,9 +87,9 @@ def _run(args: argparse.Namespace) -> int:
             image_formats=() if args.no_images else ("png", "svg"),
             progress=sys.stderr.isatty(),
         )
-    print(f"report: {result.index_html.resolve()}")
-    print(f"summary: {result.summary_md.resolve()}")
-    print(
+    say(f"report: {result.index_html.resolve()}")
+    say(f"summary: {result.summary_md.resolve()}")
+    say(
         f"{result.n_runs} runs, {result.n_groups} groups ({result.n_groups_ok} fitted, "
         f"{result.n_fitted_now} fitted now), {len(result.charts)} chart files, "
         f"{result.seconds:.1f} s"

@@ -12,6 +12,7 @@ from transferscope.cli._output import (
     add_names_argument,
     emit,
     filters_from,
+    lock_options,
 )
 from transferscope.store import open_store
 
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     by = list(dict.fromkeys(args.by or BY))
-    with open_store(args.db, read_only=True) as store:
+    with open_store(args.db, read_only=True, **lock_options(args)) as store:
         frame = store.run_counts(by, **filters_from(args))
     emit(frame, args.format, columns=args.columns)
     return 0

@@ -1,16 +1,23 @@
 """``transferscope simulate``: write a simulated checkpoint ladder as CSV or Parquet.
 
-``--model dln`` (the default) simulates diagonal linear networks; ``--model digits-mlp`` runs the
-worked example of real networks on scikit-learn's digits (:mod:`transferscope.examples.digits`).
+``--model dln`` (the default) simulates diagonal linear networks (with ``--theory``: their exact
+``D -> infinity`` expected scores, :func:`transferscope.dln.theory_ladder`); ``--model digits-mlp``
+runs the worked example of real networks on scikit-learn's digits
+(:mod:`transferscope.examples.digits`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from transferscope.cli._output import say, seed_value
 from transferscope.errors import InputError
+from transferscope.paths import check_output_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -55,9 +62,20 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rho-pt", type=float, default=0.2, metavar="RHO", help="pretraining teacher density"
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, metavar="S", help="seed of everything random"
+    )
     p.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="worker processes (digits-mlp; -1: all)"
+    )
+    p.add_argument(
+        "--theory",
+        action="store_true",
+        help=(
+            "dln only: write the D -> infinity expected scores from the state-evolution theory "
+            "instead of sampling (one row per checkpoint, task, method and shots; seed null; "
+            "downstream_stderr: predicted spread of one run at --dim; --seeds and --seed unused)"
+        ),
     )
     p.set_defaults(func=_run)
 
@@ -70,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     if kind is None:
         raise InputError("expected a .csv or .parquet file name", file=str(out))
     if args.model == "digits-mlp":
+        if args.theory:
+            raise InputError("--theory applies to --model dln only")
         return _run_digits(args, out, kind)
     if args.seeds is None:
         args.seeds = 3
@@ -82,7 +102,12 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--rho-pt must lie in (0, 1], not {args.rho_pt}")
     if args.shots is not None and any(n < 1 for n in args.shots):
         raise InputError("--shots must be >= 1")
-    try:
+    check_output_file(out)  # before the simulation: a bad place fails at once
+    # bad settings (e.g. a task that needs more dimensions than D offers) raise InputError;
+    # any other exception is a fault of the program and surfaces as one
+    if args.theory:
+        runs = _theory(args)
+    else:
         runs = simulate_ladder(
             checkpoints=args.checkpoints,
             tasks=args.tasks,
@@ -92,16 +117,22 @@ def _run(args: argparse.Namespace) -> int:
             rho_pt=args.rho_pt,
             seed=args.seed,
         )
-    except ValueError as exc:  # e.g. a task that needs more dimensions than D offers
-        raise InputError(str(exc)) from exc
-    if out.parent and not out.parent.exists():
-        raise InputError("the output folder does not exist", file=str(out))
-    if kind == "csv":
-        runs.to_csv(out, index=False)
-    else:
-        runs.to_parquet(out, index=False)
-    print(f"wrote {len(runs)} runs to {out}")
+    _write(runs, out, kind)
+    say(f"wrote {len(runs)} runs to {out}")
     return 0
+
+
+def _theory(args: argparse.Namespace) -> Any:
+    """Compute the ladder of ``--theory``: expected scores from the state evolution."""
+    from transferscope.dln import theory_ladder
+
+    return theory_ladder(
+        checkpoints=args.checkpoints,
+        tasks=args.tasks,
+        dim=args.dim,
+        shots=args.shots,
+        rho_pt=args.rho_pt,
+    )
 
 
 def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:
@@ -114,10 +145,7 @@ def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:
         raise InputError("--checkpoints and --seeds must be >= 1")
     if args.jobs == 0 or args.jobs < -1:
         raise InputError(f"--jobs must be >= 1 or -1, not {args.jobs}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, not {args.seed}")
-    if out.parent and not out.parent.exists():
-        raise InputError("the output folder does not exist", file=str(out))
+    check_output_file(out)  # before the ladder is trained: a bad place fails at once
     budgets = tuple(20 * 2**k for k in range(args.checkpoints))
     shots = args.shots[0] if args.shots else DigitsConfig.shots
     config = DigitsConfig(budgets=budgets, shots=shots)
@@ -129,12 +157,19 @@ def _run_digits(args: argparse.Namespace, out: Path, kind: str) -> int:
         progress=sys.stderr.isatty(),
     )
     runs = result.runs
-    if kind == "csv":
-        runs.to_csv(out, index=False)
-    else:
-        runs.to_parquet(out, index=False)
+    _write(runs, out, kind)
     failed = f"; {result.n_failed} cells failed" if result.n_failed else ""
-    print(f"wrote {len(runs)} runs to {out} ({result.seconds:.1f} s{failed})")
+    say(f"wrote {len(runs)} runs to {out} ({result.seconds:.1f} s{failed})")
     for row in result.cells[result.cells["status"] == "failed"].itertuples(index=False):
-        print(f"failed: {row.model} / {row.method} / seed {row.seed}: {row.message}")
+        say(f"failed: {row.model} / {row.method} / seed {row.seed}: {row.message}")
     return 0
+
+
+def _write(runs: pd.DataFrame, out: Path, kind: str) -> None:
+    try:
+        if kind == "csv":
+            runs.to_csv(out, index=False)
+        else:
+            runs.to_parquet(out, index=False)
+    except OSError as exc:  # e.g. the disk filled up while writing
+        raise InputError(f"cannot write the file ({exc.strerror or exc})", file=str(out)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import add_db_argument, add_format_argument, emit, lock_options
 from transferscope.store import open_store
 
 #: Columns left out of the human-readable table (``--format json|csv`` has every column).
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    with open_store(args.db, read_only=True) as store:
+    with open_store(args.db, read_only=True, **lock_options(args)) as store:
         frame = store.sources()
     if args.format == "table":
         frame = frame.drop(columns=list(_WIDE))

@@ -46,7 +46,7 @@ from transferscope.dependence.suites import Suites, check_suites, task_suites
 from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
 from transferscope.records import json_safe
-from transferscope.rng import keyed_seed, make_rng
+from transferscope.rng import check_resamples, keyed_seed, make_rng
 from transferscope.stats.meta import PoolMethod
 from transferscope.stats.tau2 import check_method
 
@@ -259,11 +259,11 @@ def rank_methods(
     Raises
     ------
     InputError
-        Unknown metric, order or estimator, a negative ``bootstrap``, missing columns.
+        Unknown metric, order or estimator, a ``bootstrap`` below 0 or above
+        :data:`transferscope.rng.MAX_RESAMPLES`, a negative seed, missing columns.
     """
     sign = orientation(str(metric), str(order))
-    if bootstrap < 0:
-        raise InputError(f"bootstrap must be >= 0, not {bootstrap}")
+    check_resamples(bootstrap)
     suites = check_suites(suites)
     method = check_method(method)
     base_seed = _base_seed(seed, rng)

@@ -4,9 +4,13 @@ Layers, bottom up: :mod:`~transferscope.dln.bias` (the implicit-bias penalty, ``
 parameterization and the dual Newton solver), :mod:`~transferscope.dln.train` (gradient descent,
 vectorized over seeds), :mod:`~transferscope.dln.data` (teachers, tasks, Gaussian data),
 :mod:`~transferscope.dln.regimes` (l-order, pretraining dependence, regimes I-IV),
-:mod:`~transferscope.dln.methods` (named initialization settings) and
+:mod:`~transferscope.dln.methods` (named initialization settings),
 :mod:`~transferscope.dln.ladder` (ladders in the canonical run schema, generalization curves, ground
-truth). See Anguita et al. 2026, "A Theory of How Pretraining Shapes Inductive Bias in Fine-Tuning".
+truth), :mod:`~transferscope.dln.state_evolution` (the ``D -> inf`` theory of the minimum-penalty
+interpolator: two scalar equations) and :mod:`~transferscope.dln.theory` (its laws from the task
+statistics, theory curves) and :mod:`~transferscope.dln.theory_ladder` (ladders of expected
+scores). See Anguita et al. 2026, "A Theory of How Pretraining Shapes Inductive Bias in
+Fine-Tuning".
 """
 
 from __future__ import annotations
@@ -52,6 +56,24 @@ from transferscope.dln.regimes import (
     penalty_scale,
     regime_grid,
 )
+from transferscope.dln.state_evolution import (
+    CoordinateLaw,
+    StateEvolution,
+    prox_derivative,
+    prox_penalty,
+    pushforward,
+    solve_state_evolution,
+    spread_scale,
+)
+from transferscope.dln.theory import (
+    PretrainedLaw,
+    finetune_law,
+    pretrained_law,
+    scratch_law,
+    solve_curve,
+    theory_curves,
+)
+from transferscope.dln.theory_ladder import theory_ladder
 from transferscope.dln.train import GDResult, gradient_descent, scratch_init
 
 __all__ = [
@@ -60,10 +82,13 @@ __all__ = [
     "REGIME_SETTINGS",
     "SCRATCH",
     "BiasSolution",
+    "CoordinateLaw",
     "GDResult",
     "InitSetting",
+    "PretrainedLaw",
     "RegimeReport",
     "ScratchSetting",
+    "StateEvolution",
     "TaskSpec",
     "bias_constants",
     "classify_regime",
@@ -72,21 +97,32 @@ __all__ = [
     "expected_ordering",
     "finetune_constants",
     "finetune_init",
+    "finetune_law",
     "finetuning_teacher",
     "generalization_curves",
     "gradient_descent",
     "ladder_ground_truth",
     "normalized_error",
     "penalty_scale",
+    "pretrained_law",
     "pretrained_weights",
     "pretraining_init",
     "pretraining_teacher",
+    "prox_derivative",
+    "prox_penalty",
+    "pushforward",
     "q_derivative",
     "q_penalty",
     "regime_grid",
     "sample_regression",
     "scratch_init",
+    "scratch_law",
     "simulate_ladder",
+    "solve_curve",
     "solve_implicit_bias",
+    "solve_state_evolution",
+    "spread_scale",
     "summarize_curves",
+    "theory_curves",
+    "theory_ladder",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from transferscope.errors import InputError
 from transferscope.records import Record
 
 
@@ -58,7 +59,7 @@ def default_tasks(rho_pt: float, count: int = 4) -> list[TaskSpec]:
         ``mix_<i>`` whose shared share rises from 0.1 to 0.9 of a support of 0.3 ``rho_pt``.
     """
     if count < 1:
-        raise ValueError("count must be >= 1")
+        raise InputError("count must be >= 1")
     base = [
         TaskSpec("equal", rho_pt, 0.0),
         TaskSpec("subset", 0.3 * rho_pt, 0.0),
@@ -98,7 +99,7 @@ def pretraining_teacher(
     """
     k = _count(rho_pt, dim)
     if not 1 <= k <= dim:
-        raise ValueError(f"rho_pt * dim must round to between 1 and dim, got {rho_pt} * {dim}")
+        raise InputError(f"rho_pt * dim must round to between 1 and dim, got {rho_pt} * {dim}")
     beta = np.zeros(dim)
     support = rng.choice(dim, size=k, replace=False)
     beta[support] = amplitude * rng.choice([-1.0, 1.0], size=k)
@@ -132,9 +133,9 @@ def finetuning_teacher(
     outside = np.flatnonzero(b == 0)
     n_shared, n_new = _count(task.shared, dim), _count(task.new, dim)
     if n_shared > inside.size or n_new > outside.size:
-        raise ValueError(f"task {task.name!r} needs more dimensions than the teacher offers")
+        raise InputError(f"task {task.name!r} needs more dimensions than the teacher offers")
     if n_shared + n_new == 0:
-        raise ValueError(f"task {task.name!r} has no active dimension at D = {dim}")
+        raise InputError(f"task {task.name!r} has no active dimension at D = {dim}")
     chosen = np.concatenate(
         [
             rng.choice(inside, size=n_shared, replace=False),

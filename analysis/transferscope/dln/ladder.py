@@ -42,6 +42,7 @@ from transferscope.dln.methods import (
     settings_json,
 )
 from transferscope.errors import InputError
+from transferscope.rng import check_seed
 from transferscope.schema import INPUT_COLUMNS
 
 #: Metric name of the simulated scores (1 - normalized generalization error, clipped to [0, 1]).
@@ -70,7 +71,7 @@ def _simulate(
     pretrain_sizes: Sequence[int],
     shots: Sequence[int],
     settings: Sequence[InitSetting],
-    scratch: ScratchSetting,
+    scratch: ScratchSetting | None,
     seeds: int,
     pt_noise: float,
     ft_noise: float,
@@ -90,14 +91,18 @@ def _simulate(
             xf, yf = sample_regression(bstar, max(shots), rng, noise=ft_noise)
             for n in shots:
                 beta, conv = finetune(ckpts, settings, xf[:n], yf[:n])
-                sbeta, sconv = finetune_scratch(scratch, xf[:n], yf[:n], rng)
+                if scratch is not None:
+                    sbeta, sconv = finetune_scratch(scratch, xf[:n], yf[:n], rng)
+                    s_err = float(normalized_error(sbeta, bstar))
+                else:  # no baseline asked for: skip its solve
+                    s_err, sconv = float("nan"), False
                 yield _Outcome(
                     replicate=rep,
                     task=task,
                     shots=int(n),
                     errors=normalized_error(beta, bstar),
                     converged=conv,
-                    scratch_error=float(normalized_error(sbeta, bstar)),
+                    scratch_error=s_err,
                     scratch_converged=sconv,
                     upstream_errors=upstream,
                 )
@@ -188,12 +193,14 @@ def simulate_ladder(
         upstream_score, task, method, shots, seed (replicate index), downstream_score,
         downstream_stderr (null), architecture, params (4 D weights), pretrain_data, pretrain_steps
         (null; the number of pretraining samples is in hparams), hparams (JSON text: the setting,
-        regime, n_pretrain, dim, noise, raw error, convergence). Scratch rows (pretrained = false)
+        regime, the task's fractions task_shared and task_new, n_pretrain, dim, noise, raw error,
+        convergence). Scratch rows (pretrained = false)
         repeat the same baseline under every method name, so that each method finds its baseline.
     """
     _check("checkpoints", checkpoints, 1)
     _check("seeds", seeds, 1)
     _check("dim", dim, 10)
+    check_seed(seed)
     task_list = default_tasks(rho_pt, _as_count(tasks)) if isinstance(tasks, int) else list(tasks)
     settings = list(DEFAULT_METHODS if methods is None else methods)
     if not settings:
@@ -244,6 +251,8 @@ def simulate_ladder(
                 err = float(out.errors[ci, m])
                 hp = {
                     **hp_base,
+                    "task_shared": float(out.task.shared),
+                    "task_new": float(out.task.new),
                     "n_pretrain": int(n_pt),
                     "error": err,
                     "converged": bool(out.converged[ci, m]),
@@ -269,6 +278,8 @@ def simulate_ladder(
                 **scratch.to_record(),
                 "baseline_for": setting.name,
                 **common,
+                "task_shared": float(out.task.shared),
+                "task_new": float(out.task.new),
                 "error": out.scratch_error,
                 "converged": out.scratch_converged,
             }
@@ -338,7 +349,8 @@ def generalization_curves(
     pt_noise, ft_noise : float
         Relative label noise of pretraining and fine-tuning.
     scratch : ScratchSetting or None
-        Baseline trained from scratch (method ``scratch``); ``None`` leaves it out.
+        Baseline trained from scratch (method ``scratch``); ``None`` leaves it out and skips its
+        solves (the random stream, and so the other draws, then differ from a run with it).
     seed : int
         Seed of everything random.
 
@@ -361,7 +373,7 @@ def generalization_curves(
         pretrain_sizes=[n_pt],
         shots=shot_list,
         settings=settings,
-        scratch=scratch if scratch is not None else SCRATCH,
+        scratch=scratch,
         seeds=seeds,
         pt_noise=pt_noise,
         ft_noise=ft_noise,

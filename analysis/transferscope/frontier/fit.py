@@ -28,6 +28,9 @@ from transferscope.schema import scored_on_upstream_task
 
 #: Default grouping of runs.
 DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
+#: Groups in the first and the largest batch of :func:`iter_fit_tasks`.
+FIRST_BATCH: int = 8
+LAST_BATCH: int = 256
 
 
 def group_key(by: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
@@ -379,6 +382,50 @@ def fit_tasks(
     fit = functools.partial(_fit_results, settings=settings, registry=registry)
     with progress_bar(len(tasks), progress) as bar:
         return runner.map(fit, list(tasks), on_done=bar.update)
+
+
+def iter_fit_tasks(
+    tasks: Sequence[Task],
+    settings: FitSettings,
+    n_jobs: int = 1,
+    progress: bool = False,
+    engine: Engine | str | None = None,
+) -> Iterator[list[FrontierResult]]:
+    """Fit groups like :func:`fit_tasks`, yielding the results of finished groups in batches.
+
+    The batches double from :data:`FIRST_BATCH` to :data:`LAST_BATCH` groups: the first groups
+    come back early (so that :func:`transferscope.frontier.fit_store` can store them), and later
+    batches keep the engine's overhead per batch small.
+
+    Parameters
+    ----------
+    tasks : sequence
+        Groups, as made by :func:`group_tasks`.
+    settings : FitSettings
+        Families, estimator and options.
+    n_jobs : int
+        Local worker processes, or workers of a local Dask cluster (-1: every core).
+    progress : bool
+        Show a progress bar on stderr.
+    engine : Engine, {"local", "dask"} or None
+        Where the groups run (see :mod:`transferscope.engine`); None: ``"local"``.
+
+    Yields
+    ------
+    list of FrontierResult
+        The results of one task, in the order of ``tasks``.
+    """
+    registry = Registry.current(settings)
+    resolve_families(settings, None)  # refuses unknown names before any work
+    runner = resolve_engine(engine, n_jobs)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    items = list(tasks)
+    with progress_bar(len(items), progress) as bar:
+        start, size = 0, FIRST_BATCH
+        while start < len(items):
+            batch = items[start : start + size]
+            yield from runner.map(fit, batch, on_done=bar.update)
+            start, size = start + len(batch), min(2 * size, LAST_BATCH)
 
 
 def fit_frontiers(

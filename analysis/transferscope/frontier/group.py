@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 from transferscope.errors import InputError
 from transferscope.frontier import bootstrap as boot
@@ -25,6 +26,16 @@ Array = NDArray[np.float64]
 
 #: Backtest errors closer than this (accuracy units) are a tie, broken by AICc.
 AUTO_TIE: Final[float] = 1e-3
+#: A group whose downstream score falls as its upstream score improves is degenerate (every family
+#: models a frontier that rises) when the fall is clear: a one-sided Kendall test at this level...
+FALLING_LEVEL: Final[float] = 0.01
+#: ... and a Kendall's tau at or below this, i.e. at least twice as many pairs of runs fall as
+#: rise. A weaker fall (a task near chance, a flat relation with noise) is fitted: its flat
+#: curve says that more pretraining does not help, which is an answer.
+FALLING_TAU: Final[float] = -1.0 / 3.0
+#: A plateau interval narrower than this is no interval: the plateau sits at the same value in
+#: every resample because the curve or a bound fixes it there, not because the data pin it.
+ZERO_WIDTH: Final[float] = 1e-9
 
 
 def saturation_point(
@@ -141,7 +152,12 @@ def check_group(
     Returns
     -------
     tuple of str or None
-        ``("degenerate", reason)`` or ``("too_few_points", reason)``.
+        ``("degenerate", reason)`` or ``("too_few_points", reason)``. Degenerate: metrics the
+        family cannot model, scores out of range, a single upstream or downstream value, or a
+        downstream score that falls clearly as the upstream score improves (one-sided Kendall
+        test at :data:`FALLING_LEVEL` and tau at most :data:`FALLING_TAU`). Too few points:
+        fewer than the estimator needs, or fewer distinct upstream scores than the curve has
+        parameters (at least 3), which cannot identify a saturating curve and its plateau.
     """
     name = family.family_name
     up = metric_direction(upstream_metric)
@@ -177,7 +193,30 @@ def check_group(
         return ("degenerate", "all points have the same upstream score (a vertical line)")
     if np.ptp(y) == 0.0:
         return ("degenerate", "all points have the same downstream score")
-    return None
+    distinct = int(np.unique(x).size)
+    n_params = len(family.names)
+    if distinct < max(3, n_params):
+        return (
+            "too_few_points",
+            f"{distinct} distinct upstream scores; {name!r} has {n_params} curve parameters and "
+            f"needs at least {max(3, n_params)} distinct upstream scores to place its plateau",
+        )
+    return _falling(family, x, y)
+
+
+def _falling(family: Family, x: Array, y: Array) -> tuple[str, str] | None:
+    """Return a degenerate status when downstream falls significantly as upstream improves."""
+    better = x if family.upstream == "higher" else -x
+    with np.errstate(all="ignore"):
+        test = stats.kendalltau(better, y, alternative="less")
+    tau, pvalue = float(test.statistic), float(test.pvalue)
+    if not (math.isfinite(pvalue) and pvalue < FALLING_LEVEL and tau <= FALLING_TAU):
+        return None
+    return (
+        "degenerate",
+        f"the downstream score falls as the upstream score improves (Kendall's tau = {tau:.2f}, "
+        f"one-sided p = {pvalue:.2g}); the families model a frontier that rises",
+    )
 
 
 def _backtest(
@@ -279,17 +318,24 @@ def fit_one(
     low = high = failed = math.nan
     plateaus = np.zeros(0)
     n_boot = int(settings.bootstrap) if bootstrap else 0
+    notes = _bound_notes(family, fit)
     if n_boot > 0:
         indices = kernels.bootstrap_indices(len(x), n_boot, rng)
         fits = boot.refit_resamples(family, estimator, x, y, settings, fit, indices)
         low, high = boot.percentile_interval(fits.plateau, settings.ci_level)
         failed = fits.failed_share
         plateaus = fits.plateau[fits.ok]
+        if math.isfinite(low) and high - low <= ZERO_WIDTH:
+            notes.append(
+                f"no plateau interval: every resample puts the plateau at {low:.6g}, where the "
+                "curve or a bound fixes it, so the data do not bound it"
+            )
+            low = high = math.nan
     return FrontierResult(
         family=family.family_name,
         frontier=settings.frontier,
         status="ok",
-        message=_bound_note(family, fit),
+        message="note: " + "; ".join(notes) if notes else "",
         n_points=len(x),
         n_frontier=n_frontier,
         params=_named(fit, fit.values),
@@ -316,7 +362,7 @@ def fit_one(
     )
 
 
-def _bound_note(family: Family, fit: CurveFit) -> str:
+def _bound_notes(family: Family, fit: CurveFit) -> list[str]:
     """Say which of the curve's parameters ended on a bound (e.g. ``e_ir`` at 0: no saturation)."""
     notes = []
     for name, value in zip(family.names, fit.values, strict=False):
@@ -334,7 +380,7 @@ def _bound_note(family: Family, fit: CurveFit) -> str:
             "sigma_u near 0: the runs are not skewed below the curve, so this stochastic frontier "
             "is the average curve (least squares), not an upper frontier"
         )
-    return "note: " + "; ".join(notes) if notes else ""
+    return notes
 
 
 #: A shortfall scale at or below this share of the noise scale counts as none (the "wrong skew").

@@ -7,12 +7,19 @@ definitions of the families and of the estimator (their code, not only their nam
 :data:`FIT_VERSION`. A fit whose runs, options or code changed therefore has a new fingerprint
 and is refitted; an old row is never returned as current. :func:`fit_store` reuses the rows whose
 fingerprint matches and fits the rest.
+
+A long fit commits its finished groups in batches (at least every :data:`COMMIT_SECONDS`), each
+in its own transaction: a fit that is killed keeps the groups it finished before its last
+commit, and running it again fits only the others. On a store opened with ``hold_lock=False``
+(as ``transferscope fit`` and ``report`` open it) each batch takes the write lock for its
+transaction alone, so other commands can read the store while the fit runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -26,8 +33,8 @@ from transferscope.frontier.fit import (
     DEFAULT_BY,
     Task,
     check_runs,
-    fit_tasks,
     group_tasks,
+    iter_fit_tasks,
     output_columns,
     resolved_settings,
     restore_key_types,
@@ -39,7 +46,9 @@ from transferscope.store import Store
 from transferscope.store.fits import FitRow, all_fits, read_fits, write_fits
 
 #: Version of the fitting code; bump it when results change so that stored fits are refitted.
-FIT_VERSION: Final[int] = 2
+FIT_VERSION: Final[int] = 3
+#: Finished groups are committed to the store at least this often (seconds), and at the end.
+COMMIT_SECONDS: float = 10.0
 
 
 def fingerprint(task: Task, settings: FitSettings) -> str:
@@ -137,6 +146,11 @@ def fit_store(
     ------
     InputError
         As :func:`transferscope.frontier.fit_frontiers`, or for a bad filter.
+
+    Notes
+    -----
+    Finished groups are written in batches (see the module docstring): when the fit is
+    interrupted, the groups committed so far stay in the store and are reused next time.
     """
     by = [by] if isinstance(by, str) else list(by)
     fit_settings = resolved_settings(settings, rng, family=family, **options)
@@ -146,15 +160,20 @@ def fit_store(
     prints = [fingerprint(t, fit_settings) for t in tasks]
     stored = {} if refit else read_fits(store, prints)
     missing = [i for i, fp in enumerate(prints) if fp not in stored]
-    results = fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress, engine)
-    fitted = dict(zip(missing, results, strict=True))
-    writes = []
-    for i, found in fitted.items():
+    results = iter_fit_tasks([tasks[i] for i in missing], fit_settings, n_jobs, progress, engine)
+    fitted: dict[int, list[Any]] = {}
+    pending: list[FitRow] = []
+    last_commit = time.monotonic()
+    for i, found in zip(missing, results, strict=True):
+        fitted[i] = found
         key = json.dumps(tasks[i][0], sort_keys=True)
         for position, r in enumerate(found):
             record = json.dumps({**r.to_record(), "position": position}, allow_nan=False)
-            writes.append(FitRow(prints[i], r.family, r.frontier, key, r.status, record))
-    write_fits(store, writes)
+            pending.append(FitRow(prints[i], r.family, r.frontier, key, r.status, record))
+        if time.monotonic() - last_commit >= COMMIT_SECONDS:
+            write_fits(store, pending)  # one transaction: the batch lands whole or not at all
+            pending, last_commit = [], time.monotonic()
+    write_fits(store, pending)
     rows: list[dict[str, Any]] = []
     for i, task in enumerate(tasks):
         extra = {"fingerprint": prints[i], "reused": i not in fitted}

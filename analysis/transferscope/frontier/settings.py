@@ -19,11 +19,12 @@ import numpy as np
 from transferscope.errors import InputError
 from transferscope.frontier.kernels import NOISE_FLOOR, Inefficiency
 from transferscope.records import Record
+from transferscope.rng import MAX_RESAMPLES
 
 #: The default frontier estimator: the one whose plateau interval is calibrated (see README).
 DEFAULT_FRONTIER: Final[str] = "stochastic"
-#: Largest number of bootstrap resamples per group (each costs a refit).
-MAX_BOOTSTRAP: Final[int] = 100_000
+#: Largest number of bootstrap resamples per group (each costs a refit); the package-wide bound.
+MAX_BOOTSTRAP: Final[int] = MAX_RESAMPLES
 #: Inefficiency distributions of the stochastic frontier.
 INEFFICIENCIES: Final[tuple[str, ...]] = ("half_normal", "exponential")
 

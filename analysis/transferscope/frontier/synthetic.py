@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from transferscope.rng import make_rng
+
 Array = NDArray[np.float64]
 
 
@@ -122,6 +124,7 @@ def synthetic_runs(
     *,
     n: int | None = None,
     inefficiency: Shortfall = "mixed",
+    rng: np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Many synthetic groups as canonical runs, with a table of the truth per group.
 
@@ -130,11 +133,13 @@ def synthetic_runs(
     n_groups : int
         Number of groups (tasks ``task_000``, ``task_001``, ...).
     seed : int
-        Seed of ``numpy.random.default_rng``.
+        Seed of the draws.
     n : int, optional
         Models per group (default: random, 30 to 500).
     inefficiency : str
         See :func:`synthetic_group`.
+    rng : numpy.random.Generator, optional
+        Generator of the draws; wins over ``seed`` when given.
 
     Returns
     -------
@@ -144,7 +149,7 @@ def synthetic_runs(
     truth : pandas.DataFrame
         One row per task: ``task, n, k, alpha, e_ir, plateau, sigma_u, sigma_v, inefficiency``.
     """
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, rng)
     frames, truth = [], []
     for g in range(n_groups):
         grp = synthetic_group(rng, n=n, inefficiency=inefficiency)

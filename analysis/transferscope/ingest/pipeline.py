@@ -170,6 +170,8 @@ def ingest_file(
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Read, validate and store a file of runs as one source.
 
@@ -192,6 +194,10 @@ def ingest_file(
         Replace the source's runs if its content changed.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process.
+    on_wait : callable, optional
+        Called once with a message when waiting starts.
 
     Returns
     -------
@@ -218,7 +224,7 @@ def ingest_file(
     info = file_source(path, name)
     if progress is not None:
         progress("write")
-    with open_store(db) as store:
+    with open_store(db, wait=wait, on_wait=on_wait) as store:
         return store.ingest(runs, info, replace=replace)
 
 
@@ -231,6 +237,8 @@ def ingest_source(
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Load a published source by name (see :mod:`transferscope.ingest.sources`) and store it.
 
@@ -252,6 +260,10 @@ def ingest_source(
         Replace the source's runs if its content changed.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process.
+    on_wait : callable, optional
+        Called once with a message when waiting starts.
 
     Returns
     -------
@@ -280,7 +292,7 @@ def ingest_source(
     )
     if progress is not None:
         progress("write")
-    with open_store(db) as store:
+    with open_store(db, wait=wait, on_wait=on_wait) as store:
         return store.ingest(runs, loaded.info, replace=replace)
 
 
@@ -296,6 +308,8 @@ def ingest_format(
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Read results in a native format (lm-eval, Every Eval Ever, MLflow, W&B) and store them.
 
@@ -324,6 +338,10 @@ def ingest_format(
         Replace the source's runs if its content changed.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process.
+    on_wait : callable, optional
+        Called once with a message when waiting starts.
 
     Returns
     -------
@@ -356,5 +374,5 @@ def ingest_format(
         raise relocate(exc, read) from None
     if progress is not None:
         progress("write")
-    with open_store(db) as store:
+    with open_store(db, wait=wait, on_wait=on_wait) as store:
         return store.ingest(runs, read.info, replace=replace)

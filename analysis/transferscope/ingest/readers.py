@@ -17,6 +17,18 @@ skipped and not counted), the convention of :class:`transferscope.errors.Locatio
 whose canonical name is text (``model``, ``task``, ...) are read as text, so that a model named
 ``007`` stays ``007``; every other column keeps the type the reader infers, and validation
 (:mod:`transferscope.schema.validate`) converts and checks it.
+
+Missing values in delimited text: only an empty cell is missing in a column of text. ``NA``,
+``NULL``, ``N/A``, ``nan`` or ``null`` (quoted or not) are kept as text there, so a model named
+``NA`` or an architecture ``NA`` stays what it is. In columns of numbers or true/false values
+those words (and an empty cell) mean missing, as pandas and R write them.
+
+What is refused before any parsing: a path that is not a regular file (a directory, a FIFO, a
+device, a socket, a symbolic link loop; checked with ``stat``, so a FIFO without a writer
+cannot hang the read), and an empty or binary file. Fields of any size are read (a 10 MB cell
+is legal). A JSON Lines line must hold one JSON object; an array, a number, a string, ``null``
+or a value nested deeper than :data:`transferscope.schema.validate.MAX_JSON_DEPTH` levels is an
+error naming its row.
 """
 
 from __future__ import annotations
@@ -24,8 +36,10 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -33,7 +47,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
 from transferscope.errors import InputError
+from transferscope.paths import check_input_file
 from transferscope.schema import RUN_COLUMNS
+from transferscope.schema.validate import MAX_JSON_DEPTH
 
 #: Suffixes read as delimited text, with their delimiter.
 _DELIMITED: dict[str, str] = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -49,6 +65,8 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
 )
 
 _TEXT_TYPES = frozenset({"VARCHAR", "JSON"})
+#: Arrow block sizes tried, in order, when a field is longer than the default block (1 MiB).
+_LARGE_BLOCKS = (1 << 26, 1 << 30)
 _SNIFF_BYTES = 1 << 16
 _PARQUET_MAGIC = b"PAR1"
 
@@ -96,10 +114,7 @@ def file_kind(path: Path) -> tuple[str, bool]:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise InputError("no such file", file=str(path))
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", file=str(path))
+    check_input_file(path, "a file")  # stat only: a FIFO or a device is never opened
     try:
         with path.open("rb"):
             pass
@@ -147,12 +162,22 @@ def _one_line(exc: BaseException) -> str:
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-def _header(path: Path, gzipped: bool, delimiter: str) -> list[str]:
+def _text_lines(path: Path, gzipped: bool) -> IO[str]:
     opener = gzip.open if gzipped else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        for line in handle:
-            if line.strip():
-                return next(csv.reader([line], delimiter=delimiter))
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _header(path: Path, gzipped: bool, delimiter: str) -> list[str]:
+    try:
+        with _text_lines(path, gzipped) as handle:
+            records = csv.reader(handle, delimiter=delimiter)
+            for record in records:
+                if record:
+                    return record
+    except csv.Error as exc:
+        raise InputError(f"cannot read the header row: {exc}", file=str(path)) from None
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read the header row: {_one_line(exc)}", file=str(path)) from None
     return []
 
 
@@ -185,25 +210,45 @@ def _read_delimited(
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise InputError(f"duplicate column name {duplicated[0]!r} in the header", file=str(path))
-    parse = pa_csv.ParseOptions(delimiter=delimiter)
 
-    def read(typed: bool) -> pa.Table:
+    def read(typed: bool, newlines: bool, block_size: int | None) -> pa.Table:
+        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines)
         convert = pa_csv.ConvertOptions(
             column_types=_column_types(names, column_map, typed=typed),
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
+            # text keeps its text: only an empty cell is missing in a text column, while
+            # numbers and true/false values read NA, NULL, nan, ... as missing
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         )
+        options = pa_csv.ReadOptions(block_size=block_size) if block_size else None
         source = pa.input_stream(str(path), compression="gzip" if gzipped else None)
-        return pa_csv.read_csv(source, parse_options=parse, convert_options=convert)
+        return pa_csv.read_csv(
+            source, read_options=options, parse_options=parse, convert_options=convert
+        )
 
+    def read_sized(typed: bool, newlines: bool) -> pa.Table:
+        # a field longer than Arrow's block (1 MiB by default) is legal: read with larger blocks
+        for block_size in (None, *_LARGE_BLOCKS):
+            try:
+                return read(typed, newlines, block_size)
+            except pa.ArrowInvalid as exc:
+                if "straddl" not in str(exc) or block_size == _LARGE_BLOCKS[-1]:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # 1. the fast path: canonical numeric columns parsed as numbers straight away;
+    # 2. a value that is not a number: read as the reader infers, so that validation can name
+    #    its row and column;
+    # 3. a quoted value holding a line break (legal CSV), which the fast chunker may split
+    attempts = ((True, False), (False, False), (False, True))
     try:
-        try:
-            # fast path: canonical numeric columns parsed as numbers straight away
-            table = read(typed=True)
-        except pa.ArrowInvalid:
-            # a value that is not a number: read it as the reader infers, so that validation
-            # can name its row and column
-            table = read(typed=False)
+        for number, (typed, newlines) in enumerate(attempts, start=1):
+            try:
+                table = read_sized(typed, newlines)
+                break
+            except pa.ArrowInvalid:
+                if number == len(attempts):
+                    raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         ragged = _first_ragged_row(path, gzipped, delimiter, len(names))
         if ragged is not None:
@@ -222,9 +267,8 @@ def _first_ragged_row(
     path: Path, gzipped: bool, delimiter: str, n_columns: int
 ) -> tuple[int, int] | None:
     """Find the first data row whose field count differs from the header's (error path only)."""
-    opener = gzip.open if gzipped else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        with _text_lines(path, gzipped) as handle:
             records = (r for r in csv.reader(handle, delimiter=delimiter) if r)
             next(records, None)  # the header
             for row, record in enumerate(records, start=1):
@@ -235,21 +279,64 @@ def _first_ragged_row(
     return None
 
 
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _json_objects(handle: IO[str], file: str) -> Iterator[dict[str, Any]]:
+    """Parse one JSON object per non-blank line, naming the row of any problem."""
+    row = 0
+    for line in handle:
+        if not line.strip():
+            continue
+        row += 1
+        try:
+            value = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"invalid JSON at character {exc.pos + 1} ({exc.msg}); expected one JSON object "
+                "per line",
+                file=file,
+                row=row,
+            ) from None
+        except RecursionError:
+            raise InputError(
+                f"a value nested more than {MAX_JSON_DEPTH} levels deep", file=file, row=row
+            ) from None
+        if not isinstance(value, dict):
+            kind = _JSON_KINDS.get(type(value), type(value).__name__)
+            raise InputError(
+                f'expected a JSON object like {{"model": ...}} on each line, got {kind}',
+                file=file,
+                row=row,
+            )
+        yield value
+
+
+def _column(values: list[Any]) -> Any:
+    """Make a column of Python values: nullable numbers, text or booleans where uniform."""
+    try:
+        return pd.array(values)
+    except (TypeError, ValueError, OverflowError):  # e.g. integers beyond 64 bits
+        return pd.array(values, dtype=object)
+
+
 def _read_json_lines(path: Path, gzipped: bool) -> pd.DataFrame:
     try:
-        frame = pd.read_json(
-            path,
-            lines=True,
-            dtype=False,
-            compression="gzip" if gzipped else None,
-            encoding="utf-8",
-        )
-    except ValueError as exc:
+        with _text_lines(path, gzipped) as handle:
+            records = list(_json_objects(handle, str(path)))
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise InputError(
-            f"cannot parse as JSON Lines (one JSON object per line): {_one_line(exc)}",
-            file=str(path),
+            f"cannot read as JSON Lines text: {_one_line(exc)}", file=str(path)
         ) from None
-    return frame
+    names = list(dict.fromkeys(name for record in records for name in record))
+    return pd.DataFrame({name: _column([r.get(name) for r in records]) for name in names})
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

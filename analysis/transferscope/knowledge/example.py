@@ -37,6 +37,7 @@ from transferscope.errors import InputError
 from transferscope.knowledge.result import KnowledgeComparison, compare_knowledge
 from transferscope.knowledge.value import model_interactions
 from transferscope.records import NOT_RECORDED, Record
+from transferscope.rng import make_rng
 
 #: A task: (coefficient, variables of the product) terms of the score; label = score + noise > 0.
 Terms = tuple[tuple[float, tuple[int, ...]], ...]
@@ -400,7 +401,12 @@ class KnowledgeExample(Record):
         return super()._repr_html_() + self.comparison._repr_html_()
 
 
-def run_example(seed: int = 0, config: ExampleConfig | None = None) -> KnowledgeExample:
+def run_example(
+    seed: int = 0,
+    config: ExampleConfig | None = None,
+    *,
+    rng: np.random.Generator | None = None,
+) -> KnowledgeExample:
     """Pretrain, probe, fine-tune and train from scratch; compare the three models' interactions.
 
     Parameters
@@ -409,6 +415,8 @@ def run_example(seed: int = 0, config: ExampleConfig | None = None) -> Knowledge
         Seed of every draw (data, initializations).
     config : ExampleConfig, optional
         Settings; defaults to :class:`ExampleConfig()`.
+    rng : numpy.random.Generator, optional
+        Generator of every draw; wins over ``seed`` when given.
 
     Returns
     -------
@@ -416,7 +424,7 @@ def run_example(seed: int = 0, config: ExampleConfig | None = None) -> Knowledge
         Models, accuracies and the :class:`KnowledgeComparison`.
     """
     cfg = config if config is not None else ExampleConfig()
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, rng)
     d = cfg.n_variables
     pre, down = cfg.pretrain_terms, cfg.downstream_terms
     x_pre, y_pre = make_task(pre, cfg.n_pretrain, rng, n_variables=d, noise=cfg.noise)

@@ -28,12 +28,14 @@ import pandas as pd
 
 from transferscope._version import __version__
 from transferscope.errors import InputError
+from transferscope.paths import check_output_folder
 from transferscope.records import Record
 from transferscope.report import html as H
 from transferscope.report.context import Page, ReportContext, ReportOptions
 from transferscope.report.markdown import md_escape
 from transferscope.report.ranking import RANK_METRICS, choose_entity
 from transferscope.report.sections import run_sections
+from transferscope.rng import check_resamples, check_seed
 from transferscope.store import Store
 
 __all__ = ["DEFAULT_MAX_GROUP_CHARTS", "ReportResult", "build_report", "choose_entity"]
@@ -122,8 +124,10 @@ def _check(options: ReportOptions, out: Path) -> None:
         )
     if min(options.max_group_charts, options.max_ladder_tasks, options.max_contexts) < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
+    check_seed(options.seed)
+    check_resamples(options.rank_bootstrap, "rank_bootstrap")
+    if options.fit_bootstrap is not None:
+        check_resamples(options.fit_bootstrap, "fit_bootstrap")
 
 
 def _write_page(
@@ -253,7 +257,7 @@ def build_report(
     if runs.empty:
         what = " matching the filters" if options.filters else ""
         raise InputError(f"no runs{what} in the store; ingest a table first", file=store.label)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)  # creates it; refuses a file, the root, or a place not writable
     ctx = ReportContext(
         store=store,
         runs=runs,

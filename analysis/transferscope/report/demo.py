@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferscope.errors import InputError
+from transferscope.paths import check_output_folder
 from transferscope.records import Record
 from transferscope.report.build import ReportResult, build_report
+from transferscope.rng import check_resamples, check_seed
 from transferscope.schema import SourceInfo
 from transferscope.store import open_store
 
@@ -127,10 +128,11 @@ def run_demo(
     from transferscope.knowledge.example import run_example
 
     start = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder; expected an output folder", file=str(out))
-    out.mkdir(parents=True, exist_ok=True)
+    check_seed(seed)
+    check_resamples(rank_bootstrap, "rank_bootstrap")
+    if fit_bootstrap is not None:
+        check_resamples(fit_bootstrap, "fit_bootstrap")
+    out = check_output_folder(out_dir)
     runs = simulate_ladder(checkpoints=checkpoints, tasks=tasks, seeds=seeds, dim=dim, seed=seed)
     t_sim = time.perf_counter() - start
     comparisons = []

@@ -100,6 +100,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("groups", _R + "group_pages", "group_index_section"),
     SectionSpec("ranking", _R + "ranking", "ranking_section"),
     SectionSpec("ladders", _R + "ladders", "ladder_section"),
+    SectionSpec("theory", _R + "theory", "theory_section", "runs"),
     SectionSpec("knowledge-ladder", _R + "knowledge_ladder", "knowledge_ladder_section", "runs"),
     SectionSpec("knowledge", _R + "knowledge", "knowledge_section"),
     SectionSpec("sources", _R + "sources", "sources_section"),

@@ -11,7 +11,12 @@ Rules and defaults
   surrounding spaces. ``source`` and ``run_id`` are reserved (the ingest sets them).
 - Required columns: ``model``, ``task``, ``method``, ``downstream_score`` on every row, and
   ``upstream_score`` on pretrained rows (unless ``require_upstream=False``).
-- Text values are stripped of surrounding spaces; an empty text is missing.
+- Text values are stripped of surrounding spaces; an empty text is missing, and only an empty
+  text: ``NA``, ``NULL``, ``N/A``, ``nan`` or ``null`` in a text column (``model``,
+  ``architecture``, ...) is kept as that text. In columns of numbers, of true/false values and
+  in ``hparams``, those words (any case, see :data:`NULL_WORDS`) are missing values.
+- No text, column name or hparams key or value may hold a NUL character (code point 0); hparams
+  may not be nested deeper than :data:`MAX_JSON_DEPTH` levels.
 - ``method``, ``downstream_metric`` and ``upstream_metric`` are normalized with
   :func:`~transferscope.schema.snake_case`.
 - Then names that are the same thing get one name (:class:`~transferscope.schema.AliasTable`,
@@ -70,6 +75,60 @@ _INTEGERS = [c for c in INPUT_COLUMNS if RUN_COLUMNS[c] == "BIGINT"]
 _NON_NEGATIVE = frozenset({"shots", "params", "pretrain_steps"})
 _RUN_KEY = [c for c in KEY_COLUMNS if c != "source"]
 _INT64_LIMIT = 2.0**63
+
+#: Words that mean a missing value in columns of numbers, true/false values and hparams (compared
+#: in lower case); in text columns they are kept as text.
+NULL_WORDS = frozenset({"na", "n/a", "#n/a", "null", "nan", "none"})
+#: Deepest nesting of hparams values (a JSON object holding an object is depth 2).
+MAX_JSON_DEPTH = 64
+_NUL = "\x00"
+
+
+def json_depth(value: Any) -> int:
+    """Return how deeply a JSON value nests (a scalar is 0, ``{"a": 1}`` is 1), without recursion.
+
+    Parameters
+    ----------
+    value : object
+        A parsed JSON value (dicts, lists and scalars).
+
+    Returns
+    -------
+    int
+        The nesting depth.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH + 1:
+            return depth  # deep enough to refuse; no need to walk further
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character in any key or text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _NUL in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -149,6 +208,8 @@ def _rename(frame: pd.DataFrame, column_map: Mapping[str, str], check: _Checker)
     for position, name in enumerate(names, start=1):
         if not name:
             check.fail(f"column {position} has no name")
+        if _NUL in name:
+            check.fail(f"column {position} has a NUL character (\\x00) in its name {name!r}")
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -207,7 +268,20 @@ def _text(series: pd.Series, column: str, check: _Checker) -> pd.Series:
         if row is not None:
             check.fail(f"expected text, got {_shown(series.iloc[row - 1])}", row=row, column=column)
     text = series.astype("str").str.strip()
+    row = check.first(text.str.contains(_NUL, regex=False).fillna(False).to_numpy(dtype=bool))
+    if row is not None:
+        check.fail(
+            f"a NUL character (\\x00) in {_shown(text.iloc[row - 1])}; text must not hold NUL "
+            "characters",
+            row=row,
+            column=column,
+        )
     return text.mask(text == "")
+
+
+def _without_null_words(text: pd.Series) -> pd.Series:
+    """Text of a number or true/false column, with the words of :data:`NULL_WORDS` missing."""
+    return text.mask(text.str.lower().isin(NULL_WORDS))
 
 
 def _as_number(series: pd.Series, column: str, check: _Checker) -> pd.Series:
@@ -221,7 +295,7 @@ def _as_number(series: pd.Series, column: str, check: _Checker) -> pd.Series:
         return pd.Series(
             series.to_numpy(dtype="float64", na_value=np.nan), index=series.index, copy=False
         )
-    text = _text(series, column, check)
+    text = _without_null_words(_text(series, column, check))
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
     row = check.first(numbers.isna() & text.notna())
     if row is not None:
@@ -284,7 +358,7 @@ def _pretrained(series: pd.Series | None, method: pd.Series, check: _Checker) ->
     if pd.api.types.is_bool_dtype(series) and not series.hasnans:
         return pd.Series(series.to_numpy(dtype=bool), dtype="bool")
     if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
-        series = series.astype("str").str.strip().mask(lambda s: s == "")
+        series = _without_null_words(_text(series, "pretrained", check))
     flags = _map_unique(series, _flag)
     present = series.notna().to_numpy()
     row = check.first(present & pd.isna(flags))
@@ -350,15 +424,27 @@ def canonical_json(value: Mapping[str, Any]) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _check_json(value: Any) -> None:
+    """Refuse a JSON value nested too deeply or holding a NUL character."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    if _has_nul(value):
+        raise ValueError("a NUL character (\\x00) in a key or text")
+
+
 def _plain(value: Any) -> Any:
-    """Turn a cell into a JSON value; None when missing."""
+    """Turn a cell into a JSON value; None when missing (or an empty text)."""
     if isinstance(value, list | dict):
+        _check_json(value)
         return value
     if not isinstance(value, np.ndarray) and is_missing(value):
         return None
     value = plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} cannot be stored in JSON")
+    if isinstance(value, str) and value == "":
+        return None
+    _check_json(value)
     return value
 
 
@@ -389,12 +475,22 @@ def _hparams(frame: pd.DataFrame, extras: list[str], check: _Checker) -> pd.Seri
         merged: dict[str, Any] = {}
         if "hparams" in frame.columns:
             raw = frame["hparams"].iloc[position]
+            if isinstance(raw, str) and raw.strip().lower() in NULL_WORDS:
+                raw = None
             if isinstance(raw, str) and raw.strip():
                 try:
                     raw = json.loads(raw)
                 except json.JSONDecodeError as exc:
                     check.fail(f"invalid JSON ({exc.msg})", row=row, column="hparams")
+                except RecursionError:
+                    check.fail(
+                        f"nested more than {MAX_JSON_DEPTH} levels deep", row=row, column="hparams"
+                    )
             if isinstance(raw, dict):
+                try:
+                    _check_json(raw)
+                except ValueError as exc:
+                    check.fail(str(exc), row=row, column="hparams")
                 merged.update(raw)
             elif not (is_missing(raw) or (isinstance(raw, str) and not raw.strip())):
                 check.fail(

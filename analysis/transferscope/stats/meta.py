@@ -16,13 +16,21 @@ Degenerate input: empty, mismatched, non-finite or non-positive variances raise
 :class:`~transferscope.errors.InputError` naming the position. A single effect (k = 1) is not an
 error: the result is the effect itself with its own standard error, tau^2 = 0, Q = 0, I^2, H^2
 and the Q p-value undefined (NaN), and ``status="single_effect"``.
+
+Extreme scales: variances far from 1 (a median below ``2**-60`` or above ``2**60``, e.g. 1e-300
+or 1e300) are brought near 1 by an exact power of two (effects divided by ``s``, variances by
+``s**2``) and the results scaled back; the analysis is equivariant under that change of units.
+What double precision cannot hold even so (variances spanning hundreds of orders of magnitude,
+effects near the largest float) gives ``status="degenerate"`` with a ``message`` and NaN numbers,
+never an exception and never ``"ok"`` with a NaN.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, overload
 
 import numpy as np
@@ -138,6 +146,34 @@ def _two_sided(stat: float, df: float) -> float:
     return float(2 * (stats.norm.sf(abs(stat)) if math.isinf(df) else stats.t.sf(abs(stat), df)))
 
 
+#: Variances with a median outside [2**-_SCALE_BITS, 2**_SCALE_BITS] are rescaled first.
+_SCALE_BITS = 60
+
+
+def _unit(v: FloatArray) -> float:
+    """Return a power of two ``s`` such that ``v / s**2`` has a median near 1 (often 1.0)."""
+    exponent = float(np.median(np.log2(v)))  # the median of the logs cannot overflow
+    if abs(exponent) <= _SCALE_BITS:
+        return 1.0
+    return math.ldexp(1.0, round(exponent / 2))
+
+
+def _all_finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def _degenerate_message(v: FloatArray, reason: str) -> str:
+    low, high = float(np.min(v)), float(np.max(v))
+    return (
+        f"cannot be computed in double precision ({reason}; variances from {low:.3g} to "
+        f"{high:.3g}); rescale the effects or leave out the extreme ones"
+    )
+
+
+#: What a failure of the arithmetic looks like: the numbers, not the program, are at fault.
+_NUMERIC_FAILURES = (ArithmeticError, np.linalg.LinAlgError, ValueError)
+
+
 def _check_level(level: float) -> float:
     if not 0 < level < 1:
         raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
@@ -176,13 +212,16 @@ class PooledEffect(Record):
     knha : bool
         Whether the Knapp-Hartung adjustment was applied.
     status : str
-        ``"ok"`` or ``"single_effect"`` (k = 1: the effect itself, tau^2 = 0, Q = 0).
+        ``"ok"``, ``"single_effect"`` (k = 1: the effect itself, tau^2 = 0, Q = 0), or
+        ``"degenerate"`` (the numbers overflow double precision; every number is NaN).
     pi_low, pi_high : float
         Prediction interval for the effect of a new study (task):
         ``estimate +/- crit * sqrt(se^2 + tau2)``, as metafor's ``predict()`` (NaN for k = 1).
     tau2_ci_low, tau2_ci_high : float
         Q-profile confidence interval of tau^2, as metafor's ``confint()`` (NaN for ``"FE"``
         and k = 1; see :func:`~transferscope.stats.tau2.tau2_qprofile`).
+    message : str
+        Why the status is not ``"ok"`` (empty otherwise).
     """
 
     estimate: float
@@ -206,6 +245,7 @@ class PooledEffect(Record):
     pi_high: float = math.nan
     tau2_ci_low: float = math.nan
     tau2_ci_high: float = math.nan
+    message: str = ""
 
 
 @overload
@@ -281,7 +321,9 @@ def pool_effects(
     -------
     PooledEffect or MultilevelEffect
         Frozen result (a :class:`~transferscope.stats.multilevel.MultilevelEffect` with
-        ``clusters``); ``summary()`` is a one-row DataFrame of its fields.
+        ``clusters``); ``summary()`` is a one-row DataFrame of its fields. Inputs that double
+        precision cannot pool give ``status="degenerate"`` with a message (see the module
+        docstring), not an exception.
 
     Raises
     ------
@@ -298,6 +340,70 @@ def pool_effects(
     method = check_method("DL" if method is None else method)
     level = _check_level(ci_level)
     y, v = _as_inputs(effects, variances)
+    with np.errstate(all="ignore"):
+        unit = _unit(v)
+        result = _pool(y / unit, v / unit / unit, method, bool(knha), level, str(solver))
+        if unit == 1.0 or result.status == "degenerate":
+            return _checked_pool(result, v)
+        return _checked_pool(
+            replace(
+                result,
+                estimate=result.estimate * unit,
+                se=result.se * unit,
+                ci_low=result.ci_low * unit,
+                ci_high=result.ci_high * unit,
+                tau2=result.tau2 * unit * unit,
+                pi_low=result.pi_low * unit,
+                pi_high=result.pi_high * unit,
+                tau2_ci_low=result.tau2_ci_low * unit * unit,
+                tau2_ci_high=result.tau2_ci_high * unit * unit,
+            ),
+            v,
+        )
+
+
+def _checked_pool(result: PooledEffect, v: FloatArray) -> PooledEffect:
+    """Return the result, or a degenerate one when a number that must be finite is not."""
+    if result.status == "degenerate":
+        return result
+    needed = [result.estimate, result.se, result.ci_low, result.ci_high, result.tau2]
+    if result.k > 1:
+        needed.append(result.q)
+    if _all_finite(*needed) and result.se > 0:
+        return result
+    what = "the pooled estimate or its standard error is not finite"
+    return _degenerate_pool(result.k, result.method, result.knha, result.ci_level, v, what)
+
+
+def _degenerate_pool(
+    k: int, method: str, knha: bool, level: float, v: FloatArray, what: str
+) -> PooledEffect:
+    nan = math.nan
+    return PooledEffect(
+        estimate=nan,
+        se=nan,
+        ci_low=nan,
+        ci_high=nan,
+        ci_level=level,
+        statistic=nan,
+        pvalue=nan,
+        df=nan,
+        tau2=nan,
+        i2=nan,
+        h2=nan,
+        q=nan,
+        q_pvalue=nan,
+        k=k,
+        method=method,
+        knha=knha,
+        status="degenerate",
+        message=_degenerate_message(v, what),
+    )
+
+
+def _pool(
+    y: FloatArray, v: FloatArray, method: str, knha: bool, level: float, solver: str
+) -> PooledEffect:
     k = y.size
     if k == 1:
         se = math.sqrt(v[0])
@@ -321,17 +427,21 @@ def pool_effects(
             knha=bool(knha),
             status="single_effect",
         )
-    fit = _fit(y, v, np.ones((k, 1)), method, knha, solver)
+    try:
+        fit = _fit(y, v, np.ones((k, 1)), method, knha, solver)
+    except _NUMERIC_FAILURES as exc:
+        return _degenerate_pool(k, method, knha, level, v, f"the fit failed: {exc}")
     est = float(fit.coef[0])
     se = math.sqrt(float(fit.cov[0, 0]))
     crit = _quantile(level, fit.df)
     stat = est / se if se > 0 else math.nan
     spread = math.sqrt(se**2 + fit.tau2)
-    tau2_ci = (
-        (math.nan, math.nan)
-        if method == "FE"
-        else tau2_qprofile(y, v, np.ones((k, 1)), fit.tau2, level)
-    )
+    tau2_ci = (math.nan, math.nan)
+    if method != "FE":
+        # the interval of tau^2 is an extra: when double precision cannot profile it, it is
+        # left empty and the pooled effect stands
+        with contextlib.suppress(*_NUMERIC_FAILURES):
+            tau2_ci = tau2_qprofile(y, v, np.ones((k, 1)), fit.tau2, level)
     return PooledEffect(
         estimate=est,
         se=se,
@@ -388,8 +498,11 @@ class MetaRegression(Record):
     knha : bool
         Whether the Knapp-Hartung adjustment was applied.
     status : str
-        ``"ok"``, or ``"saturated"`` when ``k <= p`` (no residual degrees of freedom: tau^2 is
-        set to zero and the tests are undefined).
+        ``"ok"``, ``"saturated"`` when ``k <= p`` (no residual degrees of freedom: tau^2 is
+        set to zero and the tests are undefined), or ``"degenerate"`` (the numbers overflow
+        double precision; every number is NaN).
+    message : str
+        Why the status is not ``"ok"`` (empty otherwise).
     """
 
     terms: tuple[str, ...]
@@ -409,6 +522,7 @@ class MetaRegression(Record):
     method: str
     knha: bool
     status: str
+    message: str = ""
 
     def summary(self) -> pd.DataFrame:
         """One row per coefficient.
@@ -527,7 +641,8 @@ def meta_regression(
     -------
     MetaRegression or MultilevelRegression
         Frozen result with coefficients, standard errors, tau^2 (or the two variances of the
-        three-level model) and the omnibus test QM.
+        three-level model) and the omnibus test QM; ``status="degenerate"`` with a message
+        when double precision cannot hold the numbers (without ``clusters``).
 
     Raises
     ------
@@ -552,6 +667,81 @@ def meta_regression(
         return regression_fit(y, v, x, terms, labels, robust=robust, ci_level=level)
     if robust:
         raise InputError("robust=True needs clusters (cluster-robust errors)")
+    with np.errstate(all="ignore"):
+        unit = _unit(v)
+        try:
+            result = _regression(
+                y / unit, v / unit / unit, x, terms, method, bool(knha), level, str(solver)
+            )
+        except _NUMERIC_FAILURES as exc:
+            reason = f"the fit failed: {exc}"
+            return _degenerate_regression(terms, k, p, method, bool(knha), level, v, reason)
+    if unit != 1.0:
+        result = replace(
+            result,
+            coef=tuple(c * unit for c in result.coef),
+            se=tuple(s * unit for s in result.se),
+            tau2=result.tau2 * unit * unit,
+        )
+    tests = (result.qe,) if result.status == "saturated" else (result.qm, result.qe)
+    if _all_finite(*result.coef, *result.se, result.tau2, *tests):
+        return result
+    return _degenerate_regression(
+        terms,
+        k,
+        p,
+        method,
+        bool(knha),
+        level,
+        v,
+        "a coefficient or its standard error is not finite",
+    )
+
+
+def _degenerate_regression(
+    terms: list[str],
+    k: int,
+    p: int,
+    method: str,
+    knha: bool,
+    level: float,
+    v: FloatArray,
+    what: str,
+) -> MetaRegression:
+    nan = math.nan
+    return MetaRegression(
+        terms=tuple(terms),
+        coef=(nan,) * p,
+        se=(nan,) * p,
+        ci_level=level,
+        df=nan,
+        tau2=nan,
+        qm=nan,
+        qm_pvalue=nan,
+        qe=nan,
+        qe_pvalue=nan,
+        i2=nan,
+        h2=nan,
+        k=k,
+        p=p,
+        method=method,
+        knha=knha,
+        status="degenerate",
+        message=_degenerate_message(v, what),
+    )
+
+
+def _regression(
+    y: FloatArray,
+    v: FloatArray,
+    x: FloatArray,
+    terms: list[str],
+    method: str,
+    knha: bool,
+    level: float,
+    solver: str,
+) -> MetaRegression:
+    k, p = x.shape
     fit = _fit(y, v, x, method, knha, solver)
     coef = fit.coef
     se = np.sqrt(np.diag(fit.cov))
@@ -582,6 +772,6 @@ def meta_regression(
         k=k,
         p=p,
         method=method,
-        knha=bool(knha),
+        knha=knha,
         status=status,
     )

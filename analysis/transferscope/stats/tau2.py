@@ -157,8 +157,12 @@ def _root_from_zero(func: Any, start: float) -> float:
         hi *= 4.0
     else:  # pragma: no cover - both equations are negative for large tau^2
         return math.nan
-    root = optimize.brentq(func, 0.0, hi, xtol=1e-300, rtol=4 * _EPS, maxiter=500)
-    return float(root)
+    root, info = optimize.brentq(
+        func, 0.0, hi, xtol=1e-300, rtol=4 * _EPS, maxiter=500, full_output=True, disp=False
+    )
+    # no convergence (e.g. variances spanning hundreds of orders of magnitude): NaN, which
+    # the pooling reports as a degenerate status
+    return float(root) if info.converged else math.nan
 
 
 def _trace_pp(fit: WeightedFit, x: FloatArray) -> float:

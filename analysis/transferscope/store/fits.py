@@ -10,10 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import duckdb
 import pandas as pd
-
-from transferscope.errors import InputError
 
 if TYPE_CHECKING:
     from transferscope.store.store import Store
@@ -62,10 +59,11 @@ def read_fits(store: Store, fingerprints: Sequence[str]) -> dict[str, list[dict[
     """
     if not fingerprints:
         return {}
-    rows = store.connection.execute(
-        "SELECT fingerprint, record::VARCHAR FROM fits WHERE list_contains(?, fingerprint)",
-        [list(fingerprints)],
-    ).fetchall()
+    with store.guarded():
+        rows = store.connection.execute(
+            "SELECT fingerprint, record::VARCHAR FROM fits WHERE list_contains(?, fingerprint)",
+            [list(fingerprints)],
+        ).fetchall()
     out: dict[str, list[dict[str, Any]]] = {}
     for fp, record in rows:
         out.setdefault(str(fp), []).append(json.loads(record))
@@ -116,13 +114,11 @@ def all_fits(store: Store) -> pd.DataFrame:
 
     Raises
     ------
-    InputError
-        When the store has no table ``fits``.
+    StoreError
+        When the store has no table ``fits`` (an incomplete store) or is damaged.
     """
-    try:
+    with store.guarded():
         return store.connection.execute(
             "SELECT fingerprint, family, frontier, group_key::VARCHAR AS group_key, status, "
             "record::VARCHAR AS record, created_at FROM fits ORDER BY created_at, fingerprint"
         ).df()
-    except duckdb.CatalogException as exc:
-        raise InputError(f"cannot read table fits: {exc}") from None

@@ -38,7 +38,7 @@ def replace_interactions(store: Store, comparison: str, records: pd.DataFrame) -
     int
         Rows written.
     """
-    with store.transaction() as con, store.registered("_knowledge_records", records):
+    with store.transaction({"_knowledge_records": records}) as con:
         con.execute("DELETE FROM interactions WHERE comparison = ?", [comparison])
         con.execute(
             f"INSERT INTO interactions ({_COLUMNS}) SELECT {_COLUMNS} FROM _knowledge_records"
@@ -63,7 +63,9 @@ def read_interactions(store: Store, comparison: str | None = None) -> pd.DataFra
         role, input and subset.
     """
     where, params = ("WHERE comparison = ?", [comparison]) if comparison is not None else ("", [])
-    return store.connection.sql(
-        f"SELECT {_COLUMNS} FROM interactions {where} ORDER BY comparison, role, input_id, subset",
-        params=params,
-    ).df()
+    with store.guarded():
+        return store.connection.sql(
+            f"SELECT {_COLUMNS} FROM interactions {where} "
+            "ORDER BY comparison, role, input_id, subset",
+            params=params,
+        ).df()

@@ -54,10 +54,12 @@ def record_cells(
     """
     frame = cells[list(LADDER_CELL_COLUMNS)]
     added = 0
-    with store.registered("_ladder_cells", frame), store.transaction() as con:
-        if runs is not None and runs.n_rows:
-            with store.staged(runs):
-                added = append_staged(con, info, label=store.label)
+    with_runs = runs is not None and runs.n_rows > 0
+    # the views live on the transaction's connection, and go after it (also when it fails)
+    views = {"_ladder_cells": frame, **(store.staging(runs) if runs is not None else {})}
+    with store.transaction(views) as con:
+        if with_runs:
+            added = append_staged(con, info, label=store.label)
         con.execute(
             "DELETE FROM ladder_cells USING _ladder_cells AS n WHERE ladder_cells.source = "
             "n.source AND ladder_cells.model = n.model AND ladder_cells.method = n.method "

@@ -11,6 +11,7 @@ Python and :data:`RUN_ID_SQL` in DuckDB, identically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ __all__ = [
     "MIGRATIONS",
     "RUN_ID_SQL",
     "Migration",
+    "expected_tables",
     "migrate",
+    "missing_tables",
     "run_id",
     "schema_version",
     "supported_version",
@@ -141,6 +144,55 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@functools.cache
+def expected_tables(version: int) -> tuple[str, ...]:
+    """Return the tables a complete store of ``version`` holds (its migrations, replayed).
+
+    Parameters
+    ----------
+    version : int
+        A schema version.
+
+    Returns
+    -------
+    tuple of str
+        Table names, sorted; found by applying the migrations up to ``version`` to an empty
+        in-memory database, so that a new migration needs no list kept by hand.
+    """
+    with duckdb.connect(":memory:") as con:
+        for step in MIGRATIONS:
+            if step.version <= version:
+                step.apply(con)
+        return tuple(_tables(con))
+
+
+def missing_tables(con: duckdb.DuckDBPyConnection, version: int) -> list[str]:
+    """Return the tables a store of ``version`` should hold but does not.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection to the store.
+    version : int
+        Its schema version.
+
+    Returns
+    -------
+    list of str
+        Missing table names, sorted.
+    """
+    present = set(_tables(con))
+    return [t for t in expected_tables(version) if t not in present]
+
+
 def supported_version() -> int:
     """Return the schema version this code reads and writes (the last migration's).
 
@@ -218,7 +270,8 @@ def migrate(con: duckdb.DuckDBPyConnection, version: int, label: str) -> None:
                 [step.version, step.description, _now()],
             )
         con.commit()
-    except duckdb.Error as exc:
+    except (duckdb.IOException, duckdb.CatalogException) as exc:
+        # a full disk, or a table in the way: the store's state, not a fault of the program
         con.rollback()
         raise StoreError(
             f"migration of the store to schema version {step.version} failed "

@@ -19,13 +19,29 @@ The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb``
 An older store is migrated when opened for writing (all migrations in one transaction, see
 :mod:`transferscope.store.migrations`); a store with a newer schema than this code supports is
 refused. Every ingest is one transaction.
+
+Before DuckDB sees a path, :func:`open_store` checks it: a directory, FIFO, device or symbolic
+link loop is refused with its reason, and an existing file must begin with DuckDB's header
+(DuckDB itself would open a CSV, Parquet or JSON file as an in-memory database, and everything
+written to it would be lost on exit). A file that is not DuckDB's three headers plus whole
+blocks is truncated; a store whose tables are missing is incomplete; a block whose checksum
+fails is damaged. Each is a
+:class:`~transferscope.errors.StoreError` that names the way to recover, on every command.
+
+Locks: DuckDB lets one process write a file, or many read it. ``wait`` makes :func:`open_store`
+retry a locked store for that many seconds. A store opened with ``hold_lock=False`` holds only a
+read lock between its transactions and takes the write lock for each transaction alone, so
+other processes can read while a long fit or report runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import stat
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +54,7 @@ import pyarrow as pa
 
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
+from transferscope.paths import file_type, stat_path
 from transferscope.records import Record, is_missing, plain
 from transferscope.schema import (
     KEY_COLUMNS,
@@ -52,11 +69,12 @@ from transferscope.store.migrations import (
     RUN_ID_SQL,
     ident,
     migrate,
+    missing_tables,
     schema_version,
     supported_version,
 )
 
-__all__ = ["MEMORY", "IngestResult", "Store", "append_staged", "open_store"]
+__all__ = ["MEMORY", "IngestResult", "Store", "append_staged", "open_store", "store_failure"]
 
 MEMORY = ":memory:"
 _INCOMING = "_transferscope_incoming"
@@ -88,6 +106,56 @@ def _one_row(
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+#: How to recover a store that cannot be read as it is (the same advice on every command).
+RECOVER = "restore the file from a backup, or ingest the sources again into a new store (--db NEW)"
+_DAMAGED = ("corrupt database file", "could not read enough bytes", "checksum")
+_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+
+
+def store_failure(exc: duckdb.Error, label: str) -> StoreError | None:
+    """Say what a DuckDB error means for the store, when it is the store's state and no bug.
+
+    Parameters
+    ----------
+    exc : duckdb.Error
+        The error DuckDB raised.
+    label : str
+        The store's path.
+
+    Returns
+    -------
+    StoreError or None
+        A damaged file (checksum failure, truncated blocks), a missing table, or a full or
+        unwritable disk, with the way to recover; None for anything else (a fault of the
+        program, which should surface as one).
+    """
+    message = _one_line(exc)
+    lowered = message.lower()
+    if any(word in lowered for word in _DAMAGED):
+        return StoreError(f"the store file is damaged ({message}); {RECOVER}", file=label)
+    missing = _MISSING_TABLE.search(message)
+    if isinstance(exc, duckdb.CatalogException) and missing:
+        return StoreError(
+            f"the store is incomplete: its table {missing.group(1)} is missing; {RECOVER}",
+            file=label,
+        )
+    if isinstance(exc, duckdb.IOException):
+        return StoreError(f"cannot read or write the store: {message}", file=label)
+    return None
+
+
+@contextlib.contextmanager
+def _guarded(label: str) -> Iterator[None]:
+    """Turn DuckDB errors that are the store's state into a :class:`StoreError`."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        failure = store_failure(exc, label)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 # ------------------------------------------------------------------------------ the result
@@ -166,14 +234,31 @@ class Store:
         The file, or None for an in-memory store.
     read_only : bool
         Whether writes are refused.
+    hold_lock : bool, default True
+        False: ``connection`` is read-only and each :meth:`transaction` takes the write lock
+        for its duration only (see :func:`open_store`).
+    wait : float, default 0.0
+        Seconds to wait for a lock when a connection is (re)opened.
+    on_wait : callable, optional
+        Called once with a message when waiting for a lock.
     """
 
     def __init__(
-        self, connection: duckdb.DuckDBPyConnection, path: Path | None, read_only: bool
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        path: Path | None,
+        read_only: bool,
+        *,
+        hold_lock: bool = True,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self._con = connection
         self._path = path
         self._read_only = read_only
+        self._hold_lock = hold_lock or read_only or path is None
+        self._wait = wait
+        self._on_wait = on_wait
         self._closed = False
 
     # -- plumbing
@@ -198,16 +283,45 @@ class Store:
         return self._read_only
 
     @property
+    def holds_lock(self) -> bool:
+        """Whether the store holds its lock while open (False: only during transactions)."""
+        return self._hold_lock
+
+    @property
     def schema_version(self) -> int:
         """The store's recorded schema version."""
-        return schema_version(self._con, self.label)
+        with _guarded(self.label):
+            return schema_version(self._con, self.label)
+
+    def guarded(self) -> contextlib.AbstractContextManager[None]:
+        """Report DuckDB errors that are the store's state (damaged, incomplete) as StoreError.
+
+        Returns
+        -------
+        contextlib.AbstractContextManager
+            Wrap SQL of other modules in it: ``with store.guarded(): ...``.
+        """
+        return _guarded(self.label)
+
+    def _reconnect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        assert self._path is not None
+        return _connect(self._path, self.label, read_only, self._wait, self._on_wait)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(
+        self, views: Mapping[str, pd.DataFrame | pa.Table] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run a block in one transaction: committed when it ends, rolled back on any exception.
 
         ``KeyboardInterrupt`` and ``SystemExit`` roll back too, so an interrupted write leaves
-        the store as it was.
+        the store as it was. A store opened with ``hold_lock=False`` takes the write lock for
+        the transaction only (waiting for it as :func:`open_store` does).
+
+        Parameters
+        ----------
+        views : mapping of str to DataFrame or pyarrow.Table, optional
+            Tables visible to SQL under these names (not user text) during the transaction, on
+            its connection; removed after it.
 
         Yields
         ------
@@ -217,11 +331,34 @@ class Store:
         Raises
         ------
         StoreError
-            The store is read-only, or DuckDB cannot write the file.
+            The store is read-only, damaged or incomplete, or DuckDB cannot write the file.
         """
         if self._read_only:
             raise StoreError("opened read-only; cannot write", file=self.label)
-        con = self._con
+        if self._hold_lock:
+            with _guarded(self.label):
+                yield from self._in_transaction(self._con, views or {})
+            return
+        # take the write lock for this transaction only: read-only connection out, writer in
+        self._con.close()
+        try:
+            self._con = self._reconnect(read_only=False)
+        except StoreError:  # e.g. still locked after the wait: stay usable for reading
+            self._con = self._reconnect(read_only=True)
+            raise
+        try:
+            with _guarded(self.label):
+                yield from self._in_transaction(self._con, views or {})
+        finally:
+            self._con.close()
+            self._con = self._reconnect(read_only=True)
+
+    @staticmethod
+    def _in_transaction(
+        con: duckdb.DuckDBPyConnection, views: Mapping[str, pd.DataFrame | pa.Table]
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        for name, table in views.items():
+            con.register(name, table)
         try:
             con.begin()
             try:
@@ -230,8 +367,9 @@ class Store:
             except BaseException:
                 con.rollback()
                 raise
-        except duckdb.IOException as exc:
-            raise StoreError(f"cannot write the store: {_one_line(exc)}", file=self.label) from None
+        finally:
+            for name in views:
+                con.unregister(name)
 
     @contextlib.contextmanager
     def registered(self, name: str, table: pd.DataFrame | pa.Table) -> Iterator[str]:
@@ -255,23 +393,24 @@ class Store:
         finally:
             self._con.unregister(name)
 
-    @contextlib.contextmanager
-    def staged(self, runs: ValidatedRuns) -> Iterator[None]:
-        """Make validated runs visible to the SQL of :func:`append_staged` for the block.
+    @staticmethod
+    def staging(runs: ValidatedRuns) -> dict[str, pa.Table]:
+        """Return the views that stage validated runs for the SQL of :func:`append_staged`.
+
+        Pass them to :meth:`transaction` (``store.transaction(store.staging(runs))``), so that
+        they live on the transaction's connection and are removed after it.
 
         Parameters
         ----------
         runs : ValidatedRuns
             The rows to stage.
 
-        Yields
-        ------
-        None
-            Inside the block the rows are staged.
+        Returns
+        -------
+        dict of str to pyarrow.Table
+            View name to rows.
         """
-        table = pa.Table.from_pandas(runs.frame, preserve_index=False)
-        with self.registered(_INCOMING, table):
-            yield
+        return {_INCOMING: pa.Table.from_pandas(runs.frame, preserve_index=False)}
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -343,7 +482,7 @@ class Store:
             )
         )
         table = pa.Table.from_pandas(valid.frame, preserve_index=False)
-        with self.registered(_INCOMING, table), self.transaction():
+        with self.transaction({_INCOMING: table}):
             return self._ingest_in_transaction(valid, info, replace)
 
     def append(
@@ -393,7 +532,7 @@ class Store:
             if isinstance(runs, ValidatedRuns)
             else validate_runs(runs, require_upstream=require_upstream, file=info.name)
         )
-        with self.staged(valid), self.transaction() as con:
+        with self.transaction(self.staging(valid)) as con:
             added = append_staged(con, info, label=self.label)
         counts = {"n_added": added, "n_unchanged": valid.n_rows - added}
         return self._result(valid, info, counts, replaced=False)
@@ -478,7 +617,8 @@ class Store:
 
     def _frame(self, query: str, params: list[Any]) -> pd.DataFrame:
         try:
-            table = self._con.sql(query, params=params).to_arrow_table()
+            with _guarded(self.label):
+                table = self._con.sql(query, params=params).to_arrow_table()
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             raise InputError(f"a filter value does not fit its column: {_one_line(exc)}") from None
         return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
@@ -629,7 +769,7 @@ def _compare(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int, int]:
 
 
 def append_staged(con: duckdb.DuckDBPyConnection, info: SourceInfo, *, label: str) -> int:
-    """Add the staged runs (see :meth:`Store.staged`) to a source, inside a transaction.
+    """Add the staged runs (see :meth:`Store.staging`) to a source, inside a transaction.
 
     Parameters
     ----------
@@ -718,23 +858,209 @@ def _write_source_row(con: duckdb.DuckDBPyConnection, info: SourceInfo, n_rows: 
 # ------------------------------------------------------------------------------- opening
 
 _LOCK = re.compile(r"PID (\d+)")
+_LOCKED = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
+#: DuckDB's file layout: a main header (checksum, then the magic bytes at offset 8) and two
+#: database headers of 4 KiB each, then the blocks.
+_MAGIC = b"DUCK"
+_HEADER_SIZE = 4096
+_RETRY_SECONDS = 0.1
+_FORMATS = (
+    (b"PAR1", "Parquet data"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"PK\x03\x04", "a ZIP archive (e.g. an Excel workbook)"),
+)
+
+
+def _locked(exc: duckdb.Error) -> bool:
+    """Whether DuckDB refused the file because another process holds its lock."""
+    return _LOCKED.search(_one_line(exc)) is not None
 
 
 def _open_error(exc: duckdb.Error, label: str) -> StoreError:
     message = _one_line(exc)
-    if "lock" in message.lower():
+    if _locked(exc):
         pid = _LOCK.search(message)
         holder = f" (PID {pid.group(1)})" if pid else ""
         return StoreError(
-            f"locked by another process{holder}; close it or wait for it to finish",
+            f"locked by another process{holder}; close it or wait for it to finish "
+            "(--wait SECONDS waits for it)",
             file=label,
         )
     if "not a valid DuckDB database" in message:
         return StoreError("not a DuckDB database; choose another --db", file=label)
+    failure = store_failure(exc, label)
+    if failure is not None:
+        return failure
     return StoreError(f"cannot open the store: {message}", file=label)
 
 
-def open_store(path: str | Path | None = None, *, read_only: bool = False) -> Store:
+def _what_it_holds(head: bytes) -> str:
+    for magic, name in _FORMATS:
+        if head.startswith(magic):
+            return f" (it holds {name})"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return ""
+    return " (it is a text file, e.g. CSV or JSON)" if head.strip() else ""
+
+
+def _check_file(file: Path, label: str) -> bool:
+    """Check an existing store file before DuckDB opens it; False when there is none yet.
+
+    DuckDB would open a CSV, Parquet or JSON file as an in-memory database (the data written
+    to it is lost), block on a FIFO, and fail on a truncated file only when it reaches the
+    missing blocks. The header and the size are checked here instead.
+    """
+    try:
+        info = stat_path(file, "a DuckDB file")
+    except InputError as exc:
+        raise StoreError(exc.reason, file=label) from None
+    if info is None:
+        return False
+    if stat.S_ISDIR(info.st_mode):
+        raise StoreError("is a directory; expected a DuckDB file", file=label)
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(
+            f"is {file_type(info.st_mode)}, not a DuckDB file; choose another --db", file=label
+        )
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(3 * _HEADER_SIZE)
+    except OSError as exc:
+        raise StoreError(f"cannot read the file ({exc.strerror or exc})", file=label) from None
+    if len(head) < 12 or head[8:12] != _MAGIC:
+        if not head:
+            raise StoreError(
+                "an empty file, not a DuckDB database; choose another --db", file=label
+            )
+        raise StoreError(
+            f"not a DuckDB database{_what_it_holds(head[:512])}; choose another --db", file=label
+        )
+    if len(head) < 3 * _HEADER_SIZE:  # the three headers of every DuckDB file are not all there
+        raise StoreError(
+            f"the store file is truncated ({len(head)} bytes, shorter than DuckDB's headers); "
+            f"{RECOVER}",
+            file=label,
+        )
+    return True
+
+
+def _check_size(file: Path, label: str) -> None:
+    """Refuse a store whose size is not its headers plus whole blocks: it was cut short.
+
+    DuckDB writes its file in whole blocks after three 4 KiB headers; the newest database
+    header holds, after its 8-byte checksum, the iteration, meta block, free list, block count
+    and block size (unsigned 64-bit, little-endian). Called while the store is locked, so no
+    writer can be extending it; an unreadable or unexpected header skips the check.
+    """
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(3 * _HEADER_SIZE)
+        size = file.stat().st_size
+    except OSError:
+        return
+    if len(head) < 3 * _HEADER_SIZE:
+        return
+    headers = [struct.unpack_from("<5Q", head, offset + 8) for offset in (4096, 8192)]
+    iteration, _, _, _, block = max(headers, key=lambda h: h[0])
+    if iteration == 0 or not (4096 <= block <= 1 << 28) or block & (block - 1):
+        return
+    if (size - 3 * _HEADER_SIZE) % block:
+        whole = (size - 3 * _HEADER_SIZE) // block
+        raise StoreError(
+            f"the store file is truncated ({size} bytes: {whole} whole blocks of {block} and a "
+            f"part of one); {RECOVER}",
+            file=label,
+        )
+
+
+def _connect(
+    file: Path | None,
+    label: str,
+    read_only: bool,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying a locked file for up to ``wait`` seconds; check it is file-backed."""
+    deadline = time.monotonic() + max(0.0, wait)
+    told = False
+    while True:
+        try:
+            con = duckdb.connect(label, read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not _locked(exc) or time.monotonic() >= deadline:
+                raise _open_error(exc, label) from None
+            if on_wait is not None and not told:
+                pid = _LOCK.search(_one_line(exc))
+                holder = f" by PID {pid.group(1)}" if pid else ""
+                on_wait(f"{label}: locked{holder}; waiting up to {wait:g} s for it")
+                told = True
+            time.sleep(_RETRY_SECONDS)
+    if file is not None:
+        rows = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()
+        if not rows or rows[0][0] is None:
+            con.close()
+            raise StoreError(
+                "DuckDB opened it as an in-memory database (nothing would be saved); "
+                "choose a .duckdb file for --db",
+                file=label,
+            )
+        try:
+            _check_size(file, label)
+        except StoreError:
+            con.close()
+            raise
+    # DuckDB draws its own progress bar on stdout for long queries; stdout is for results.
+    # Inside Jupyter without ipywidgets DuckDB refuses to touch that setting at all; there
+    # is no terminal bar to silence then, so the refusal is harmless.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, label: str, read_only: bool) -> None:
+    """Check the schema version (migrating a writable store) and that no table is missing."""
+    version = schema_version(con, label)
+    latest = supported_version()
+    if version > latest:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this transferscope "
+            f"supports ({latest}); upgrade transferscope",
+            file=label,
+        )
+    missing = missing_tables(con, version)
+    if missing:
+        names = ", ".join(missing)
+        raise StoreError(
+            f"the store is incomplete: table{'s' if len(missing) > 1 else ''} {names} "
+            f"missing; {RECOVER}",
+            file=label,
+        )
+    if version < latest:
+        if read_only:
+            raise StoreError(
+                f"the store has schema version {version} and needs migrating to {latest}; "
+                "open it once for writing (e.g. transferscope ingest)",
+                file=label,
+            )
+        migrate(con, version, label)
+
+
+def open_store(
+    path: str | Path | None = None,
+    *,
+    read_only: bool = False,
+    create: bool = True,
+    hold_lock: bool = True,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Store:
     """Open (and create or migrate, when writable) a store.
 
     Parameters
@@ -746,6 +1072,16 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     read_only : bool, default False
         Open without write access (other processes may read at the same time). The store must
         exist and have the current schema version.
+    create : bool, default True
+        Create a missing store (when writable); False refuses it, as ``read_only`` does.
+    hold_lock : bool, default True
+        For a writable file store: False holds only a read lock while open and takes the write
+        lock for each :meth:`Store.transaction` alone, so that other processes can read in
+        between (for long work that writes now and then, such as fitting).
+    wait : float, default 0.0
+        Seconds to wait for a store locked by another process before giving up.
+    on_wait : callable, optional
+        Called once with a one-line message when it starts waiting.
 
     Returns
     -------
@@ -755,9 +1091,10 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     Raises
     ------
     StoreError
-        For a file that is not a DuckDB database, a directory, a store with a newer schema
-        than this code supports, a store locked by another process, a missing store opened
-        read-only, or a failed migration.
+        For a path that is not a DuckDB file (a CSV, a directory, a FIFO, a device, a link
+        loop, an empty file), a truncated, damaged or incomplete store, a store with a newer
+        schema than this code supports, a store locked by another process (after ``wait``), a
+        missing store opened read-only, or a failed migration.
     """
     target = default_db_path() if path is None else path
     if str(target) == MEMORY:
@@ -768,47 +1105,28 @@ def open_store(path: str | Path | None = None, *, read_only: bool = False) -> St
     else:
         file = Path(target)
         label = str(file)
-        if file.is_dir():
-            raise StoreError("is a directory; expected a DuckDB file", file=label)
-        if read_only and not file.exists():
+        exists = _check_file(file, label)
+        if (read_only or not create) and not exists:
             raise StoreError(
                 "no store here yet; ingest a table first (transferscope ingest PATH)",
                 file=label,
             )
-        if not read_only:
+        if not read_only and not exists:
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create its folder: {exc.strerror or exc}", file=label
                 ) from None
+    shared = not hold_lock and not read_only and file is not None
+    con = _connect(file, label, read_only, wait, on_wait)
     try:
-        con = duckdb.connect(label, read_only=read_only)
-    except duckdb.Error as exc:
-        raise _open_error(exc, label) from None
-    try:
-        # DuckDB draws its own progress bar on stdout for long queries; stdout is for results.
-        # Inside Jupyter without ipywidgets DuckDB refuses to touch that setting at all; there
-        # is no terminal bar to silence then, so the refusal is harmless.
-        with contextlib.suppress(duckdb.InvalidInputException):
-            con.execute("SET enable_progress_bar = false")
-        version = schema_version(con, label)
-        latest = supported_version()
-        if version > latest:
-            raise StoreError(
-                f"the store has schema version {version}, newer than this transferscope "
-                f"supports ({latest}); upgrade transferscope",
-                file=label,
-            )
-        if version < latest:
-            if read_only:
-                raise StoreError(
-                    f"the store has schema version {version} and needs migrating to {latest}; "
-                    "open it once for writing (e.g. transferscope ingest)",
-                    file=label,
-                )
-            migrate(con, version, label)
+        with _guarded(label):
+            _prepare(con, label, read_only)
+        if shared:  # created and migrated: from now on only a read lock between writes
+            con.close()
+            con = _connect(file, label, True, wait, on_wait)
     except BaseException:
         con.close()
         raise
-    return Store(con, file, read_only)
+    return Store(con, file, read_only, hold_lock=not shared, wait=wait, on_wait=on_wait)
