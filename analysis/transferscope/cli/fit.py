@@ -8,10 +8,14 @@ import sys
 from typing import Any
 
 from transferscope.cli._output import (
+    add_columns_argument,
     add_db_argument,
     add_engine_arguments,
+    add_filter_arguments,
     add_format_argument,
+    add_names_argument,
     emit,
+    filters_from,
     lock_options,
     opened_engine,
 )
@@ -112,38 +116,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "in the store and reused while the runs and options are unchanged."
         ),
     )
-    p.add_argument("--task", action="append", metavar="T", help="only this task (repeatable)")
-    p.add_argument("--method", action="append", metavar="M", help="only this method (repeatable)")
-    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
-    p.add_argument(
-        "--by",
-        nargs="+",
-        default=list(DEFAULT_BY),
-        metavar="COLUMN",
-        help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
+    add_filter_arguments(p)
+    add_names_argument(
+        p, "--by", metavar="COLUMN", help=f"grouping columns (default: {' '.join(DEFAULT_BY)})"
     )
     add_fit_options(p)
     add_engine_arguments(p)
     p.add_argument("--refit", action="store_true", help="ignore stored fits and fit again")
     add_db_argument(p)
     add_format_argument(p)
+    add_columns_argument(p, TABLE_COLUMNS)
     p.set_defaults(func=_run)
 
 
+#: Columns of the table printed by default (after the group keys).
+TABLE_COLUMNS = (
+    "family", "status", "n_points", "plateau", "plateau_ci_low", "plateau_ci_high", "message",
+)  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
+    args.by = list(dict.fromkeys(args.by or DEFAULT_BY))
     unknown = [c for c in args.by if c not in RUN_COLUMNS]
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
     settings = settings_from_args(args)
-    filters = {
-        column: values
-        for column, values in (
-            ("task", args.task),
-            ("method", args.method),
-            ("source", args.source),
-        )
-        if values
-    }
+    filters = filters_from(args)
     engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
     # a read lock while fitting (other commands may read meanwhile); finished groups are
     # committed in short transactions, so a killed fit keeps them
@@ -162,5 +160,5 @@ def _run(args: argparse.Namespace) -> int:
             engine=engine,
             progress=sys.stderr.isatty(),
         )
-    emit(frame, args.format)
+    emit(frame, args.format, columns=args.columns, default=[*args.by, *TABLE_COLUMNS])
     return 0

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, lock_options, say, seed_value
+from transferscope.cli._output import (
+    add_db_argument,
+    add_filter_arguments,
+    filters_from,
+    lock_options,
+    say,
+    seed_value,
+)
 from transferscope.errors import InputError
 
 
@@ -22,26 +29,30 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("--out", default="reports/latest", metavar="DIR", help="output folder")
-    p.add_argument("--task", nargs="+", default=None, metavar="TASK", help="only these tasks")
-    p.add_argument("--method", nargs="+", default=None, metavar="METHOD", help="only these methods")
+    add_filter_arguments(p)
     p.add_argument(
         "--family",
         default=None,
         metavar="F",
-        help="saturating family to fit and draw (default: the engine's), or 'all' for every one",
+        help="saturating family to fit and draw (default: the engine's, or loss_exp for a "
+        "source whose upstream score is a loss), or 'all' for every one",
     )
     p.add_argument(
         "--max-group-charts",
         type=int,
         default=None,
         metavar="N",
-        help="frontier charts to draw: the N fitted groups with the most runs (default 12)",
+        help="representative frontier charts on the front page (default 12; every group has "
+        "its chart on its source's page)",
     )
     p.add_argument(
         "--rank-metric",
-        choices=("gain", "slope", "retention"),
-        default="gain",
-        help="dependence metric the methods are ranked on",
+        choices=("auto", "gain", "slope", "retention"),
+        default="auto",
+        help=(
+            "dependence metric the methods are ranked on (auto: per source, the gain where "
+            "every pretrained run has a scratch baseline, else the slope)"
+        ),
     )
     p.add_argument(
         "--seed",
@@ -77,8 +88,9 @@ def _run(args: argparse.Namespace) -> int:
         result = build_report(
             store,
             args.out,
-            tasks=args.task,
-            methods=args.method,
+            sources=filters_from(args).get("source"),
+            tasks=filters_from(args).get("task"),
+            methods=filters_from(args).get("method"),
             family=args.family,
             fit_options=fit_options,
             max_group_charts=n_charts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -379,7 +380,10 @@ def worker_count(n_jobs: int) -> int:
 
 
 def progress_bar(total: int, show: bool) -> Any:
-    """Make a tqdm progress bar on stderr (silent unless ``show``).
+    """Make a tqdm progress bar on stderr (silent unless ``show``): groups done and time left.
+
+    The bar's width comes from the terminal, or 100 columns when the terminal reports none
+    (a pseudo-terminal without a size would otherwise get an empty bar).
 
     Parameters
     ----------
@@ -393,7 +397,16 @@ def progress_bar(total: int, show: bool) -> Any:
     tqdm.tqdm
         A context manager with ``update()``.
     """
-    return tqdm(total=total, disable=not show, desc="fit", unit="group", leave=False)
+    width = shutil.get_terminal_size((100, 24)).columns
+    return tqdm(
+        total=total,
+        disable=not show,
+        desc="fit",
+        unit="group",
+        leave=False,
+        ncols=width,
+        bar_format="{desc}: {n_fmt}/{total_fmt} groups {bar} {elapsed} elapsed, {remaining} left",
+    )
 
 
 def fit_tasks(

@@ -46,6 +46,8 @@ ACCURACY_METRICS: Final[frozenset[str]] = frozenset(
         "recall",
         "precision",
         "mcc",
+        # the simulator's score: 1 - normalized generalization error, clipped to [0, 1]
+        "one_minus_nge",
     }
 )
 
