@@ -30,7 +30,7 @@ from transferscope.schema import MetricInfo, metric_info, scored_on_upstream_tas
 #: task are two groups), in ``fit`` and ``report`` alike.
 DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots", "downstream_metric")
 #: Groups in the first and the largest batch of :func:`iter_fit_tasks`.
-FIRST_BATCH: int = 8
+FIRST_BATCH: int = 1
 LAST_BATCH: int = 256
 
 
