@@ -158,7 +158,8 @@ def test_fit_table_fits_a_terminal(
     assert main(["fit", "--db", str(store), "--bootstrap", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 100
-    assert lines[0].split()[:5] == ["task", "method", "shots", "family", "status"]
+    # groups are task x method x shots x downstream metric (issue 11), headers shortened
+    assert lines[0].split()[:7] == ["task", "method", "shots", "metric", "family", "status", "n"]
     assert all(line.split()[2] == "full" for line in lines[1:])  # the ladder's shots are null
     assert main(["fit", "--db", str(store), "--bootstrap", "0", "--columns", "task", "aicc"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split() == ["task", "aicc"]

@@ -10,6 +10,7 @@ import pytest
 from report_synthetic import synthetic_ladder
 
 from transferscope.cli import main
+from transferscope.report import html as H
 from transferscope.report.demo import DEMO_DB, DEMO_SOURCE
 from transferscope.store import open_store
 
@@ -61,7 +62,7 @@ def test_report_command(
 ) -> None:
     out = tmp_path / "rep"
     argv = ["report", "--db", str(small_store), "--out", str(out), "--task", "a", "--no-images"]
-    code = main([*argv, "--family", "all"])
+    code = main([*argv, "--family", "all", "--bootstrap", "20", "--bootstrap-max", "20"])
     assert code == 0
     printed = capsys.readouterr().out
     assert f"report: {(out / 'index.html').resolve()}" in printed
@@ -76,6 +77,33 @@ def test_report_command(
     assert "(chosen of 5 families)" in values["title"][1]
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "| b · " not in summary and "| a · " in summary
+
+
+def test_report_after_fit_adds_no_fit_and_shows_its_numbers(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit = ["fit", "--db", str(small_store), "--seed", "3", "--format", "json"]
+    assert main([*fit, "--bootstrap", "30", "--bootstrap-max", "30", "--frontier", "hull"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    with open_store(small_store, read_only=True) as store:
+        before = store.connection.execute("SELECT count(*) FROM fits").fetchone()
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(small_store), "--out", str(out), "--no-images"]) == 0
+    assert "0 fitted now" in capsys.readouterr().out
+    with open_store(small_store, read_only=True) as store:
+        after = store.connection.execute("SELECT count(*) FROM fits").fetchone()
+    assert before == after and before is not None and before[0] == len(fitted)
+    # the same numbers in both: every ok fit's plateau interval is in the report's table
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for record in fitted:
+        if record["status"] != "ok":
+            continue
+        for value in (record["plateau"], record["plateau_ci_low"], record["plateau_ci_high"]):
+            assert H.format_value(value) in summary
+        if record["flags"]:  # the fit's flags are beside its row
+            assert record["flags"].split(",")[0] in page
+    assert "hull frontier" in page
 
 
 def test_report_command_bad_input(

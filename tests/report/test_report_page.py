@@ -53,9 +53,18 @@ def built(
     with open_store(out / "store.duckdb") as store:
         store.ingest(runs, info)
         save_knowledge(store, comparison)
-        result = build_report(store, out / "site", fit_bootstrap=40, rank_bootstrap=100, seed=1)
+        fast = {"bootstrap_max": 40}
+        result = build_report(
+            store, out / "site", fit_bootstrap=40, fit_options=fast, rank_bootstrap=100, seed=1
+        )
         fits_again = build_report(
-            store, out / "again", fit_bootstrap=40, rank_bootstrap=100, seed=1, image_formats=()
+            store,
+            out / "again",
+            fit_bootstrap=40,
+            fit_options=fast,
+            rank_bootstrap=100,
+            seed=1,
+            image_formats=(),
         )
     yield result, runs, fits_again
 

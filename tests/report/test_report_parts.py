@@ -234,7 +234,7 @@ def test_a_source_whose_upstream_is_a_loss_is_fitted_with_the_loss_family(tmp_pa
         families = source_families(runs)
         assert families == {"acc_source": None, "loss_source": "loss_exp"}
         fits, n_now, by = current_fits(
-            store, {}, family=None, bootstrap=20, seed=2, progress=False, families=families
+            store, {}, options={"bootstrap": 20, "seed": 2}, progress=False, families=families
         )
         assert n_now == 8 and len(fits) == 8
         is_loss = fits["task"].astype(str).str.endswith("_l")
@@ -255,6 +255,10 @@ def test_a_source_whose_upstream_is_a_loss_is_fitted_with_the_loss_family(tmp_pa
         )
         # a named family applies to every source
         named, _, _ = current_fits(
-            store, {}, family="abnar", bootstrap=20, seed=2, progress=False, families=families
+            store,
+            {},
+            options={"family": "abnar", "bootstrap": 20, "seed": 2},
+            progress=False,
+            families=families,
         )
         assert set(named["family"]) == {"abnar"}

@@ -38,6 +38,7 @@ FORMATS = ("table", "json", "csv")
 SHORT_HEADERS = {
     "downstream_metric": "metric",
     "upstream_metric": "up_metric",
+    "n_points": "n",
     "plateau_ci_low": "ci_low",
     "plateau_ci_high": "ci_high",
     "saturation_point": "saturates_at",

@@ -22,7 +22,7 @@ from transferscope.cli._output import (
 from transferscope.engine import resolve_engine
 from transferscope.errors import InputError
 from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
-from transferscope.frontier.settings import INEFFICIENCIES, options_from
+from transferscope.frontier.settings import INEFFICIENCIES, INTERVALS, options_from
 from transferscope.schema import RUN_COLUMNS
 from transferscope.store import open_store
 
@@ -30,10 +30,12 @@ from transferscope.store import open_store
 _CHOICES: dict[str, list[str]] = {
     "frontier": list(ESTIMATORS),
     "inefficiency": list(INEFFICIENCIES),
+    "fallback": [*ESTIMATORS, "none"],
+    "interval": list(INTERVALS),
 }
 
 
-def add_fit_options(parser: argparse.ArgumentParser) -> None:
+def add_fit_options(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """Add one option per field of :class:`~transferscope.frontier.FitSettings`.
 
     The options are made from the settings' fields (name, default, help), so a new fit option
@@ -43,10 +45,14 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     ----------
     parser : argparse.ArgumentParser
         The command's parser.
+    exclude : tuple of str
+        Fields the command defines itself (e.g. ``report``'s ``--seed``).
     """
     defaults = FitSettings()
     group = parser.add_argument_group("fit options")
     for f in dataclasses.fields(FitSettings):
+        if f.name in exclude:
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         text = f.metadata.get("help", "")
@@ -99,12 +105,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fit saturating frontiers of downstream on upstream score per group",
         description=(
             "Fit a saturating family to the frontier of every group of runs (default: task x "
-            "method x shots) and print one row per group: the group keys, family, frontier, "
-            "status, message, n_points, n_frontier, param_<name> and param_<name>_se, plateau, "
-            "plateau_ci_low, plateau_ci_high, ci_level, saturation_point, aicc, rmse, "
-            "backtest_mae, bootstrap_failed_share, n_bootstrap, selected, upstream_min, "
-            "upstream_max, fingerprint, reused. Fits are kept in the store and reused while "
-            "the runs and options are unchanged."
+            "method x shots x downstream_metric) and print one row per group: the group keys, "
+            "family, frontier (the estimator used), status, message, flags, n_points, "
+            "n_frontier, param_<name> and param_<name>_se, plateau, plateau_ci_low, "
+            "plateau_ci_high, ci_level, interval_kind, mc_se_low, mc_se_high, "
+            "interval_inflation, saturation_point, upstream_best, extrapolation, plateau_gap, "
+            "best_observed, share_above, noise_sd, aicc, rmse, backtest_mae, "
+            "bootstrap_failed_share, n_bootstrap, selected, requested_frontier, "
+            "fallback_reason, upstream_min, upstream_max, fingerprint, reused. Fits are kept "
+            "in the store and reused while the runs and options are unchanged."
         ),
     )
     add_filter_arguments(p)

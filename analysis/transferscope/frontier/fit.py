@@ -6,7 +6,7 @@ import contextlib
 import functools
 import math
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +24,13 @@ from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierRe
 from transferscope.frontier.settings import FitSettings
 from transferscope.records import json_safe
 from transferscope.rng import keyed_seed
-from transferscope.schema import scored_on_upstream_task
+from transferscope.schema import MetricInfo, metric_info, scored_on_upstream_task
 
-#: Default grouping of runs.
-DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
+#: Default grouping of runs: a group never mixes downstream metrics (acc and acc_norm of one
+#: task are two groups), in ``fit`` and ``report`` alike.
+DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots", "downstream_metric")
 #: Groups in the first and the largest batch of :func:`iter_fit_tasks`.
-FIRST_BATCH: int = 8
+FIRST_BATCH: int = 1
 LAST_BATCH: int = 256
 
 
@@ -85,6 +86,30 @@ def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | 
     return str(values[0]), None
 
 
+def grouping(runs: pd.DataFrame, by: Sequence[str] | str) -> list[str]:
+    """Choose the grouping columns: ``by``, without a default ``downstream_metric`` runs lack.
+
+    The default grouping names ``downstream_metric``; runs without that column (a table of one
+    unnamed metric) are grouped by the other default columns.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The runs.
+    by : sequence of str or str
+        The grouping asked for.
+
+    Returns
+    -------
+    list of str
+        Columns.
+    """
+    columns = [by] if isinstance(by, str) else list(by)
+    if tuple(columns) == DEFAULT_BY and "downstream_metric" not in runs.columns:
+        columns.remove("downstream_metric")
+    return columns
+
+
 def check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
     """Raise :class:`InputError` unless ``runs`` has the key and score columns.
 
@@ -108,11 +133,15 @@ def check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
             )
 
 
-#: One group: key, upstream scores, downstream scores, metrics and a problem (or None).
-Task = tuple[dict[str, Any], Any, Any, str | None, str | None, str | None]
+#: One group: key, upstream scores, downstream scores, metric definitions and a problem.
+Task = tuple[dict[str, Any], Any, Any, MetricInfo | None, MetricInfo | None, str | None]
 
 
-def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
+def group_tasks(
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    metrics: Mapping[str, MetricInfo] | None = None,
+) -> Iterator[Task]:
     """Split runs into groups: key, scores, metrics and a problem message per group.
 
     Parameters
@@ -121,13 +150,17 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         Canonical runs.
     by : sequence of str
         Key columns (missing values form their own group).
+    metrics : mapping, optional
+        Metric definitions that take precedence over the registry (e.g. a store's).
 
     Yields
     ------
     tuple
-        ``(key, x, y, upstream_metric, downstream_metric, problem)``; ``problem`` says why the
-        group cannot be fitted (it mixes metrics, or its task is its own upstream task), or is
-        None. Runs whose task is their upstream task are left out of a group that has others.
+        ``(key, x, y, upstream_metric, downstream_metric, problem)`` with the metrics as
+        :class:`~transferscope.schema.MetricInfo` (None when the runs name none); ``problem``
+        says why the group cannot be fitted (it mixes metrics, or its task is its own upstream
+        task), or is None. Runs whose task is their upstream task are left out of a group that
+        has others.
     """
     if not by:
         groups: Iterable[tuple[Any, pd.DataFrame]] = [((), runs)]
@@ -146,7 +179,9 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         downstream, down_problem = _single_metric(frame, "downstream_metric")
         x = frame["upstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
         y = frame["downstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
-        yield key, x, y, upstream, downstream, own_problem or up_problem or down_problem
+        up = metric_info(upstream, metrics) if upstream is not None else None
+        down = metric_info(downstream, metrics) if downstream is not None else None
+        yield key, x, y, up, down, own_problem or up_problem or down_problem
 
 
 @dataclass(frozen=True)
@@ -159,19 +194,24 @@ class Registry:
     """
 
     families: tuple[type[Family], ...]
-    estimator: type[Estimator]
+    estimators: tuple[type[Estimator], ...]
 
     @classmethod
     def current(cls, settings: FitSettings) -> Registry:
-        """Snapshot the registered families and the settings' estimator."""
-        get_estimator(settings.frontier)  # refuses an unknown name
-        return cls(tuple(FAMILIES.values()), ESTIMATORS[settings.frontier])
+        """Snapshot the registered families and the settings' estimators (and fallback)."""
+        names = [settings.frontier]
+        if settings.fallback != "none":
+            names.append(settings.fallback)
+        for name in names:
+            get_estimator(name)  # refuses an unknown name
+        return cls(tuple(FAMILIES.values()), tuple(ESTIMATORS[n] for n in names))
 
     def install(self) -> None:
         """Register the shipped classes in this process (a no-op where they already are)."""
         for family in self.families:
             FAMILIES.ensure(family)
-        ESTIMATORS.ensure(self.estimator)
+        for estimator in self.estimators:
+            ESTIMATORS.ensure(estimator)
 
 
 def _fit_task(
@@ -224,7 +264,11 @@ def output_columns(by: Sequence[str], settings: FitSettings) -> list[str]:
         for p in get_family(n).names:
             if p not in params:
                 params.append(p)
-    params += list(get_estimator(settings.frontier).extra_params)
+    params += list(get_estimator(settings.frontier).extra_names(settings))
+    if settings.fallback != "none":
+        for p in get_estimator(settings.fallback).extra_names(settings):
+            if p not in params:
+                params.append(p)
     cols = [*by, *HEAD_COLUMNS]
     for p in params:
         cols += [f"param_{p}", f"param_{p}_se"]
@@ -237,7 +281,16 @@ _FLOAT_COLUMNS: frozenset[str] = frozenset(
         "plateau_ci_low",
         "plateau_ci_high",
         "ci_level",
+        "mc_se_low",
+        "mc_se_high",
+        "interval_inflation",
         "saturation_point",
+        "upstream_best",
+        "extrapolation",
+        "plateau_gap",
+        "best_observed",
+        "share_above",
+        "noise_sd",
         "aicc",
         "rmse",
         "backtest_mae",
@@ -245,6 +298,16 @@ _FLOAT_COLUMNS: frozenset[str] = frozenset(
         "upstream_min",
         "upstream_max",
     }
+)
+_TEXT_COLUMNS: tuple[str, ...] = (
+    "family",
+    "frontier",
+    "status",
+    "message",
+    "flags",
+    "interval_kind",
+    "requested_frontier",
+    "fallback_reason",
 )
 
 
@@ -262,7 +325,8 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     -------
     pandas.DataFrame
         The rows with float parameters and statistics, integer counts, boolean ``selected`` and
-        string ``family``, ``frontier``, ``status`` and ``message``.
+        string ``family``, ``frontier``, ``status``, ``message``, ``flags``,
+        ``interval_kind``, ``requested_frontier`` and ``fallback_reason``.
     """
     frame = pd.DataFrame(list(rows), columns=list(columns))
     for c in frame.columns:
@@ -271,8 +335,8 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     for c in ("n_points", "n_frontier", "n_bootstrap"):
         frame[c] = frame[c].astype("int64")
     frame["selected"] = frame["selected"].astype(bool)
-    for c in ("family", "frontier", "status", "message"):
-        frame[c] = frame[c].astype("string")
+    for c in _TEXT_COLUMNS:
+        frame[c] = frame[c].fillna("").astype("string")
     return frame
 
 
@@ -453,7 +517,9 @@ def fit_frontiers(
     family : str or sequence of str
         A family name, ``"auto"`` (smallest backtest error, AICc breaks ties) or several names.
     by : sequence of str
-        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
+        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group. The
+        default, ``task``, ``method``, ``shots`` and ``downstream_metric``, never mixes metrics
+        (without a ``downstream_metric`` column, the first three).
     settings : FitSettings, optional
         Every option at once; ``**options`` override its fields.
     rng : numpy.random.Generator, optional
@@ -470,12 +536,15 @@ def fit_frontiers(
     **options
         Fields of :class:`FitSettings`: ``frontier`` (``"stochastic"``, the default, whose
         plateau interval is calibrated; ``"hull"``, ``"pareto"``, ``"quantile"``, ``"all"`` or
-        any registered estimator), ``bootstrap`` (resamples per group and family, 0: no
-        interval), ``ci_level``, ``seed`` (each group's resamples derive from it and the group
-        key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``, ``tau``
-        (``quantile``), ``inefficiency`` and ``noise_floor`` (``stochastic``), ``smoothing``,
-        ``side_by_side`` (with ``"auto"`` or several families: every family's row, ``selected``
-        marking the choice).
+        any registered estimator), ``bootstrap`` (resamples per group and family to start
+        from; 0: no bootstrap), ``bootstrap_max`` and ``mc_tolerance`` (the resamples grow
+        until the interval's ends are stable), ``interval`` (``"auto"``, ``"bootstrap"``,
+        ``"profile"``), ``ci_level``, ``seed`` (each group's resamples derive from it and the
+        group key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``,
+        ``tau`` (``quantile``), ``inefficiency``, ``noise_floor`` and ``contamination``
+        (``stochastic``), ``fallback`` and ``above_tolerance`` (when the stochastic frontier
+        is no upper frontier), ``smoothing``, ``side_by_side`` (with ``"auto"`` or several
+        families: every family's row, ``selected`` marking the choice).
 
     Returns
     -------
@@ -483,18 +552,34 @@ def fit_frontiers(
         One row per group (and family), with columns:
 
         - the ``by`` columns;
-        - ``family``, ``frontier``, ``status`` (``ok``, ``too_few_points``, ``did_not_converge``,
-          ``degenerate``), ``message`` (the reason; for ok fits a note on parameters that
-          ended on a bound, e.g. ``e_ir`` at 0, else empty);
+        - ``family``; ``frontier`` (the estimator used: ``settings.fallback`` when the one asked
+          for gave no upper frontier); ``status`` (``ok``, ``too_few_points``,
+          ``did_not_converge``, ``degenerate``, ``unsupported_metric``); ``message`` (the
+          reason; for ok fits one note per flag, else empty); ``flags`` (comma-separated, see
+          :data:`transferscope.frontier.result.FLAGS`: ``not_saturating``, ``extrapolated``,
+          ``on_bound``, ``wrong_skew``, ``fallback``, ``not_upper``, ``above_plateau``,
+          ``mc_capped``, ``clipped``, ``flipped``, ``metric_assumed``);
         - ``n_points`` (runs with both scores), ``n_frontier`` (points defining the frontier);
         - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families (and of
-          the estimator, e.g. ``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a
-          family lacks it;
+          the estimators, e.g. ``sigma_v``, ``sigma_u``, ``sigma_c`` and ``pi_c`` for
+          ``stochastic``), NaN where a fit lacks it;
         - ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``, ``ci_level``;
-        - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for
-          a loss, the largest), ``aicc``, ``rmse``, ``backtest_mae``;
-        - ``bootstrap_failed_share``, ``n_bootstrap``;
+          ``interval_kind`` (``profile+bootstrap``, ``one_sided``, ``bootstrap``, ``profile``
+          or ``none``: no honest interval, the ends are NaN); ``mc_se_low``, ``mc_se_high``
+          (Monte Carlo standard errors of the ends; 0 for a profile-likelihood end);
+          ``interval_inflation`` (the sandwich factor the profile deviance was divided by);
+        - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for a
+          loss, the largest), ``upstream_best`` (best observed upstream score),
+          ``extrapolation`` (saturation point beyond the best observed upstream score, in
+          upstream units; <= 0 when the data reach the plateau), ``plateau_gap`` (plateau minus
+          the curve at ``upstream_best``), ``best_observed`` (best downstream score);
+        - ``share_above`` (share of models above the curve by more than three ``noise_sd``),
+          ``noise_sd``;
+        - ``aicc``, ``rmse``, ``backtest_mae``;
+        - ``bootstrap_failed_share``, ``n_bootstrap`` (resamples drawn);
         - ``selected`` (the family ``auto`` chose; True for a family asked for by name);
+        - ``requested_frontier`` (the estimator asked for), ``fallback_reason`` (why another
+          was used; empty when none was);
         - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores).
 
     Raises
@@ -502,7 +587,7 @@ def fit_frontiers(
     InputError
         For missing columns, an unknown family, estimator or option, or an option out of range.
     """
-    by = [by] if isinstance(by, str) else list(by)
+    by = grouping(runs, by) if isinstance(runs, pd.DataFrame) else list(by)
     check_runs(runs, by)
     fit_settings = resolved_settings(settings, rng, family=family, **options)
     tasks = list(group_tasks(runs, by))
@@ -535,6 +620,8 @@ def resolved_settings(
     if rng is not None:
         fit_settings = fit_settings.replace(seed=draw_seed(rng))
     get_estimator(fit_settings.frontier)
+    if fit_settings.fallback != "none":
+        get_estimator(fit_settings.fallback)
     return fit_settings
 
 

@@ -19,7 +19,7 @@ forbids any request. Files are named by position, never by user text.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,8 @@ def _check(options: ReportOptions, out: Path) -> None:
         )
     if min(options.max_group_charts, options.max_ladder_tasks, options.max_contexts) < 0:
         raise InputError("the numbers of charts to draw must be >= 0")
-    check_seed(options.seed)
+    if options.seed is not None:
+        check_seed(options.seed)
     check_resamples(options.rank_bootstrap, "rank_bootstrap")
     if options.fit_bootstrap is not None:
         check_resamples(options.fit_bootstrap, "fit_bootstrap")
@@ -166,7 +167,8 @@ def build_report(
     rank_entity: str | None = None,
     rank_bootstrap: int = 1000,
     fit_bootstrap: int | None = None,
-    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
     knowledge: Sequence[Any] = (),
     image_formats: Sequence[str] = ("png", "svg"),
     title: str = "transferscope report",
@@ -205,10 +207,17 @@ def build_report(
     rank_bootstrap : int
         Bootstrap resamples for ``p_best``.
     fit_bootstrap : int, optional
-        Bootstrap resamples of the plateau intervals (the frontier engine's default when
-        omitted).
-    seed : int
-        Seed of every resampling.
+        Bootstrap resamples of the plateau intervals.
+    fit_options : mapping, optional
+        Other fit options (fields of :class:`transferscope.frontier.FitSettings`).
+    seed : int, optional
+        Seed of every resampling (0 when omitted).
+
+    Without ``family``, ``fit_bootstrap``, ``fit_options`` and ``seed``, the report shows for
+    each group the most recent current fit in the store, whatever options it was made with
+    (``report`` after ``fit`` refits nothing and shows ``fit``'s numbers), and fits the other
+    groups with the defaults (a source whose upstream scores are losses with ``loss_exp``);
+    with any of them, it shows (and makes) fits with exactly these options.
     knowledge : sequence of KnowledgeComparison
         Interaction comparisons to report besides those stored in the store's table
         ``interactions`` (see :func:`transferscope.knowledge.save_knowledge`); one passed here
@@ -244,6 +253,7 @@ def build_report(
         rank_entity=rank_entity,
         rank_bootstrap=rank_bootstrap,
         fit_bootstrap=fit_bootstrap,
+        fit_options=dict(fit_options or {}),
         seed=seed,
         knowledge=tuple(knowledge),
         image_formats=tuple(image_formats),

@@ -36,11 +36,29 @@ class ReportOptions:
     rank_entity: str | None = None
     rank_bootstrap: int = 1000
     fit_bootstrap: int | None = None
-    seed: int = 0
+    fit_options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
     knowledge: tuple[Any, ...] = ()
     image_formats: tuple[str, ...] = ("png", "svg")
     title: str = "transferscope report"
     progress: bool = False
+
+    @property
+    def resample_seed(self) -> int:
+        """Seed of the report's own draws (the ranking's, samples of points): 0 when not given."""
+        return 0 if self.seed is None else self.seed
+
+    @property
+    def given_fit_options(self) -> dict[str, Any]:
+        """Fit options given (family, bootstrap, seed and ``fit_options``); empty when none."""
+        given = {k: v for k, v in self.fit_options.items() if v is not None}
+        if self.family is not None:
+            given["family"] = self.family
+        if self.fit_bootstrap is not None:
+            given["bootstrap"] = self.fit_bootstrap
+        if self.seed is not None:
+            given["seed"] = self.seed
+        return given
 
     @property
     def filters(self) -> dict[str, list[str]]:
@@ -259,9 +277,7 @@ class ReportContext:
         return current_fits(
             self.store,
             self.filters,
-            family=o.family,
-            bootstrap=o.fit_bootstrap,
-            seed=o.seed,
+            options=o.given_fit_options,
             progress=o.progress,
             families=source_families(self.runs) if o.family is None else None,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 
 from transferscope.errors import InputError
 from transferscope.frontier.result import FrontierResult
+from transferscope.frontier.settings import FitSettings
 from transferscope.report import html as H
 from transferscope.report.frontier_charts import (
     Curve,
@@ -78,13 +79,17 @@ def current_fits(
     store: Store,
     filters: dict[str, Any],
     *,
-    family: str | None,
-    bootstrap: int | None,
-    seed: int,
+    options: Mapping[str, Any],
     progress: bool,
     families: Mapping[str, str | None] | None = None,
 ) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
     """Fits of every group: stored ones that are current, the others computed (and stored) now.
+
+    Groups are those of ``transferscope fit`` (its default grouping, downstream metric
+    included). Without fit options the report shows, for each group, the most recent current
+    fit in the store whatever options it was made with (so ``report`` after ``fit`` adds no
+    fit and shows the same numbers), and fits the other groups now; with options, only fits
+    made with exactly those options.
 
     Parameters
     ----------
@@ -92,50 +97,124 @@ def current_fits(
         The store (fits computed now are written to it unless it is read-only).
     filters : dict
         Filters of the runs (as for :meth:`Store.runs`), the same as the report's.
-    family : str, optional
-        A family name, ``"all"`` (every family, side by side) or None for the engine's default
-        (or, with ``families``, each source's).
-    families : mapping of str to str or None, optional
-        With ``family=None``: the family of each source (None: the engine's default), as made
-        by :func:`source_families`; the sources are fitted in one call per family.
-    bootstrap : int, optional
-        Resamples of the plateau interval (engine default when None).
-    seed : int
-        Seed of the resamples.
+    options : mapping
+        Fit options given (fields of :class:`~transferscope.frontier.FitSettings`; ``family``
+        may be ``"all"``: every family, side by side); empty for "reuse what is stored".
     progress : bool
         Progress bar on stderr.
+    families : mapping of str to str or None, optional
+        Without a ``family`` option: the family each source's groups are fitted with when they
+        have no stored fit (None: the engine's default), as made by :func:`source_families`.
 
     Returns
     -------
     (pandas.DataFrame, int, tuple of str)
-        Fits in the columns of :func:`transferscope.frontier.fit_store`, the number of groups
-        fitted now (the others were reused), and the group key columns.
+        Fits in the columns of :func:`transferscope.frontier.fit_store` with their
+        ``options``, the number of groups fitted now (the others were reused), and the group
+        key columns.
     """
     from transferscope.frontier import DEFAULT_BY, fit_store
 
-    # Stored runs always carry their downstream metric; grouping by it keeps tables such as
-    # Pythia's (acc, acc_norm and ppl for one task) from landing in unfittable mixed groups.
-    by = (*DEFAULT_BY, "downstream_metric")
-    options: dict[str, Any] = {"seed": seed, "bootstrap": bootstrap}
-    if family == "all":
-        options.update(family="auto", side_by_side=True)
-    elif family is not None:
-        options["family"] = family
+    by = tuple(DEFAULT_BY)
+    given = {k: v for k, v in options.items() if v is not None}
+    reuse: Literal["same", "any"] = "same" if given else "any"
+    if given.get("family") == "all":
+        given.update(family="auto", side_by_side=True)
     split: dict[str | None, list[str]] = {}
     for source, fam in (families or {}).items():
         split.setdefault(fam, []).append(source)
-    if family is not None or set(split) <= {None}:
-        fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
+
+    def fit(only: dict[str, Any], chosen: dict[str, Any]) -> pd.DataFrame:
+        return fit_store(
+            store,
+            by=by,
+            filters=only,
+            progress=progress,
+            reuse=reuse,
+            with_options=True,
+            **chosen,
+        )
+
+    if "family" in given or set(split) <= {None}:
+        fits = fit(filters, given)
     else:
         parts = []
         for fam, sources in sorted(split.items(), key=lambda kv: str(kv[0])):
-            chosen = {**options, **({"family": fam} if fam is not None else {})}
-            only = {**filters, "source": sources}
-            parts.append(fit_store(store, by=by, filters=only, progress=progress, **chosen))
+            chosen = {**given, **({"family": fam} if fam is not None else {})}
+            parts.append(fit({**filters, "source": sources}, chosen))
         fits = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
+
+
+def fit_note(row: Any) -> str:
+    """Write the fit's flags and message as one line for a caption or a table cell.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of the fits (``flags``, ``message``).
+
+    Returns
+    -------
+    str
+        E.g. ``flags: not_saturating, extrapolated. The data do not show ...``; empty when
+        there is nothing to say.
+    """
+    flags = str(row.get("flags") or "") if not H._missing(row.get("flags")) else ""
+    message = str(row.get("message") or "") if not H._missing(row.get("message")) else ""
+    parts = []
+    if flags:
+        parts.append("flags: " + flags.replace(",", ", ") + ".")
+    if message:
+        parts.append(message[0].upper() + message[1:] + ("" if message.endswith(".") else "."))
+    return " ".join(parts)
+
+
+def frontier_label(row: Any) -> str:
+    """Name the estimator a row used, and the one asked for when it fell back.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of the fits.
+
+    Returns
+    -------
+    str
+        ``"stochastic frontier"`` or ``"pareto frontier (fallback from stochastic)"``.
+    """
+    used = str(row.get("frontier"))
+    asked = row.get("requested_frontier")
+    if not H._missing(asked) and asked and str(asked) != used:
+        return f"{used} frontier (fallback from {asked})"
+    return f"{used} frontier"
+
+
+def stored_settings(row: Any) -> FitSettings | None:
+    """Rebuild the settings a fit row was made with, when the store kept them (else None).
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`current_fits` (its ``options`` column, when present, is JSON text).
+
+    Returns
+    -------
+    FitSettings or None
+        The settings.
+    """
+    import json
+
+    text = row.get("options") if hasattr(row, "get") else None
+    if text is None or H._missing(text):
+        return None
+    try:
+        options = json.loads(str(text))
+        return FitSettings.make(**{k: v for k, v in options.items() if v is not None})
+    except (InputError, TypeError, ValueError):
+        return None
 
 
 def select_rows(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
@@ -178,7 +257,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     return H.format_value(value, digits) if not H._missing(value) else "n/a"
 
 
-def interval_text(low: Any, high: Any, level: Any = None) -> str:
+def interval_text(low: Any, high: Any, level: Any = None, kind: Any = None) -> str:
     """``"[0.601, 0.652]"`` (with ``" (95%)"`` after it when the level is given).
 
     Parameters
@@ -187,6 +266,8 @@ def interval_text(low: Any, high: Any, level: Any = None) -> str:
         Interval bounds.
     level : Any, optional
         Confidence level.
+    kind : Any, optional
+        The interval's kind (a fit's ``interval_kind``): ``"one_sided"`` says so.
 
     Returns
     -------
@@ -196,11 +277,17 @@ def interval_text(low: Any, high: Any, level: Any = None) -> str:
     if H._missing(low) or H._missing(high):
         return "(no interval)"
     pct = f" ({round(100 * float(level))}%)" if level is not None and not H._missing(level) else ""
+    if kind == "one_sided":
+        pct = (
+            f" ({pct.strip(' ()') + ', ' if pct else ''}one-sided: the data do not bound it above)"
+        )
     return f"[{fmt(low)}, {fmt(high)}]{pct}"
 
 
 def saturation_text(row: Mapping[Any, Any]) -> str:
     """One sentence on where a group's fit saturates, how far it extrapolates, or why no fit.
+
+    An ok fit's flags and notes follow the sentence (see :func:`fit_note`).
 
     Parameters
     ----------
@@ -215,7 +302,18 @@ def saturation_text(row: Mapping[Any, Any]) -> str:
     status = row.get("status")
     if status != "ok":
         return f"No fit ({status}): {row.get('message') or 'no reason recorded'}"
-    plateau = f"plateau {fmt(row.get('plateau'))} {interval_text(row.get('plateau_ci_low'), row.get('plateau_ci_high'), row.get('ci_level'))}"  # noqa: E501
+    note = fit_note(row)
+    return _saturation(row) + (f" {note}" if note else "")
+
+
+def _saturation(row: Mapping[Any, Any]) -> str:
+    ci = interval_text(
+        row.get("plateau_ci_low"),
+        row.get("plateau_ci_high"),
+        row.get("ci_level"),
+        row.get("interval_kind"),
+    )
+    plateau = f"plateau {fmt(row.get('plateau'))} {ci}"
     sat, lower = row.get("saturates"), bool(row.get("upstream_lower"))
     best = row.get("upstream_min") if lower else row.get("upstream_max")
     point = row.get("saturation_point")
@@ -374,10 +472,15 @@ def group_payload(
         y_title += ", reversed"
     n_ok = len(curves)
     chosen = f" (chosen of {n_ok} families)" if n_ok > 1 else ""
+    ci = interval_text(
+        row.get("plateau_ci_low"),
+        row.get("plateau_ci_high"),
+        row.get("ci_level"),
+        row.get("interval_kind"),
+    )
     head = (
-        f"{row.get('fit_family')} fit{chosen}, {row.get('frontier')} frontier · plateau "
-        f"{fmt(row.get('plateau'))} "
-        + interval_text(row.get("plateau_ci_low"), row.get("plateau_ci_high"), row.get("ci_level"))
+        f"{row.get('fit_family')} fit{chosen}, {frontier_label(row)} · plateau "
+        f"{fmt(row.get('plateau'))} {ci}"
         if row.get("status") == "ok"
         else f"not fitted: {row.get('status')}"
     )
@@ -436,8 +539,11 @@ def refit_points(
         group["upstream_score"].to_numpy(dtype=float),
         group["downstream_score"].to_numpy(dtype=float),
         family=str(row["fit_family"]),
+        settings=stored_settings(row),
         frontier=str(row["frontier"]),
+        fallback="none",
         bootstrap=0,
+        interval="bootstrap",
         seed=seed,
         upstream_metric=None if up is None else str(up),
         downstream_metric=None if down is None else str(down),
@@ -544,11 +650,16 @@ def frontier_result_chart(
         }
     )
     if title is None:
+        used = frontier_label(
+            {"frontier": main.frontier, "requested_frontier": main.requested_frontier}
+        )
+        ci = interval_text(
+            main.plateau_ci_low, main.plateau_ci_high, main.ci_level, main.interval_kind
+        )
         title = (
-            f"{main.family} fit, {main.frontier} frontier · plateau {fmt(main.plateau)} "
-            f"{interval_text(main.plateau_ci_low, main.plateau_ci_high, main.ci_level)}"
+            f"{main.family} fit, {used} · plateau {fmt(main.plateau)} {ci}"
             if main.ok
-            else f"{main.family} fit, {main.frontier} frontier: {main.status} ({main.message})"
+            else f"{main.family} fit, {used}: {main.status} ({main.message})"
         )
     xs = points["upstream_score"].to_numpy(dtype=float)
     extend = float(np.nanmax(xs)) if xs.size else None

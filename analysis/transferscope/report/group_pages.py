@@ -128,7 +128,7 @@ def representative_section(ctx: Any) -> Any:
     for gid in chosen:
         row = table[table["group_id"] == gid].iloc[0].to_dict()
         arrays = groups.group_arrays(gid)
-        frontier, held = refit_points(row, arrays, seed=ctx.options.seed)
+        frontier, held = refit_points(row, arrays, seed=ctx.options.resample_seed)
         payload = group_payload(
             row,
             arrays,
@@ -136,7 +136,7 @@ def representative_section(ctx: Any) -> Any:
             names=charts.names,
             held_out=held,
             frontier=frontier,
-            seed=ctx.options.seed,
+            seed=ctx.options.resample_seed,
         )
         fig = charts.add_payload(
             "frontier",
@@ -219,7 +219,9 @@ def index_frame(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(
         group=[H.link(f"{r['page']}#{r['group_id']}", str(r["label"])) for r in records],
         plateau_text=[
-            f"{fmt(r['plateau'])} {interval_text(r['plateau_ci_low'], r['plateau_ci_high'])}"
+            fmt(r["plateau"])
+            + " "
+            + interval_text(r["plateau_ci_low"], r["plateau_ci_high"], None, r.get("interval_kind"))
             if r.get("status") == "ok"
             else ""
             for r in records
@@ -379,7 +381,7 @@ def _source_page(ctx: Any, source: str, file: str, part: pd.DataFrame) -> Page:
             if has_points:
                 payload = group_payload(
                     row, arrays, groups.fit_records.get(gid, []), names=charts.names,
-                    seed=ctx.options.seed,
+                    seed=ctx.options.resample_seed,
                 )  # fmt: skip
                 fig = charts.add_payload(
                     "group", (SMALL, small), payload, "", large=(LARGE, large), chart_id=gid,

@@ -238,7 +238,9 @@ def group_index(
     for c in by_list:
         table[c] = keys[c].astype(runs[c].dtype) if c in runs else keys[c]
     table["status"] = table["status"].fillna("not_fitted")
-    for c in ("message", "slope_message", "fit_family", "frontier", "slope_status"):
+    text_columns = ("message", "slope_message", "fit_family", "frontier", "slope_status", "flags",
+                    "requested_frontier", "interval_kind", "options")  # fmt: skip
+    for c in text_columns:
         if c in table:
             table[c] = table[c].astype(object).where(table[c].notna(), None)
     no_slope = table["slope_status"].isna()

@@ -204,7 +204,9 @@ def _rank_source(runs: pd.DataFrame, source: str, ctx: Any) -> SourceRanking:
                              short=short)  # fmt: skip
 
     try:
-        table = rank_methods(runs, metric, entity=ent, bootstrap=o.rank_bootstrap, seed=o.seed)
+        table = rank_methods(
+            runs, metric, entity=ent, bootstrap=o.rank_bootstrap, seed=o.resample_seed
+        )
     except InputError as exc:
         return none(f"No ranking: {exc}", f"No ranking: {exc}")
     if table.empty or not table["estimate"].notna().any():

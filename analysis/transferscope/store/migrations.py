@@ -135,12 +135,21 @@ def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
 
 
+def _create_v4(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE metrics (name VARCHAR PRIMARY KEY, direction VARCHAR NOT NULL, "
+        "low DOUBLE, high DOUBLE, description VARCHAR, "
+        "recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+
+
 #: The schema history, oldest first. Version 0 is an empty database; each store records the
 #: versions it went through in ``schema_info``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
     Migration(3, "table ladder_cells (status of every cell of a ladder run)", _create_v3),
+    Migration(4, "table metrics (user-defined metric directions and ranges)", _create_v4),
 )
 
 
