@@ -142,7 +142,7 @@ class FitSettings(Record):
         default=0.05, metadata={"help": "largest share of models above an upper frontier"}
     )
     bootstrap_max: int = field(
-        default=16000, metadata={"help": "cap of resamples grown for stable endpoints"}
+        default=4000, metadata={"help": "cap of resamples grown for stable endpoints"}
     )
     mc_tolerance: float = field(
         default=0.002, metadata={"help": "stability of bootstrap endpoints (1.96 MC SE)"}
