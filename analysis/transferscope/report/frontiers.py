@@ -287,7 +287,7 @@ def interval_text(low: Any, high: Any, level: Any = None, kind: Any = None) -> s
 def saturation_text(row: Mapping[Any, Any]) -> str:
     """One sentence on where a group's fit saturates, how far it extrapolates, or why no fit.
 
-    An ok fit's flags and notes follow the sentence (see :func:`fit_note`).
+    An ok fit's flags follow the sentence (its message is shown beside it by the callers).
 
     Parameters
     ----------
@@ -302,8 +302,9 @@ def saturation_text(row: Mapping[Any, Any]) -> str:
     status = row.get("status")
     if status != "ok":
         return f"No fit ({status}): {row.get('message') or 'no reason recorded'}"
-    note = fit_note(row)
-    return _saturation(row) + (f" {note}" if note else "")
+    # the flags only: the cards and captions show the fit's message beside this sentence
+    note = fit_note({"flags": row.get("flags")})
+    return _saturation(row) + (f" {note.capitalize()}" if note else "")
 
 
 def _saturation(row: Mapping[Any, Any]) -> str:
