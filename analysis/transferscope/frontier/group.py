@@ -341,6 +341,8 @@ def _backtest(
 _NO_SHORTFALL = 0.01
 #: "Beyond noise": more than this many noise standard deviations.
 BEYOND_NOISE = 3.0
+#: An upper frontier's plateau this far below the best observed score is flagged ``below_best``.
+BELOW_BEST = 0.01
 
 
 @dataclass(frozen=True)
@@ -692,6 +694,15 @@ def fit_one(
                 if estimator.name == "stochastic" and settings.contamination > 0
                 else ""
             )
+        )
+    best = float(np.max(y)) if len(y) else math.nan
+    if estimator.upper_frontier and not diag.n_above_plateau and diag.plateau < best - BELOW_BEST:
+        flags.append("below_best")
+        notes.append(
+            f"the plateau lies {best - diag.plateau:.3f} below the best observed score "
+            f"{best:.3f}, within {BEYOND_NOISE:g} noise sd (sd {diag.noise:.3f}) of the curve: "
+            "the frontier is the best models' expected score, the best observed one is above it "
+            "by noise"
         )
     if interval.capped:
         flags.append("mc_capped")
