@@ -262,3 +262,35 @@ def test_a_source_whose_upstream_is_a_loss_is_fitted_with_the_loss_family(tmp_pa
             families=families,
         )
         assert set(named["family"]) == {"abnar"}
+
+
+def test_fit_without_a_family_fits_loss_sources_as_the_report_does(tmp_path: Path) -> None:
+    """`fit` (no --family) stores loss_exp fits for a loss-upstream source; `report` reuses them."""
+    from transferscope.cli import main
+    from transferscope.store import open_store
+
+    acc = synthetic_ladder(tasks=("a", "b"), methods=("full_ft", "linear_probe"), seeds=2)
+    loss = acc.assign(
+        task=acc["task"] + "_l",
+        upstream_metric="loss",
+        upstream_score=4.0 - 3.0 * acc["upstream_score"],
+    )
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as store:
+        store.ingest(acc, "acc_source")
+        store.ingest(loss, "loss_source")
+    assert main(["fit", "--db", str(db), "--bootstrap", "20", "--bootstrap-max", "20"]) == 0
+    with open_store(db, read_only=True) as store:
+        n_fits = store.connection.execute("SELECT count(*) FROM fits").fetchone()[0]
+        families = dict(
+            store.connection.execute(
+                "SELECT json_extract_string(group_key, '$.task'), family FROM fits"
+            ).fetchall()
+        )
+    assert n_fits == 8
+    assert {families[t] for t in ("a_l", "b_l")} == {"loss_exp"}
+    assert {families[t] for t in ("a", "b")} == {"abnar"}
+    with open_store(db) as store:
+        build_report(store, tmp_path / "r", image_formats=(), rank_bootstrap=0)
+        after = store.connection.execute("SELECT count(*) FROM fits").fetchone()[0]
+    assert after == n_fits  # the report shows fit's fits and adds none

@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from typing import Any
 
+import pandas as pd
+
 from transferscope.cli._output import (
     add_columns_argument,
     add_db_argument,
@@ -21,7 +23,14 @@ from transferscope.cli._output import (
 )
 from transferscope.engine import resolve_engine
 from transferscope.errors import InputError
-from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
+from transferscope.frontier import (
+    DEFAULT_BY,
+    ESTIMATORS,
+    FAMILIES,
+    FitSettings,
+    fit_store,
+    source_families,
+)
 from transferscope.frontier.settings import INEFFICIENCIES, INTERVALS, options_from
 from transferscope.schema import RUN_COLUMNS
 from transferscope.store import open_store
@@ -149,16 +158,31 @@ def _run(args: argparse.Namespace) -> int:
         open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store,
         opened_engine(engine),
     ):
-        frame = fit_store(
-            store,
-            settings.family,
-            by=args.by,
-            filters=filters,
-            settings=settings,
-            refit=args.refit,
-            n_jobs=args.jobs,
-            engine=engine,
-            progress=sys.stderr.isatty(),
-        )
+        # without --family, a source whose upstream scores are losses is fitted with the loss
+        # family (as the report does), every other source with the default
+        families: dict[str | None, list[str]] = {None: []}
+        if getattr(args, "family", None) is None:
+            families = {}
+            for source, fam in source_families(store.runs(**filters)).items():
+                families.setdefault(fam, []).append(source)
+            families = families or {None: []}
+        frames = []
+        for fam, sources in sorted(families.items(), key=lambda kv: str(kv[0])):
+            only = filters if len(families) == 1 else {**filters, "source": sources}
+            fitted = settings if fam is None else dataclasses.replace(settings, family=fam)
+            frames.append(
+                fit_store(
+                    store,
+                    fitted.family,
+                    by=args.by,
+                    filters=only,
+                    settings=fitted,
+                    refit=args.refit,
+                    n_jobs=args.jobs,
+                    engine=engine,
+                    progress=sys.stderr.isatty(),
+                )
+            )
+        frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
     emit(frame, args.format, columns=args.columns, default=[*args.by, *TABLE_COLUMNS])
     return 0

@@ -24,7 +24,13 @@ from transferscope.frontier.families import (
     get_family,
     register,
 )
-from transferscope.frontier.fit import DEFAULT_BY, fit_frontiers, frontier_curves
+from transferscope.frontier.fit import (
+    DEFAULT_BY,
+    LOSS_FAMILY,
+    fit_frontiers,
+    frontier_curves,
+    source_families,
+)
 from transferscope.frontier.group import fit_group, saturation_point
 from transferscope.frontier.persist import fit_store, stored_fits
 from transferscope.frontier.result import STATUSES, FrontierResult
@@ -37,6 +43,7 @@ __all__ = [
     "ESTIMATORS",
     "FAMILIES",
     "FRONTIERS",
+    "LOSS_FAMILY",
     "STATUSES",
     "Estimator",
     "Family",
@@ -53,6 +60,7 @@ __all__ = [
     "register",
     "register_estimator",
     "saturation_point",
+    "source_families",
     "stored_fits",
     "synthetic_group",
     "synthetic_runs",

@@ -409,6 +409,39 @@ def progress_bar(total: int, show: bool) -> Any:
     )
 
 
+#: Family fitted where a source's upstream score is a loss (the default family needs accuracies).
+LOSS_FAMILY = "loss_exp"
+
+
+def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
+    """Family each source is fitted with when none is named: the default, or a loss family.
+
+    A source whose upstream scores are all lower-is-better (a validation loss, as mlf-scaling's)
+    gets :data:`LOSS_FAMILY`; the default family models accuracies and would leave every group
+    of such a source unfitted.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    dict of str to str or None
+        Source to family (None: the engine's default).
+    """
+    from transferscope.schema import metric_direction
+
+    out: dict[str, str | None] = {}
+    scored = runs[runs["upstream_score"].notna()]
+    for source in sorted(runs["source"].astype(str).unique()):
+        metrics = scored.loc[scored["source"].astype(str) == source, "upstream_metric"]
+        names = {str(m) for m in metrics.dropna().unique()}
+        lower = bool(names) and all(metric_direction(m) == "lower" for m in names)
+        out[source] = LOSS_FAMILY if lower else None
+    return out
+
+
 def fit_tasks(
     tasks: Sequence[Task],
     settings: FitSettings,

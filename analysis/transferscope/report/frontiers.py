@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from transferscope.errors import InputError
+from transferscope.frontier.fit import LOSS_FAMILY as _LOSS_FAMILY
+from transferscope.frontier.fit import source_families as _source_families
 from transferscope.frontier.result import FrontierResult
 from transferscope.frontier.settings import FitSettings
 from transferscope.report import html as H
@@ -42,37 +44,9 @@ from transferscope.store import Store
 CURVE_POINTS = 100
 
 
-#: Family fitted where a source's upstream score is a loss (the default family needs accuracies).
-LOSS_FAMILY = "loss_exp"
-
-
-def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
-    """Family each source is fitted with when none is named: the default, or a loss family.
-
-    A source whose upstream scores are all lower-is-better (a validation loss, as mlf-scaling's)
-    gets :data:`LOSS_FAMILY`; the default family models accuracies and would leave every group
-    of such a source unfitted.
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        Canonical runs.
-
-    Returns
-    -------
-    dict of str to str or None
-        Source to family (None: the engine's default).
-    """
-    from transferscope.schema import metric_direction
-
-    out: dict[str, str | None] = {}
-    scored = runs[runs["upstream_score"].notna()]
-    for source in sorted(runs["source"].astype(str).unique()):
-        metrics = scored.loc[scored["source"].astype(str) == source, "upstream_metric"]
-        names = {str(m) for m in metrics.dropna().unique()}
-        lower = bool(names) and all(metric_direction(m) == "lower" for m in names)
-        out[source] = LOSS_FAMILY if lower else None
-    return out
+# the family chosen per source when none is named (kept here under its report name)
+LOSS_FAMILY = _LOSS_FAMILY
+source_families = _source_families
 
 
 def current_fits(
