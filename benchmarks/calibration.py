@@ -133,10 +133,18 @@ def run_jobs(todo: list[tuple[Any, ...]], n_jobs: int) -> list[dict[str, Any]]:
 
 def baseline(todo: list[tuple[Any, ...]], src: str, n_jobs: int) -> pd.DataFrame:
     """Fit the same groups with the package at ``src`` (a separate Python process)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    root = Path(src).resolve()
+    # a folder made by `git archive REV analysis` holds the package under analysis/
+    path = root / "analysis" if (root / "analysis" / "transferscope").is_dir() else root
+    if not (path / "transferscope").is_dir():
+        raise SystemExit(f"--baseline-src {src}: no transferscope package in it")
+    env = {**os.environ, "PYTHONPATH": str(path)}
     payload = json.dumps([[*j[:3], list(j[3])] for j in todo])
+    # the baseline must import the old package, not the installed one: checked in the child
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import calibration as c; "
+        "import json, sys, transferscope; "
+        f"assert transferscope.__file__.startswith({str(path)!r}), transferscope.__file__; "
+        "sys.path.insert(0, sys.argv[1]); import calibration as c; "
         "todo = [tuple(j[:3]) + (tuple(j[3]),) for j in json.loads(sys.stdin.read())]; "
         "print(json.dumps(c.run_jobs(todo, int(sys.argv[2])), default=float))"
     )
