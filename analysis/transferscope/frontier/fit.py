@@ -6,7 +6,7 @@ import contextlib
 import functools
 import math
 import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -442,6 +442,16 @@ def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
     return out
 
 
+def _runner(
+    settings: FitSettings, n_jobs: int, engine: Engine | str | None
+) -> tuple[Engine, Callable[[Task], list[FrontierResult]]]:
+    """Return the engine and the per-group fit it maps (refusing unknown families first)."""
+    registry = Registry.current(settings)
+    resolve_families(settings, None)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    return resolve_engine(engine, n_jobs), fit
+
+
 def fit_tasks(
     tasks: Sequence[Task],
     settings: FitSettings,
@@ -473,10 +483,7 @@ def fit_tasks(
     list of list of FrontierResult
         The results of every task, in order.
     """
-    registry = Registry.current(settings)
-    resolve_families(settings, None)  # refuses unknown names before any work
-    runner = resolve_engine(engine, n_jobs)
-    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    runner, fit = _runner(settings, n_jobs, engine)
     with progress_bar(len(tasks), progress) as bar:
         return runner.map(fit, list(tasks), on_done=bar.update)
 
@@ -512,10 +519,7 @@ def iter_fit_tasks(
     list of FrontierResult
         The results of one task, in the order of ``tasks``.
     """
-    registry = Registry.current(settings)
-    resolve_families(settings, None)  # refuses unknown names before any work
-    runner = resolve_engine(engine, n_jobs)
-    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    runner, fit = _runner(settings, n_jobs, engine)
     items = list(tasks)
     with progress_bar(len(items), progress) as bar:
         start, size = 0, FIRST_BATCH
