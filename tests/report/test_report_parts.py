@@ -217,8 +217,8 @@ def test_knowledge_table_shows_no_empty_column() -> None:
 
 
 def test_a_source_whose_upstream_is_a_loss_is_fitted_with_the_loss_family(tmp_path: Path) -> None:
-    from transferscope.frontier import fit_store
-    from transferscope.report.frontiers import current_fits, source_families
+    from transferscope.frontier import fit_store, source_families
+    from transferscope.report.frontiers import current_fits
 
     acc = synthetic_ladder(tasks=("a", "b"), methods=("full_ft", "linear_probe"), seeds=2)
     # the same runs with a validation loss as upstream score (lower is better)

@@ -28,6 +28,7 @@ from transferscope.frontier import (
     ESTIMATORS,
     FAMILIES,
     FitSettings,
+    family_filters,
     fit_store,
     source_families,
 )
@@ -160,16 +161,14 @@ def _run(args: argparse.Namespace) -> int:
     ):
         # without --family, a source whose upstream scores are losses is fitted with the loss
         # family (as the report does), every other source with the default
-        families: dict[str | None, list[str]] = {None: []}
-        if getattr(args, "family", None) is None:
-            families = {}
-            for source, fam in source_families(store.runs(**filters)).items():
-                families.setdefault(fam, []).append(source)
-            families = families or {None: []}
+        calls = (
+            family_filters(source_families(store.runs(**filters)), filters)
+            if args.family is None
+            else [(None, filters)]
+        )
         frames = []
-        for fam, sources in sorted(families.items(), key=lambda kv: str(kv[0])):
-            only = filters if len(families) == 1 else {**filters, "source": sources}
-            fitted = settings if fam is None else dataclasses.replace(settings, family=fam)
+        for family, only in calls:
+            fitted = settings if family is None else dataclasses.replace(settings, family=family)
             frames.append(
                 fit_store(
                     store,

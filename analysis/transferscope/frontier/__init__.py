@@ -27,6 +27,7 @@ from transferscope.frontier.families import (
 from transferscope.frontier.fit import (
     DEFAULT_BY,
     LOSS_FAMILY,
+    family_filters,
     fit_frontiers,
     frontier_curves,
     source_families,
@@ -50,6 +51,7 @@ __all__ = [
     "FitSettings",
     "FrontierResult",
     "SyntheticGroup",
+    "family_filters",
     "family_fingerprint",
     "fit_frontiers",
     "fit_group",

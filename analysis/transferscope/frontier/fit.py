@@ -442,6 +442,33 @@ def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
     return out
 
 
+def family_filters(
+    families: Mapping[str, str | None], filters: Mapping[str, Any]
+) -> list[tuple[str | None, dict[str, Any]]]:
+    """Split a fit of the store into one call per family, when sources need different families.
+
+    Parameters
+    ----------
+    families : mapping of str to str or None
+        Source to family, as made by :func:`source_families` (None: the default family).
+    filters : mapping
+        The filters of the whole fit (as for :meth:`transferscope.store.Store.runs`).
+
+    Returns
+    -------
+    list of (str or None, dict)
+        ``[(None, filters)]`` when every source takes the default family; else each family
+        with the filters narrowed to its sources (families in name order, the default first).
+    """
+    split: dict[str | None, list[str]] = {}
+    for source, family in families.items():
+        split.setdefault(family, []).append(source)
+    if set(split) <= {None}:
+        return [(None, dict(filters))]
+    ordered = sorted(split.items(), key=lambda kv: "" if kv[0] is None else kv[0])
+    return [(family, {**filters, "source": sources}) for family, sources in ordered]
+
+
 def _runner(
     settings: FitSettings, n_jobs: int, engine: Engine | str | None
 ) -> tuple[Engine, Callable[[Task], list[FrontierResult]]]:

@@ -188,7 +188,7 @@ def build_report(
     family : str, optional
         Saturating family to fit and draw; when omitted, the frontier engine's default, or
         ``loss_exp`` for a source whose upstream scores are losses (see
-        :func:`transferscope.report.frontiers.source_families`); ``"all"`` draws every family
+        :func:`transferscope.frontier.source_families`); ``"all"`` draws every family
         side by side.
     max_group_charts : int
         Representative frontier charts on the front page (at least one per source that has a

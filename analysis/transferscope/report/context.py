@@ -271,7 +271,8 @@ class ReportContext:
     @functools.cached_property
     def fits(self) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
         """Current fits, the number fitted by this build, and the group key columns."""
-        from transferscope.report.frontiers import current_fits, source_families
+        from transferscope.frontier import source_families
+        from transferscope.report.frontiers import current_fits
 
         o = self.options
         return current_fits(

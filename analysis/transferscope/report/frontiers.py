@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 
 from transferscope.errors import InputError
-from transferscope.frontier.fit import LOSS_FAMILY as _LOSS_FAMILY
-from transferscope.frontier.fit import source_families as _source_families
 from transferscope.frontier.result import FrontierResult
 from transferscope.frontier.settings import FitSettings
 from transferscope.report import html as H
@@ -42,11 +40,6 @@ from transferscope.store import Store
 
 #: Grid points of a drawn curve.
 CURVE_POINTS = 100
-
-
-# the family chosen per source when none is named (kept here under its report name)
-LOSS_FAMILY = _LOSS_FAMILY
-source_families = _source_families
 
 
 def current_fits(
@@ -87,63 +80,52 @@ def current_fits(
         ``options``, the number of groups fitted now (the others were reused), and the group
         key columns.
     """
-    from transferscope.frontier import DEFAULT_BY, fit_store
+    from transferscope.frontier import DEFAULT_BY, family_filters, fit_store
 
     by = tuple(DEFAULT_BY)
-    given = {k: v for k, v in options.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     reuse: Literal["same", "any"] = "same" if given else "any"
     if given.get("family") == "all":
         given.update(family="auto", side_by_side=True)
-    split: dict[str | None, list[str]] = {}
-    for source, fam in (families or {}).items():
-        split.setdefault(fam, []).append(source)
-
-    def fit(only: dict[str, Any], chosen: dict[str, Any]) -> pd.DataFrame:
-        return fit_store(
+    calls = (
+        [(None, dict(filters))]
+        if "family" in given or not families
+        else family_filters(families, filters)
+    )
+    parts = [
+        fit_store(
             store,
             by=by,
             filters=only,
             progress=progress,
             reuse=reuse,
             with_options=True,
-            **chosen,
+            **(given if family is None else {**given, "family": family}),
         )
-
-    if "family" in given or set(split) <= {None}:
-        fits = fit(filters, given)
-    else:
-        parts = []
-        for fam, sources in sorted(split.items(), key=lambda kv: str(kv[0])):
-            chosen = {**given, **({"family": fam} if fam is not None else {})}
-            parts.append(fit({**filters, "source": sources}, chosen))
-        fits = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        for family, only in calls
+    ]
+    fits = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
 
 
-def fit_note(row: Any) -> str:
-    """Write the fit's flags and message as one line for a caption or a table cell.
+def flags_text(flags: Any) -> str:
+    """Write a fit's flags as a sentence for a caption (empty when there are none).
 
     Parameters
     ----------
-    row : mapping
-        A row of the fits (``flags``, ``message``).
+    flags : Any
+        The fit's ``flags`` (comma-separated text, or missing).
 
     Returns
     -------
     str
-        E.g. ``flags: not_saturating, extrapolated. The data do not show ...``; empty when
-        there is nothing to say.
+        E.g. ``"Flags: not_saturating, extrapolated."``.
     """
-    flags = str(row.get("flags") or "") if not H._missing(row.get("flags")) else ""
-    message = str(row.get("message") or "") if not H._missing(row.get("message")) else ""
-    parts = []
-    if flags:
-        parts.append("flags: " + flags.replace(",", ", ") + ".")
-    if message:
-        parts.append(message[0].upper() + message[1:] + ("" if message.endswith(".") else "."))
-    return " ".join(parts)
+    if H._missing(flags) or not str(flags):
+        return ""
+    return "Flags: " + str(flags).replace(",", ", ") + "."
 
 
 def frontier_label(row: Any) -> str:
@@ -277,8 +259,8 @@ def saturation_text(row: Mapping[Any, Any]) -> str:
     if status != "ok":
         return f"No fit ({status}): {row.get('message') or 'no reason recorded'}"
     # the flags only: the cards and captions show the fit's message beside this sentence
-    note = fit_note({"flags": row.get("flags")})
-    return _saturation(row) + (f" {note.capitalize()}" if note else "")
+    note = flags_text(row.get("flags"))
+    return _saturation(row) + (f" {note}" if note else "")
 
 
 def _saturation(row: Mapping[Any, Any]) -> str:
