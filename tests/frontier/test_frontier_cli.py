@@ -24,14 +24,16 @@ def db(tmp_path: Path) -> str:
 
 
 def test_json_is_an_array_of_records_with_null(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fit", "--db", db, "--bootstrap", "30", "--format", "json"]) == 0
+    args = ["fit", "--db", db, "--bootstrap", "30", "--bootstrap-max", "30", "--format", "json"]
+    assert main(args) == 0
     out = capsys.readouterr()
     records = json.loads(out.out)
     assert [r["task"] for r in records] == ["task_000", "task_001"]
     assert all(r["shots"] is None and r["status"] == "ok" for r in records)
+    assert all(r["downstream_metric"] == "accuracy" for r in records)  # grouped by metric
     assert records[0]["n_bootstrap"] == 30
     assert out.err == ""  # no progress bar when stderr is not a terminal
-    assert main(["fit", "--db", db, "--bootstrap", "30", "--format", "json"]) == 0
+    assert main(args) == 0
     assert all(r["reused"] for r in json.loads(capsys.readouterr().out))
 
 
@@ -47,6 +49,8 @@ def test_csv_and_filters(db: str, capsys: pytest.CaptureFixture[str]) -> None:
             "hull",
             "--bootstrap",
             "20",
+            "--bootstrap-max",
+            "20",
             "--format",
             "csv",
         ]
@@ -56,7 +60,8 @@ def test_csv_and_filters(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert frame["task"].tolist() == ["task_001"]
     assert frame["frontier"].tolist() == ["hull"]
     assert "param_sigma_v" not in frame.columns
-    assert main(["fit", "--db", db, "--family", "auto", "--side-by-side", "--bootstrap", "0"]) == 0
+    args = ["--family", "auto", "--side-by-side", "--bootstrap", "0", "--interval", "bootstrap"]
+    assert main(["fit", "--db", db, *args]) == 0
     table = capsys.readouterr().out
     assert "sigmoid" in table and "probit" in table
 

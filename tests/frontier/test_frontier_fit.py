@@ -25,10 +25,12 @@ COLUMNS = [
     "task",
     "method",
     "shots",
+    "downstream_metric",
     "family",
     "frontier",
     "status",
     "message",
+    "flags",
     "n_points",
     "n_frontier",
     "param_k",
@@ -41,17 +43,33 @@ COLUMNS = [
     "param_sigma_v_se",
     "param_sigma_u",
     "param_sigma_u_se",
+    "param_sigma_c",
+    "param_sigma_c_se",
+    "param_pi_c",
+    "param_pi_c_se",
     "plateau",
     "plateau_ci_low",
     "plateau_ci_high",
     "ci_level",
+    "interval_kind",
+    "mc_se_low",
+    "mc_se_high",
+    "interval_inflation",
     "saturation_point",
+    "upstream_best",
+    "extrapolation",
+    "plateau_gap",
+    "best_observed",
+    "share_above",
+    "noise_sd",
     "aicc",
     "rmse",
     "backtest_mae",
     "bootstrap_failed_share",
     "n_bootstrap",
     "selected",
+    "requested_frontier",
+    "fallback_reason",
     "upstream_min",
     "upstream_max",
     "loss_space",
@@ -71,7 +89,7 @@ def synthetic() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def fits(synthetic: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
     runs, _ = synthetic
-    return fit_frontiers(runs, bootstrap=300, seed=0)
+    return fit_frontiers(runs, bootstrap=300, bootstrap_max=300, seed=0)
 
 
 def test_known_plateaus_are_recovered_within_their_intervals(
@@ -98,9 +116,15 @@ def test_known_plateaus_are_recovered_within_their_intervals(
 
 def test_output_columns_and_types(fits: pd.DataFrame) -> None:
     assert list(fits.columns) == COLUMNS
-    assert fits["frontier"].eq("stochastic").all()
+    assert fits["requested_frontier"].eq("stochastic").all()
     assert fits["ci_level"].eq(0.95).all()
     assert fits["n_bootstrap"].eq(300).all()
+    assert fits["interval_kind"].isin(["profile+bootstrap", "one_sided", "profile"]).all()
+    # the ends of a profile likelihood carry no Monte Carlo error; bootstrap ends do
+    assert (fits["mc_se_low"] >= 0).all() and (fits["mc_se_high"] >= 0).all()
+    assert (fits["interval_inflation"] >= 1).all()
+    assert (fits["best_observed"] >= fits["plateau"] - 0.5).all()
+    assert str(fits["flags"].dtype) == "string"
     assert fits["bootstrap_failed_share"].between(0, 0.05).all()
     assert fits["selected"].all()
     assert str(fits["shots"].dtype) == "Int64"
@@ -127,10 +151,11 @@ def test_null_shots_form_their_own_group() -> None:
 def test_results_do_not_depend_on_processes(synthetic: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     runs, _ = synthetic
     small = runs[runs["task"].isin(["task_000", "task_001"])]
-    one = fit_frontiers(small, bootstrap=50, seed=3)
-    two = fit_frontiers(small, bootstrap=50, seed=3, n_jobs=2)
+    options = {"bootstrap": 50, "bootstrap_max": 50, "interval": "bootstrap"}
+    one = fit_frontiers(small, seed=3, **options)
+    two = fit_frontiers(small, seed=3, n_jobs=2, **options)
     pd.testing.assert_frame_equal(one, two)
-    other = fit_frontiers(small, bootstrap=50, seed=4)
+    other = fit_frontiers(small, seed=4, **options)
     assert not np.allclose(one["plateau_ci_low"], other["plateau_ci_low"])
 
 
@@ -175,8 +200,15 @@ def test_backtest_holds_out_the_top_of_the_upstream_range() -> None:
             np.linspace(0.4, 0.9, 10),
             np.linspace(3, 2, 10),
             {"downstream_metric": "ppl"},
-            "degenerate",
+            "unsupported_metric",
             "lower-is-better",
+        ),
+        (
+            np.linspace(0.4, 0.9, 10),
+            np.linspace(0.3, 0.6, 10),
+            {"downstream_metric": "pct_stereotype"},
+            "unsupported_metric",
+            "no better end",
         ),
         (np.linspace(0.4, 0.9, 10), np.linspace(30, 60, 10), {}, "degenerate", "outside [0, 1]"),
     ],
@@ -226,10 +258,12 @@ def test_mixed_metrics_are_degenerate() -> None:
             "downstream_metric": ["acc"] * 20 + ["acc_norm"] * 20,
         }
     )
-    out = fit_frontiers(runs, bootstrap=0)
+    out = fit_frontiers(runs, by=("task", "method", "shots"), bootstrap=0, interval="bootstrap")
     assert out["status"].tolist() == ["degenerate"]
     assert "downstream_metric" in out["message"].iloc[0]
-    split = fit_frontiers(runs, by=("task", "method", "shots", "downstream_metric"), bootstrap=0)
+    # the default grouping never mixes metrics
+    split = fit_frontiers(runs, bootstrap=0, interval="bootstrap")
+    assert split["downstream_metric"].tolist() == ["acc", "acc_norm"]
     assert split["status"].tolist() == ["ok", "ok"]
 
 
@@ -258,7 +292,9 @@ def test_auto_picks_by_backtest_and_can_show_all_families() -> None:
     runs = pd.DataFrame(
         {"task": "t", "method": "m", "shots": 5, "upstream_score": g.x, "downstream_score": g.y}
     )
-    every = fit_frontiers(runs, family="auto", side_by_side=True, bootstrap=30)
+    every = fit_frontiers(
+        runs, family="auto", side_by_side=True, bootstrap=30, bootstrap_max=30, interval="bootstrap"
+    )
     assert every["family"].tolist() == ["abnar", "power", "logit", "probit", "sigmoid"]
     assert every["selected"].sum() == 1
     ok = every[every["status"] == "ok"]
@@ -267,7 +303,9 @@ def test_auto_picks_by_backtest_and_can_show_all_families() -> None:
     # the choice has the smallest backtest error up to a tie of 0.001, broken by AICc
     ties = ok[ok["backtest_mae"] <= best + 1e-3]
     assert chosen["aicc"] == ties["aicc"].min()
-    single = fit_frontiers(runs, family="auto", bootstrap=30)
+    single = fit_frontiers(
+        runs, family="auto", bootstrap=30, bootstrap_max=30, interval="bootstrap"
+    )
     assert single["family"].tolist() == [chosen["family"]]
     assert single["plateau_ci_low"].iloc[0] == pytest.approx(chosen["plateau_ci_low"])
 
@@ -308,6 +346,7 @@ def test_curves_of_many_groups(
         "task",
         "method",
         "shots",
+        "downstream_metric",
         "family",
         "frontier",
         "upstream_score",
@@ -326,10 +365,12 @@ def test_curves_of_many_groups(
 
 def test_result_object() -> None:
     g = synthetic_group(np.random.default_rng(3), n=50)
-    r = fit_group(g.x, g.y, bootstrap=40)
+    r = fit_group(g.x, g.y, bootstrap=40, bootstrap_max=40)
     record = r.to_record()
     assert record["status"] == "ok" and record["family"] == "abnar"
-    assert set(r.summary()["parameter"]) == {"k", "alpha", "e_ir", "sigma_v", "sigma_u", "plateau"}
+    assert set(r.summary()["parameter"]) == {
+        "k", "alpha", "e_ir", "sigma_v", "sigma_u", "sigma_c", "pi_c", "plateau"
+    }  # fmt: skip
     assert "plateau" in r._repr_html_()
     assert len(r.curve(25)) == 25
     assert len(r.frontier_points()) == 50

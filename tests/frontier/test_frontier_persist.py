@@ -23,23 +23,25 @@ def store() -> Iterator[Store]:
 
 
 def test_store_round_trip_is_lossless_and_reused(store: Store) -> None:
-    first = fit_store(store, bootstrap=60, seed=1)
+    options = {"bootstrap": 60, "bootstrap_max": 60, "seed": 1}
+    first = fit_store(store, **options)
     assert not first["reused"].any()
-    again = fit_store(store, bootstrap=60, seed=1)
+    again = fit_store(store, **options)
     assert again["reused"].all()
     pd.testing.assert_frame_equal(first.drop(columns="reused"), again.drop(columns="reused"))
     # the same numbers as fitting the runs directly
-    direct = fit_frontiers(store.runs(), bootstrap=60, seed=1)
+    direct = fit_frontiers(store.runs(), **options)
     pd.testing.assert_frame_equal(first[list(direct.columns)], direct, check_dtype=False)
     table = stored_fits(store)
     assert len(table) == 3
     key = json.loads(table["group_key"].iloc[0])
-    assert set(key) == {"task", "method", "shots"} and key["shots"] is None
+    assert set(key) == {"task", "method", "shots", "downstream_metric"} and key["shots"] is None
 
 
 def test_changed_options_or_runs_are_refitted(store: Store) -> None:
-    base = fit_store(store, bootstrap=40)
-    other_seed = fit_store(store, bootstrap=40, seed=5)
+    fast = {"bootstrap": 40, "bootstrap_max": 40, "interval": "bootstrap"}
+    base = fit_store(store, **fast)
+    other_seed = fit_store(store, seed=5, **fast)
     assert not other_seed["reused"].any()
     assert set(other_seed["fingerprint"]).isdisjoint(base["fingerprint"])
     # change one run of task_001: only that group gets a new fingerprint and is refitted
@@ -47,7 +49,7 @@ def test_changed_options_or_runs_are_refitted(store: Store) -> None:
     first = runs.index[runs["task"] == "task_001"][0]
     runs.loc[first, "downstream_score"] -= 0.05
     store.ingest(runs, "synthetic", replace=True)
-    after = fit_store(store, bootstrap=40)
+    after = fit_store(store, **fast)
     by_task = after.set_index("task")
     assert bool(by_task.loc["task_000", "reused"]) and bool(by_task.loc["task_002", "reused"])
     assert not bool(by_task.loc["task_001", "reused"])
@@ -61,13 +63,23 @@ def test_changed_options_or_runs_are_refitted(store: Store) -> None:
 
 
 def test_filters_and_auto(store: Store) -> None:
-    one = fit_store(store, bootstrap=0, filters={"task": "task_002"})
+    one = fit_store(store, bootstrap=0, interval="bootstrap", filters={"task": "task_002"})
     assert one["task"].tolist() == ["task_002"]
     side = fit_store(
-        store, family="auto", side_by_side=True, bootstrap=0, filters={"task": "task_002"}
+        store,
+        family="auto",
+        side_by_side=True,
+        bootstrap=0,
+        interval="bootstrap",
+        filters={"task": "task_002"},
     )
     again = fit_store(
-        store, family="auto", side_by_side=True, bootstrap=0, filters={"task": "task_002"}
+        store,
+        family="auto",
+        side_by_side=True,
+        bootstrap=0,
+        interval="bootstrap",
+        filters={"task": "task_002"},
     )
     assert again["reused"].all()
     assert again["family"].tolist() == side["family"].tolist()
@@ -77,7 +89,29 @@ def test_filters_and_auto(store: Store) -> None:
         family="auto",
         side_by_side=True,
         bootstrap=0,
+        interval="bootstrap",
         filters={"task": "task_002"},
         refit=True,
     )
     assert not refit["reused"].any()
+
+
+def test_any_options_reuses_the_latest_current_fit(store: Store) -> None:
+    fast = {"bootstrap": 30, "bootstrap_max": 30, "interval": "bootstrap"}
+    made = fit_store(store, seed=3, frontier="hull", **fast)
+    # what report does without fit options: reuse whatever current fit each group has
+    shown = fit_store(store, reuse="any", with_options=True)
+    assert shown["reused"].all()
+    assert shown["frontier"].tolist() == ["hull"] * 3
+    pd.testing.assert_series_equal(shown["plateau_ci_low"], made["plateau_ci_low"])
+    assert all(json.loads(o)["seed"] == 3 for o in shown["options"])
+    assert len(stored_fits(store)) == 3
+    # a changed group is refitted with the options given (the defaults here), the rest kept
+    runs = store.runs().drop(columns=["run_id", "source"])
+    first = runs.index[runs["task"] == "task_000"][0]
+    runs.loc[first, "downstream_score"] -= 0.05
+    store.ingest(runs, "synthetic", replace=True)
+    again = fit_store(store, reuse="any", **fast).set_index("task")
+    assert not bool(again.loc["task_000", "reused"])
+    assert again.loc["task_000", "requested_frontier"] == "stochastic"
+    assert bool(again.loc["task_001", "reused"]) and again.loc["task_001", "frontier"] == "hull"

@@ -57,12 +57,15 @@ def test_every_estimator_and_family_fits_inside_its_bounds(family: str, frontier
     fam = get_family(family)
     mask = estimator.select(x, y)
     assert mask.shape == x.shape and mask.dtype == bool and mask.any()
-    fit = estimator.fit(fam, x, y, FitSettings(frontier=frontier))
-    names = estimator.param_names(fam)
+    settings = FitSettings(frontier=frontier)
+    fit = estimator.fit(fam, x, y, settings)
+    names = estimator.param_names(fam, settings)
     assert fit.names == names and fit.values.shape == (len(names),)
     assert np.all(fit.values[: len(fam.names)] >= fam.lower)
     assert np.all(fit.values[: len(fam.names)] <= fam.upper)
-    result = fit_group(x, y, family, frontier=frontier, bootstrap=25, seed=1)
+    result = fit_group(
+        x, y, family, frontier=frontier, bootstrap=25, bootstrap_max=25, fallback="none", seed=1
+    )
     assert result.status in ("ok", "did_not_converge", "too_few_points")
     assert set(result.params) == set(names)
     if result.ok:
@@ -140,8 +143,9 @@ def test_a_new_estimator_is_one_class() -> None:
     register_estimator(Median)
     try:
         x, y = _group(120)
-        median = fit_group(x, y, "abnar", frontier="median_test", bootstrap=40, seed=2)
-        quantile = fit_group(x, y, "abnar", frontier="quantile", tau=0.5, bootstrap=40, seed=2)
+        options = {"bootstrap": 40, "bootstrap_max": 40, "seed": 2}
+        median = fit_group(x, y, "abnar", frontier="median_test", **options)
+        quantile = fit_group(x, y, "abnar", frontier="quantile", tau=0.5, **options)
         assert median.ok and median.plateau == pytest.approx(quantile.plateau, rel=1e-12)
         assert median.plateau_ci_low == pytest.approx(quantile.plateau_ci_low, rel=1e-12)
     finally:
@@ -236,8 +240,9 @@ def main():
 
     register(Saturating)
     runs, _ = synthetic_runs(n_groups=3, seed=4)
-    one = fit_frontiers(runs, "saturating_user", by=["task"], bootstrap=20, seed=1)
-    two = fit_frontiers(runs, "saturating_user", by=["task"], bootstrap=20, seed=1, n_jobs=2)
+    fast = {"bootstrap": 20, "bootstrap_max": 20, "interval": "bootstrap", "seed": 1}
+    one = fit_frontiers(runs, "saturating_user", by=["task"], **fast)
+    two = fit_frontiers(runs, "saturating_user", by=["task"], n_jobs=2, **fast)
     assert (one["status"] == "ok").all(), one[["status", "message"]]
     assert one.equals(two), (one, two)
     print("ok", len(two))

@@ -21,7 +21,7 @@ def _fit(
     shared_data: Path, name: str, by: tuple[str, ...] = BY, family: str = "abnar"
 ) -> pd.DataFrame:
     runs = load_source(name, from_dir=shared_data).frame
-    out = fit_frontiers(runs, by=by, family=family, bootstrap=20, seed=0)
+    out = fit_frontiers(runs, by=by, family=family, bootstrap=20, bootstrap_max=20, seed=0)
     groups = runs.groupby(list(by), dropna=False).ngroups
     assert len(out) == groups  # one row per group, none lost
     assert set(out["status"]) <= set(STATUSES)
@@ -66,22 +66,34 @@ def test_pythia_every_task_and_setting(shared_data: Path) -> None:
     )
     assert reasons.all()
     falling = degenerate[degenerate["message"].str.contains("falls as the upstream score")]
-    assert len(falling) == 11
-    assert falling["task"].str.match("hendrycksTest-|crows_pairs_french|wsc$").all()
+    # the two CrowS-Pairs subsets that fell are pct_stereotype, a bias score with no better
+    # end: the metric registry refuses them first (unsupported_metric), so 9 remain
+    assert len(falling) == 9
+    assert falling["task"].str.match("hendrycksTest-|wsc$").all()
+    unsupported = out[out["status"] == "unsupported_metric"]
+    assert set(unsupported["downstream_metric"]) >= {"pct_stereotype"}
     assert set(
         degenerate.loc[degenerate["message"].str.contains("lower-is"), "downstream_metric"]
     ) <= {"ppl"}
     own = degenerate["message"].str.contains("own upstream task")
     assert set(degenerate.loc[own, "task"]) == {"lambada_openai"}
-    assert out["status"].eq("ok").sum() >= 0.85 * len(out)
+    # of the groups on a metric a frontier can model, nearly all are fitted
+    supported = out[out["status"] != "unsupported_metric"]
+    assert supported["status"].eq("ok").sum() >= 0.85 * len(supported)
 
 
 def test_pythia_mixed_metrics_are_reported_not_mixed(shared_data: Path) -> None:
     runs = load_source("pythia", from_dir=shared_data).frame
     one_task = runs[runs["task"] == runs["task"].iloc[0]]
+    assert one_task["downstream_metric"].nunique() > 1
+    # the default grouping has downstream_metric: one group per metric, none mixed
     out = fit_frontiers(one_task, bootstrap=0)
-    assert out["status"].eq("degenerate").all()
-    assert out["message"].str.contains("downstream_metric").all()
+    assert len(out) == one_task.groupby(["method", "shots", "downstream_metric"]).ngroups
+    assert out["status"].eq("ok").all()
+    # grouped without it, a group that mixes metrics is refused with a status
+    mixed = fit_frontiers(one_task, by=("task", "method", "shots"), bootstrap=0)
+    assert mixed["status"].eq("degenerate").all()
+    assert mixed["message"].str.contains("downstream_metric").all()
 
 
 def test_mlf_scaling_losses_use_loss_exp(shared_data: Path) -> None:

@@ -21,7 +21,7 @@ from transferscope.frontier import fit_frontiers
 from transferscope.frontier.synthetic import synthetic_runs
 
 N_GROUPS = 6
-OPTIONS = ["--bootstrap", "50", "--seed", "3"]
+OPTIONS = ["--bootstrap", "50", "--bootstrap-max", "50", "--seed", "3"]
 # the fit under test commits after every group (the default is every 10 s), so that a kill
 # after a few groups has something to keep
 FIT = (
@@ -101,7 +101,7 @@ def test_a_killed_fit_keeps_its_groups_and_a_rerun_continues(
     assert _count_fits(db) == N_GROUPS
 
     # ... and the result is the fit of all groups at once, to the last bit
-    whole = fit_frontiers(runs, bootstrap=50, seed=3)
+    whole = fit_frontiers(runs, bootstrap=50, bootstrap_max=50, seed=3)
     merged = frame.merge(whole, on="task", suffixes=("", "_whole"))
     assert len(merged) == N_GROUPS and (merged["status"] == "ok").all()
     for column in ("plateau", "plateau_ci_low", "plateau_ci_high", "aicc"):

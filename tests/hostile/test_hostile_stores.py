@@ -126,7 +126,8 @@ def test_a_new_db_named_like_a_table_is_a_real_store(
     assert code == 0 and "3 added" in out
     assert db.read_bytes()[8:12] == b"DUCK"
     code, out, _ = _run(["runs", "--db", str(db), "--format", "csv"], capsys)
-    assert code == 0 and out.splitlines()[1] == "in,cifar10,ft,,3,3,2"
+    # runs lists the downstream metric too (issue 14)
+    assert code == 0 and out.splitlines()[1] == "in,cifar10,ft,,accuracy,3,3,2"
 
 
 # ------------------------------------------------------------ damaged and incomplete
@@ -232,7 +233,7 @@ def test_a_reader_waits_for_a_lock_and_says_so(
     finally:
         timer.join()
     assert code == 0 and "waiting up to 60 s" in err
-    assert out.splitlines()[1] == "runs,cifar10,ft,,3,3,2"
+    assert out.splitlines()[1] == "runs,cifar10,ft,,accuracy,3,3,2"
 
 
 def test_wait_is_bounded_and_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

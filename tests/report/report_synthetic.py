@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -69,3 +71,58 @@ def too_few_group() -> pd.DataFrame:
             "downstream_score": [0.5, 0.55],
         }
     )  # fmt: skip
+
+
+def step_ladder(seed: int = 0) -> pd.DataFrame:
+    """Checkpoints along training steps, as Pythia publishes them: 2 sizes x 2 data sets.
+
+    ``zero_shot`` has the step-0 model (pretrained = false), ``five_shot`` starts at step 10.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    steps = (0, 1, 10, 100, 1000, 10000)
+    for size, params, gain in (("toy-small", 10**6, 0.2), ("toy-large", 10**8, 0.35)):
+        for data in ("pile", "pile-deduped"):
+            for step in steps:
+                up = 0.0 if step == 0 else min(0.9, 0.1 * np.log10(step + 1) + gain / 2)
+                for task, base in (("quiz-a", 0.25), ("quiz-b", 0.3), ("trivia", 0.2)):
+                    for method, shots in (("zero_shot", 0), ("five_shot", 5)):
+                        if method == "five_shot" and step < 10:
+                            continue
+                        rows.append(
+                            {
+                                "model": f"{size}-{data}@step{step}", "pretrained": step > 0,
+                                "upstream_task": "lambada", "upstream_metric": "acc",
+                                "upstream_score": up, "task": task, "method": method,
+                                "shots": shots, "seed": pd.NA, "downstream_metric": "acc",
+                                "downstream_score": base + gain * up + rng.normal(0, 0.005),
+                                "architecture": size, "params": params, "pretrain_data": data,
+                                "pretrain_steps": step,
+                            }
+                        )  # fmt: skip
+    frame = pd.DataFrame(rows)
+    for c in ("shots", "seed", "pretrain_steps", "params"):
+        frame[c] = frame[c].astype("Int64")
+    return frame
+
+
+def extra_section(ctx: Any) -> Any:
+    """A section registered by a test: one paragraph naming the number of runs."""
+    from transferscope.report import html as H
+    from transferscope.report.sections import SectionOutput
+
+    text = f"A plugged-in section saw {len(ctx.runs)} runs."
+    return SectionOutput(
+        sections=(H.Section("extra", "Plugged in", (H.paragraph(text),)),),
+        markdown=f"## Plugged in\n\n{text}\n",
+    )
+
+
+def legacy_section(runs: pd.DataFrame, add: Any) -> Any:
+    """A section in the older ``(runs, add) -> (Section, markdown)`` form."""
+    import altair as alt
+
+    from transferscope.report import html as H
+
+    fig = add("legacy", alt.Chart(runs.head(3)).mark_point().encode(x="upstream_score:Q"), "3 runs")
+    return H.Section("legacy", "Legacy", (fig.html(),)), "## Legacy\n"

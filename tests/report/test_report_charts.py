@@ -81,34 +81,66 @@ def test_frontier_chart_layers_and_values(group: dict[str, pd.DataFrame]) -> Non
     spec = chart.to_dict()
     layers = _layers(spec)
     marks = [layer["mark"]["type"] for layer in layers]
-    # band (only the family with an interval), plateau rules, runs, curves, frontier, held out
-    assert marks == ["rect", "rule", "circle", "line", "point", "point"]
+    # interval bar, plateau rules, runs, curves (solid, extrapolated), frontier, held out, note
+    assert marks == ["rule", "rule", "point", "line", "line", "point", "point", "text"]
     band = _data(spec, layers[0])
-    assert [r["series"] for r in band] == ["abnar fit"]
+    assert [r["series"] for r in band] == ["abnar fit"]  # only the family with an interval
     assert band[0]["plateau_ci_low"] == 0.77 and band[0]["plateau_ci_high"] == 0.83
     assert layers[0]["encoding"]["y2"]["field"] == "plateau_ci_high"
-    rules = _data(spec, layers[1])
-    assert [r["plateau"] for r in rules] == [0.8, 1.0]
+    assert layers[0]["encoding"]["x"] == {"value": {"expr": "width - 4"}}  # at the right edge
+    assert [r["plateau"] for r in _data(spec, layers[1])] == [0.8, 1.0]
     runs = _data(spec, layers[2])
     assert len(runs) == 40 and runs[0]["model"] == HOSTILE
     assert layers[2]["encoding"]["x"]["field"] == "upstream_score"
     assert layers[2]["encoding"]["x"]["title"] == "Upstream top1 (fraction)"
-    curves = _data(spec, layers[3])
-    assert len(curves) == 22 and {c["series"] for c in curves} == {"abnar fit", "power fit"}
-    assert len(_data(spec, layers[4])) == 3
-    held = _data(spec, layers[5])
-    assert held[0]["predicted"] == 0.78 and layers[5]["mark"]["shape"] == "diamond"
-    # one colour scale: points first, then one entry per family
-    scale = layers[2]["encoding"]["color"]["scale"]
-    assert scale["domain"] == [
-        "runs",
-        "frontier points",
-        "held out (backtest)",
-        "abnar fit",
-        "power fit",
-    ]
-    assert len(scale["range"]) == 5
+    solid, dashed = _data(spec, layers[3]), _data(spec, layers[4])
+    # the grid runs to 1.0, the runs to 0.9: beyond the last run the curves are dashed
+    assert max(r["upstream_score"] for r in solid) <= 0.9
+    assert min(r["upstream_score"] for r in dashed) >= 0.9
+    assert {c["series"] for c in solid} == {c["series"] for c in dashed} == {
+        "abnar fit", "power fit",
+    }  # fmt: skip
+    assert len(_data(spec, layers[5])) == 3
+    held = _data(spec, layers[6])
+    assert held[0]["predicted"] == 0.78
+    # one legend of colour and shape: it draws what the chart draws (diamonds for held out)
+    color = layers[2]["encoding"]["color"]["scale"]
+    shape = layers[2]["encoding"]["shape"]["scale"]
+    order = ["runs", "frontier points", "held out (backtest)", "abnar fit", "power fit"]
+    assert color["domain"] == shape["domain"] == order
+    assert shape["range"] == ["circle", "circle", "diamond", "stroke", "stroke"]
+    assert layers[6]["encoding"]["shape"]["scale"] == shape and len(color["range"]) == 5
     assert spec["title"]["text"] == ["task", "method"]
+
+
+def test_frontier_chart_axes_follow_the_data_not_the_interval() -> None:
+    """The demo's defect: an interval of 0.135-1.000 must not set the axis of runs at 0.3-0.5."""
+    rng = np.random.default_rng(1)
+    x = np.linspace(0.5, 0.9, 30)
+    points = pd.DataFrame({"upstream_score": x, "downstream_score": 0.3 + 0.2 * x * rng.random(30)})
+    plateaus = pd.DataFrame(
+        {"family": ["abnar"], "plateau": [0.42], "plateau_ci_low": [0.135],
+         "plateau_ci_high": [1.0]}
+    )  # fmt: skip
+    spec = charts.frontier_chart(points, plateaus=plateaus).to_dict()
+    y = _layers(spec)[2]["encoding"]["y"]["scale"]
+    lo, hi = float(points["downstream_score"].min()), float(points["downstream_score"].max())
+    span = hi - lo
+    assert y["domain"][0] == pytest.approx(lo - 0.04 * span, abs=1e-4)
+    assert y["domain"][1] == pytest.approx(max(hi, 0.42) + 0.04 * (max(hi, 0.42) - lo), abs=1e-4)
+    assert all(layer["mark"].get("clip") for layer in _layers(spec)[:7])
+    # a plateau far from the runs is named in a note instead of stretching the axis
+    far = plateaus.assign(plateau=1.0)
+    spec = charts.frontier_chart(points, plateaus=far).to_dict()
+    assert _data(spec, _layers(spec)[7]) == [{"text": "plateau 1.000 lies above the chart"}]
+    assert _layers(spec)[2]["encoding"]["y"]["scale"]["domain"][1] < 0.6
+
+
+def test_frontier_chart_reverses_an_axis_whose_metric_is_better_lower() -> None:
+    points = pd.DataFrame({"upstream_score": [2.5, 3.0, 3.5], "downstream_score": [0.6, 0.5, 0.4]})
+    spec = charts.frontier_chart(points, x_lower=True).to_dict()
+    x = _layers(spec)[2]["encoding"]["x"]["scale"]
+    assert x["reverse"] is True and x["domain"][0] < 2.5 < 3.5 < x["domain"][1]
 
 
 def test_frontier_chart_samples_large_groups_deterministically(
@@ -117,15 +149,16 @@ def test_frontier_chart_samples_large_groups_deterministically(
     many = pd.concat([group["points"]] * 10, ignore_index=True)
     a = charts.frontier_chart(many, max_points=100, seed=1).to_dict()
     b = charts.frontier_chart(many, max_points=100, seed=1).to_dict()
-    runs = _data(a, _layers(a)[0])
+    runs = _data(a, _layers(a)[2])
     assert len(runs) == 100
-    assert runs == _data(b, _layers(b)[0])
+    assert runs == _data(b, _layers(b)[2])
 
 
 def test_frontier_chart_without_fit_has_only_runs(group: dict[str, pd.DataFrame]) -> None:
     spec = charts.frontier_chart(group["points"]).to_dict()
-    assert [layer["mark"]["type"] for layer in _layers(spec)] == ["circle"]
-    assert _layers(spec)[0]["encoding"]["color"]["scale"]["domain"] == ["runs"]
+    filled = [layer["mark"]["type"] for layer in _layers(spec) if _data(spec, layer)]
+    assert filled == ["point"]
+    assert _layers(spec)[2]["encoding"]["color"]["scale"]["domain"] == ["runs"]
 
 
 def test_forest_chart_orders_methods_and_draws_per_task_rows() -> None:

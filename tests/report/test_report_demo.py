@@ -10,6 +10,7 @@ import pytest
 from report_synthetic import synthetic_ladder
 
 from transferscope.cli import main
+from transferscope.report import html as H
 from transferscope.report.demo import DEMO_DB, DEMO_SOURCE
 from transferscope.store import open_store
 
@@ -25,10 +26,14 @@ def test_demo_command_writes_a_report_into_a_fresh_store(
     printed = capsys.readouterr().out
     assert f"report: {(out / 'index.html').resolve()}" in printed
     index = (out / "index.html").read_text(encoding="utf-8")
-    anchors = ("sources", "frontiers", "plateaus", "not-fitted", "ranking", "ladders", "theory")
+    anchors = ("answers", "charts", "index", "ranking", "ladders", "theory", "sources")
     for anchor in anchors:
         assert f'<section id="{anchor}">' in index
     assert '<section id="knowledge">' in index  # the worked example's interactions
+    assert (out / "source-1.html").exists()  # every group's chart
+    # the simulator's score is what it is, not a fraction of correct answers
+    assert "fraction correct" not in index
+    assert "1 − normalized generalization error" in index
     assert (out / "summary.md").exists()
     assert len(list((out / "charts").glob("*.png"))) == len(list((out / "charts").glob("*.svg")))
     with open_store(out / DEMO_DB, read_only=True) as store:
@@ -41,7 +46,7 @@ def test_demo_command_writes_a_report_into_a_fresh_store(
         stored = store.connection.execute("SELECT DISTINCT comparison FROM interactions")
         assert stored.fetchall() == [("example_seed0",)]  # the knowledge section's source
     groups = re.search(r"(\d+) frontier groups, (\d+) fitted", printed)
-    assert groups is not None and int(groups.group(1)) == 16
+    assert groups is not None and int(groups.group(1)) == int(groups.group(2)) == 16
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def test_report_command(
 ) -> None:
     out = tmp_path / "rep"
     argv = ["report", "--db", str(small_store), "--out", str(out), "--task", "a", "--no-images"]
-    code = main([*argv, "--family", "all"])
+    code = main([*argv, "--family", "all", "--bootstrap", "20", "--bootstrap-max", "20"])
     assert code == 0
     printed = capsys.readouterr().out
     assert f"report: {(out / 'index.html').resolve()}" in printed
@@ -65,14 +70,40 @@ def test_report_command(
     assert "Tasks kept: a." in page
     assert not (out / "charts").exists()
     # --family all: every accuracy family's curve and plateau in each group chart
-    specs = json.loads(re.search(r'id="ts-specs">(.*?)</script>', page, re.S).group(1))
-    first = specs["chart-000"]
-    domain = first["layer"][0]["encoding"]["color"]["scale"]["domain"]
-    fits = {d for d in domain if d.endswith(" fit")}
+    data = json.loads(re.search(r'id="ts-data">(.*?)</script>', page, re.S).group(1))
+    values = data["charts"]["chart-000"]["payload"]["values"]
+    fits = {d for d in values["color_scale"]["domain"] if d.endswith(" fit")}
     assert fits == {"abnar fit", "power fit", "logit fit", "probit fit", "sigmoid fit"}
-    assert "(chosen of 5 families)" in first["title"]["text"][1]
+    assert "(chosen of 5 families)" in values["title"][1]
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert "| b |" not in summary and "| a |" in summary
+    assert "| b · " not in summary and "| a · " in summary
+
+
+def test_report_after_fit_adds_no_fit_and_shows_its_numbers(
+    small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit = ["fit", "--db", str(small_store), "--seed", "3", "--format", "json"]
+    assert main([*fit, "--bootstrap", "30", "--bootstrap-max", "30", "--frontier", "hull"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    with open_store(small_store, read_only=True) as store:
+        before = store.connection.execute("SELECT count(*) FROM fits").fetchone()
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(small_store), "--out", str(out), "--no-images"]) == 0
+    assert "0 fitted now" in capsys.readouterr().out
+    with open_store(small_store, read_only=True) as store:
+        after = store.connection.execute("SELECT count(*) FROM fits").fetchone()
+    assert before == after and before is not None and before[0] == len(fitted)
+    # the same numbers in both: every ok fit's plateau interval is in the report's table
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for record in fitted:
+        if record["status"] != "ok":
+            continue
+        for value in (record["plateau"], record["plateau_ci_low"], record["plateau_ci_high"]):
+            assert H.format_value(value) in summary
+        if record["flags"]:  # the fit's flags are beside its row
+            assert record["flags"].split(",")[0] in page
+    assert "hull frontier" in page
 
 
 def test_report_command_bad_input(

@@ -33,8 +33,23 @@ def test_table_escapes_headers_and_cells() -> None:
     out = H.table(frame, table_id="t", filterable=True)
     assert "<img" not in out
     assert out.count("&lt;img src=x onerror=alert(1)&gt;") == 2
-    assert '<td class="num">0.500</td>' in out
-    assert 'data-filter-table="t"' in out
+    assert '<td class="num" data-v="0.5">0.500</td>' in out  # shown rounded, sorted exactly
+    assert 'data-filter-table="t"' in out and '<table id="t" class="sortable">' in out
+
+
+def test_table_options() -> None:
+    frame = pd.DataFrame(
+        {"link": [H.link("source-1.html#g0001", HOSTILE)], "text": ["x"], "ci": ["0.5 [0.4, 0.6]"],
+         "est": [0.5], "empty": [np.nan], "blank_note": [" "]}
+    )  # fmt: skip
+    out = H.table(
+        frame, raw_html=("link",), sort_values={"ci": "est"}, nowrap=("ci",), drop_empty=True,
+        missing="—", full_width=True,
+    )  # fmt: skip
+    assert '<a href="source-1.html#g0001">&lt;img src=x onerror=alert(1)&gt;</a>' in out
+    assert '<td class="nowrap" data-v="0.5">0.5 [0.4, 0.6]</td>' in out
+    assert "empty" not in out and "blank_note" not in out and 'class="sortable full"' in out
+    assert H.table(frame[["empty"]], missing="—").count(">—</td>") == 1
 
 
 def test_links_only_for_http() -> None:
@@ -62,10 +77,25 @@ def test_render_page_is_self_contained_and_escaped() -> None:
     assert "<img" not in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
     assert f'content="{H.escape(H.CSP)}"' in page and "default-src 'none'" in H.CSP
-    specs = re.search(r'<script type="application/json" id="ts-specs">(.*?)</script>', page, re.S)
-    assert specs is not None
-    assert json.loads(specs.group(1)) == {"chart-000": {"title": HOSTILE, "mark": "point"}}
-    assert page.count('<div class="vega" id="chart-000">') == 1
+    data = re.search(r'<script type="application/json" id="ts-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    assert json.loads(data.group(1)) == {
+        "charts": {"chart-000": {"spec": {"title": HOSTILE, "mark": "point"}}},
+        "templates": {},
+        "names": [],
+    }
+    assert page.count('<div class="vega" id="chart-000" data-chart="chart-000">') == 1
+
+
+def test_page_navigation_marks_the_current_page() -> None:
+    page = H.render_page(
+        "t", [], [], [], pages=[("index.html", "Front page"), ("source-1.html", HOSTILE)],
+        current="source-1.html", javascript="",
+    )  # fmt: skip
+    nav = page[page.index('<nav class="pages">') :]
+    nav = nav[: nav.index("</nav>")]
+    assert '<a href="index.html">Front page</a>' in nav
+    assert "<span>&lt;img src=x onerror=alert(1)&gt;</span>" in nav  # not a link: this page
 
 
 def test_bundle_is_inlined_by_default() -> None:

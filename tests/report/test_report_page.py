@@ -1,23 +1,21 @@
-"""One report built from a small store with hostile names: its files, and the page in Chromium.
+"""One report built from a small store with hostile names: its files, and its pages in Chromium.
 
-The report is built once per module. The browser tests open it in Debian's headless Chromium
-(``/usr/bin/chromium``) through playwright: they run whenever that binary exists and fail under
-``CI=true`` when it does not.
+The report is built once per module. The browser tests open its front page and its source page
+in Debian's headless Chromium (``/usr/bin/chromium``) through playwright: they run whenever that
+binary exists and fail under ``CI=true`` when it does not.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from report_browser import browser, chart_states, open_page, overflow, wait_for_charts
 from report_synthetic import (
     HOSTILE_MODEL,
     HOSTILE_SOURCE_TITLE,
@@ -33,17 +31,6 @@ from transferscope.store import open_store
 
 HOSTILE_COMPARISON = "<iframe src=javascript:alert(6)>"
 Built = tuple[ReportResult, pd.DataFrame, ReportResult]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +53,18 @@ def built(
     with open_store(out / "store.duckdb") as store:
         store.ingest(runs, info)
         save_knowledge(store, comparison)
-        result = build_report(store, out / "site", fit_bootstrap=40, rank_bootstrap=100, seed=1)
+        fast = {"bootstrap_max": 40}
+        result = build_report(
+            store, out / "site", fit_bootstrap=40, fit_options=fast, rank_bootstrap=100, seed=1
+        )
         fits_again = build_report(
-            store, out / "again", fit_bootstrap=40, rank_bootstrap=100, seed=1, image_formats=()
+            store,
+            out / "again",
+            fit_bootstrap=40,
+            fit_options=fast,
+            rank_bootstrap=100,
+            seed=1,
+            image_formats=(),
         )
     yield result, runs, fits_again
 
@@ -77,11 +73,11 @@ def _page(result: ReportResult) -> str:
     return result.index_html.read_text(encoding="utf-8")
 
 
-def _specs(page: str) -> dict[str, Any]:
-    found = re.search(r'<script type="application/json" id="ts-specs">(.*?)</script>', page, re.S)
+def _data(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="ts-data">(.*?)</script>', page, re.S)
     assert found is not None
-    specs: dict[str, Any] = json.loads(found.group(1))
-    return specs
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -90,9 +86,10 @@ def _specs(page: str) -> dict[str, Any]:
 def test_counts(built: Built) -> None:
     result, runs, _ = built
     assert result.n_runs == len(runs) == 245
-    # 3 tasks x 3 methods fitted, plus the two-run group that cannot be
-    assert (result.n_groups, result.n_groups_ok, result.n_groups_charted) == (10, 9, 9)
+    # 3 tasks x 3 methods fitted, plus the two-run group that cannot be; every group has a chart
+    assert (result.n_groups, result.n_groups_ok, result.n_groups_charted) == (10, 9, 10)
     assert result.n_methods_ranked == 3
+    assert [p.name for p in result.pages] == ["source-1.html"]
 
 
 def test_second_build_reuses_the_stored_fits(built: Built) -> None:
@@ -101,50 +98,84 @@ def test_second_build_reuses_the_stored_fits(built: Built) -> None:
     assert second.n_fitted_now == 0 and second.n_groups == 10
 
 
+def test_sections_in_order(built: Built) -> None:
+    page = _page(built[0])
+    anchors = re.findall(r'<section id="([^"]+)"', page)
+    assert anchors == [
+        "answers",
+        "charts",
+        "index",
+        "ranking",
+        "effective-transfer",
+        "ladders",
+        "knowledge",
+        "sources",
+    ]
+
+
 def test_every_chart_is_in_the_page_and_exported(built: Built) -> None:
     result, _, _ = built
     page = _page(result)
-    specs = _specs(page)
-    # 9 group charts, the plateau overview, forest, critical difference, ladder, interactions,
-    # and the effective-transfer section's (residual heat maps, consistency; see
+    charts = _data(page)["charts"]
+    # 9 representative group charts, forest, critical difference, ladder, interactions, and
+    # the effective-transfer section's (residual heat maps, consistency; see
     # test_report_transfer.py)
-    transfer = {p.stem.split("-", 1)[1] for p in result.charts if "-transfer-" in p.stem}
-    assert {"transfer-heatmap-00", "transfer-consistency"} <= transfer
-    assert len(specs) == 14 + len(transfer)
-    for chart_id in specs:
-        assert page.count(f'<div class="vega" id="{chart_id}">') == 1
+    transfer = {p.stem for p in result.charts if "transfer-" in p.stem}
+    assert any(c.endswith("transfer-heatmap-00") for c in transfer)
+    assert any(c.endswith("transfer-consistency") for c in transfer)
+    assert len(charts) == 13 + len(transfer)
+    assert sum(c.get("template") == "frontier-large" for c in charts.values()) == 9
+    for chart_id in charts:
+        assert page.count(f'data-chart="{chart_id}"') == 1
     pngs = sorted(p for p in result.charts if p.suffix == ".png")
     svgs = sorted(p for p in result.charts if p.suffix == ".svg")
-    assert len(pngs) == len(svgs) == len(specs)
+    assert len(pngs) == len(svgs) == len(charts)
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     for svg in svgs:
         text = svg.read_text(encoding="utf-8")
         assert text.lstrip().startswith("<svg") and "<script" not in text
-    # every exported file is linked from the page
-    for path in result.charts:
+    for path in result.charts:  # every exported file is linked from the page
         assert f'href="{path.relative_to(result.out_dir).as_posix()}"' in page
 
 
-def test_page_is_self_contained(built: Built) -> None:
-    page = _page(built[0])
-    assert "window.vegaEmbed" in page
-    markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)  # our markup only
-    assert markup.count("<script") == 0 and page.count("<script") == 3
-    assert not re.search(r"<(link|img|iframe|object|embed|video|audio|source)\b", markup)
-    # the only remote addresses are the published source's link targets, none here
-    assert "https://cdn" not in page
+def test_every_group_has_a_card_on_its_source_page(built: Built) -> None:
+    result, _, _ = built
+    index = _page(result)
+    source = result.pages[0].read_text(encoding="utf-8")
+    links = re.findall(r'href="(source-1\.html)#(g\d{4})"', index)
+    ids = sorted({gid for _, gid in links})
+    assert len(ids) == 10  # every group is linked from the index
+    for gid in ids:
+        assert source.count(f'<div class="card" id="{gid}">') == 1
+    charts = _data(source)["charts"]
+    assert sorted(charts) == ids  # each group's small multiple, drawn from the page's templates
+    assert {c["template"] for c in charts.values()} == {"frontier-small"}
+    assert set(_data(source)["templates"]) == {"frontier-small", "frontier-large"}
+
+
+def test_pages_are_self_contained(built: Built) -> None:
+    result = built[0]
+    for path in (result.index_html, *result.pages):
+        page = path.read_text(encoding="utf-8")
+        assert "window.vegaEmbed" in page
+        markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)  # our markup only
+        assert markup.count("<script") == 0 and page.count("<script") == 3
+        assert not re.search(r"<(link|img|iframe|object|embed|video|audio|source)\b", markup)
+        assert "https://cdn" not in page
 
 
 def test_hostile_names_are_escaped_in_html(built: Built) -> None:
-    page = _page(built[0])
-    for name in (HOSTILE_TASK, HOSTILE_MODEL, HOSTILE_SOURCE_TITLE, HOSTILE_COMPARISON):
-        assert name not in page  # nowhere raw, not even inside the JSON of the chart specs
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "&lt;b onmouseover=alert(3)&gt;bold&lt;/b&gt;" in page
-    assert 'href="javascript:' not in page and "javascript:alert(4)" in page
-    specs = _specs(page)
-    values = json.dumps(specs)
+    result = built[0]
+    for path in (result.index_html, *result.pages):
+        page = path.read_text(encoding="utf-8")
+        for name in (HOSTILE_TASK, HOSTILE_MODEL, HOSTILE_SOURCE_TITLE, HOSTILE_COMPARISON):
+            assert name not in page  # nowhere raw, not even inside the JSON of the charts
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page
+        assert 'href="javascript:' not in page
+    page = _page(result)
+    assert "&lt;b onmouseover=alert(3)&gt;bold&lt;/b&gt;" in page and "javascript:alert(4)" in page
+    values = json.dumps(_data(page))
     assert HOSTILE_TASK in values and HOSTILE_MODEL in values  # charts carry them as data
 
 
@@ -155,84 +186,74 @@ def test_summary_markdown(built: Built) -> None:
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     assert "\\[click\\]" not in text  # citation is not in the Markdown table
     assert "too\\_few\\_points" in text  # the group that could not be fitted, with its status
-    assert "## Ranking of methods (gain)" in text
+    assert "## Answers" in text and "## Ranking (auto)" in text
+    # the two-run tiny_task has no scratch baseline, so auto ranks this source by slope
+    assert "(ranked by slope)" in text
+    assert "1 of 4 (metric, task, shots) have no scratch baseline" in _page(built[0])
 
 
 def test_failed_group_has_its_reason(built: Built) -> None:
     page = _page(built[0])
-    section = page[page.index('<section id="not-fitted">') :]
+    section = page[page.index('<section id="index">') :]
     section = section[: section.index("</section>")]
-    assert "tiny_task" in section and "too_few_points" in section
-    assert re.search(r"2 points; .* needs \d+", section)
+    row = next(r for r in section.split("<tr>") if "tiny_task" in r)
+    assert "too_few_points" in row and re.search(r"2 points; .* needs \d+", row)
 
 
 # -- browser -------------------------------------------------------------------------------------
 
 
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (make browser installs it)")
-    pytest.skip(f"{CHROMIUM} is missing")
-
-
 @pytest.fixture(scope="module")
 def browser_page(built: Built) -> Iterator[dict[str, Any]]:
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
     result, _, _ = built
-    url = result.index_html.resolve().as_uri()
     seen: dict[str, Any] = {"console": [], "errors": [], "requests": [], "dialogs": []}
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900},
+    with browser() as context:
+        context.on("request", lambda r: seen["requests"].append(r.url))
+        page = open_page(context, result.index_html, seen)
+        seen["charts"] = chart_states(page)
+        seen["n_charts"] = page.evaluate(
+            "() => Object.keys(JSON.parse(document.getElementById('ts-data').textContent)"
+            ".charts).length"
         )
-        try:
-            page = context.new_page()
-            page.on("console", lambda m: seen["console"].append((m.type, m.text)))
-            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-            context.on("request", lambda r: seen["requests"].append(r.url))
-            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
-            page.goto(url, wait_until="load")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('div.vega')]"
-                ".every(e => e.hasAttribute('data-rendered'))",
-                timeout=30_000,
-            )
-            seen["charts"] = page.eval_on_selector_all(
-                "div.vega",
-                """els => els.map(e => {
-                    const g = e.querySelector('svg, canvas');
-                    const r = g ? g.getBoundingClientRect() : {width: 0, height: 0};
-                    return {id: e.id, state: e.getAttribute('data-rendered'),
-                            width: r.width, height: r.height,
-                            marks: e.querySelectorAll('path, circle, line, rect, text').length};
-                })""",
-            )
-            seen["n_specs"] = page.evaluate(
-                "() => Object.keys(JSON.parse(document.getElementById('ts-specs').textContent))"
-                ".length"
-            )
-            seen["text"] = page.inner_text("body")
-            seen["injected"] = page.evaluate(
-                "() => document.querySelectorAll('main img, main iframe, b[onmouseover], "
-                "[onerror], [onload], main script').length"
-            )
-            seen["svg_text"] = page.evaluate(
-                "() => [...document.querySelectorAll('div.vega svg text')]"
-                ".map(t => t.textContent).join('\\n')"
-            )
-            # hover the hostile model's run in the first group chart: the tooltip shows it as text
-            seen["tooltip"] = _hover_tooltip(page)
-            seen["dialogs_after_hover"] = list(seen["dialogs"])
-        finally:
-            context.close()
+        seen["text"] = page.inner_text("body")
+        seen["injected"] = page.evaluate(
+            "() => document.querySelectorAll('main img, main iframe, b[onmouseover], "
+            "[onerror], [onload], main script').length"
+        )
+        seen["svg_text"] = page.evaluate(
+            "() => [...document.querySelectorAll('div.vega svg text')]"
+            ".map(t => t.textContent).join('\\n')"
+        )
+        seen["overflow"] = overflow(page)
+        # the index finds the hostile task by a word of its name, and sorting keeps every row
+        page.fill("input[data-filter-table='group-index']", "onerror")
+        seen["found"] = page.eval_on_selector_all(
+            "#group-index tbody tr:not([hidden])", "rows => rows.map(r => r.textContent)"
+        )
+        page.fill("input[data-filter-table='group-index']", "")
+        page.click("#group-index thead th:nth-child(3)")  # runs, ascending
+        seen["sorted_runs"] = page.eval_on_selector_all(
+            "#group-index tbody tr td:nth-child(3)", "cells => cells.map(c => c.textContent)"
+        )
+        seen["tooltip"] = _hover_tooltip(page)
+        seen["dialogs_after_hover"] = list(seen["dialogs"])
+        page.close()
+        # the source page: every small multiple, and one enlarged
+        source = open_page(context, result.pages[0], seen)
+        wait_for_charts(source, lazy=True)
+        seen["source_charts"] = chart_states(source)
+        seen["source_overflow"] = overflow(source)
+        source.click("button[data-enlarge='g0001']")
+        source.wait_for_function(
+            "() => document.querySelector('#ts-dialog .vega')?.getAttribute('data-rendered')"
+        )
+        seen["enlarged"] = source.eval_on_selector(
+            "#ts-dialog .vega svg", "s => s.getBoundingClientRect().width"
+        )
+        seen["source_svg_text"] = source.evaluate(
+            "() => [...document.querySelectorAll('div.vega svg text')]"
+            ".map(t => t.textContent).join('\\n')"
+        )
     yield seen
 
 
@@ -249,12 +270,14 @@ def _hover_tooltip(page: Any) -> str:
 @pytest.mark.browser
 def test_browser_every_chart_rendered(browser_page: dict[str, Any]) -> None:
     charts = browser_page["charts"]
-    # the 14 charts of test_every_chart_is_in_the_page_and_exported and effective transfer's
-    assert len(charts) == browser_page["n_specs"] >= 16
-    for chart in charts:
+    # the 13 charts of test_every_chart_is_in_the_page_and_exported and effective transfer's
+    assert len(charts) == browser_page["n_charts"] >= 15
+    for chart in [*charts, *browser_page["source_charts"]]:
         assert chart["state"] == "true", chart
         assert chart["width"] > 100 and chart["height"] > 80, chart
         assert chart["marks"] > 5, chart
+    assert len(browser_page["source_charts"]) == 10
+    assert browser_page["enlarged"] > 400  # the large template, not the small one
 
 
 @pytest.mark.browser
@@ -267,7 +290,19 @@ def test_browser_no_console_errors(browser_page: dict[str, Any]) -> None:
 def test_browser_no_request_leaves_the_file(browser_page: dict[str, Any]) -> None:
     requests = browser_page["requests"]
     assert requests and all(r.startswith("file://") for r in requests), requests
-    assert len(set(requests)) == 1  # the page itself, nothing else
+    assert len(set(requests)) == 2  # the two pages, nothing else
+
+
+@pytest.mark.browser
+def test_browser_tables_fit_and_the_index_searches_and_sorts(
+    browser_page: dict[str, Any],
+) -> None:
+    for key in ("overflow", "source_overflow"):
+        assert browser_page[key] == {"tables": [], "page": 0}, key
+    found = browser_page["found"]
+    assert len(found) == 3 and all("onerror" in row for row in found)
+    runs = [int(v) for v in browser_page["sorted_runs"]]
+    assert runs == sorted(runs) and len(runs) == 10
 
 
 @pytest.mark.browser

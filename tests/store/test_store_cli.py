@@ -102,8 +102,8 @@ def test_name_map_and_percent(
     assert code == 0 and out.startswith("source 'mine': 2 rows read, 2 added")
     code, out, _ = _run(["runs", "--db", str(db), "--source", "mine", "--format", "csv"], capsys)
     assert out.splitlines() == [
-        "source,task,method,shots,n_runs,n_models,n_pretrained",
-        "mine,pets,full_ft,,2,2,2",
+        "source,task,method,shots,downstream_metric,n_runs,n_models,n_pretrained",
+        "mine,pets,full_ft,,accuracy,2,2,2",
     ]
     from transferscope.store import open_store
 
@@ -146,6 +146,7 @@ def test_runs_command_formats(db: Path, capsys: pytest.CaptureFixture[str]) -> N
             "task": "cifar10",
             "method": "full_ft",
             "shots": None,
+            "downstream_metric": "accuracy",
             "n_runs": 1,
             "n_models": 1,
             "n_pretrained": 1,
@@ -155,6 +156,7 @@ def test_runs_command_formats(db: Path, capsys: pytest.CaptureFixture[str]) -> N
             "task": "cifar10",
             "method": "linear_probe",
             "shots": 10,
+            "downstream_metric": "accuracy",
             "n_runs": 2,
             "n_models": 2,
             "n_pretrained": 2,
@@ -164,6 +166,7 @@ def test_runs_command_formats(db: Path, capsys: pytest.CaptureFixture[str]) -> N
             "task": "cifar10",
             "method": "scratch",
             "shots": None,
+            "downstream_metric": "accuracy",
             "n_runs": 1,
             "n_models": 1,
             "n_pretrained": 0,
@@ -171,6 +174,13 @@ def test_runs_command_formats(db: Path, capsys: pytest.CaptureFixture[str]) -> N
     ]
     code, out, _ = _run(["runs", "--db", str(db), "--method", "scratch"], capsys)
     assert code == 0 and len(out.splitlines()) == 2 and "scratch" in out.splitlines()[1]
+    # the table names the number of shots: full (training set) for a missing one
+    assert out.splitlines()[1].split()[:5] == ["runs", "cifar10", "scratch", "full", "accuracy"]
+    code, out, _ = _run(["runs", "--db", str(db), "--method", "scratch", "full_ft"], capsys)
+    code2, out2, _ = _run(
+        ["runs", "--db", str(db), "--method", "scratch", "--method", "full_ft"], capsys
+    )
+    assert code == code2 == 0 and out == out2 and len(out.splitlines()) == 3
     code, out, _ = _run(["runs", "--db", str(db), "--task", "nothing"], capsys)
     assert out == "(no rows)\n"
 

@@ -28,7 +28,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
     db = tmp_path / "sub" / "dir" / "s.duckdb"  # the parent folders are created
     with open_store(db) as store:
-        assert store.schema_version == supported_version() == 4
+        assert store.schema_version == supported_version() == 5
         assert _tables(store.connection) == {
             "schema_info",
             "sources",
@@ -36,6 +36,7 @@ def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
             "fits",
             "interactions",
             "ladder_cells",
+            "metrics",
             "effective_transfer",
         }
         columns = store.connection.execute(
@@ -58,7 +59,7 @@ def test_new_store_has_the_tables_and_version(tmp_path: Path) -> None:
         ]
     # an ordinary DuckDB file: plain duckdb reads it
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(4,)]
+        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(5,)]
 
 
 def test_default_path_comes_from_the_environment(
@@ -74,7 +75,7 @@ def test_empty_database_is_migrated_from_version_0(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
     duckdb.connect(str(db)).close()  # version 0: a DuckDB file without our tables
     with open_store(db) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         rows = store.connection.execute(
             "SELECT version, description FROM schema_info ORDER BY version"
         ).fetchall()
@@ -82,7 +83,8 @@ def test_empty_database_is_migrated_from_version_0(tmp_path: Path) -> None:
             (1, "tables schema_info, sources, runs and fits"),
             (2, "table interactions (knowledge kept, discarded and learned)"),
             (3, "table ladder_cells (status of every cell of a ladder run)"),
-            (4, "table effective_transfer (per-model residuals with their baseline fit)"),
+            (4, "table metrics (user-defined metric directions and ranges)"),
+            (5, "table effective_transfer (per-model residuals with their baseline fit)"),
         ]
 
 
@@ -98,26 +100,44 @@ def test_a_real_version_1_store_is_migrated_to_2_keeping_its_runs(
             assert "interactions" not in _tables(store.connection)
     with open_store(db) as store:
         assert store.schema_version == supported_version()
-        assert {"interactions", "ladder_cells", "effective_transfer"} <= _tables(store.connection)
+        assert {"interactions", "ladder_cells", "metrics", "effective_transfer"} <= _tables(
+            store.connection
+        )
         pd.testing.assert_frame_equal(store.runs(), before)
 
 
-def test_a_version_3_store_gains_the_effective_transfer_table(
+def test_a_version_3_store_is_migrated_keeping_its_runs(
     tmp_path: Path, runs_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "made-by-v3.duckdb"
-    with monkeypatch.context() as patch:  # main's code before effective transfer landed
+    with monkeypatch.context() as patch:  # the code of schema version 3 (main's ladder_cells)
         patch.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:3])
         with open_store(db) as store:
             store.ingest(runs_frame, "small")
             before = store.runs()
-            assert store.schema_version == 3
+            assert "ladder_cells" in _tables(store.connection)
+            assert "metrics" not in _tables(store.connection)
+    with open_store(db) as store:
+        assert store.schema_version == supported_version() and store.metrics() == {}
+        pd.testing.assert_frame_equal(store.runs(), before)
+
+
+def test_a_version_4_store_gains_the_effective_transfer_table(
+    tmp_path: Path, runs_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "made-by-v4.duckdb"
+    with monkeypatch.context() as patch:  # the code of schema version 4 (main's metrics)
+        patch.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:4])
+        with open_store(db) as store:
+            store.ingest(runs_frame, "small")
+            before = store.runs()
+            assert store.schema_version == 4
             assert "effective_transfer" not in _tables(store.connection)
     with open_store(db) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         assert "effective_transfer" in _tables(store.connection)
         versions = store.connection.execute("SELECT version FROM schema_info ORDER BY 1")
-        assert [v for (v,) in versions.fetchall()] == [1, 2, 3, 4]
+        assert [v for (v,) in versions.fetchall()] == [1, 2, 3, 4, 5]
         pd.testing.assert_frame_equal(store.runs(), before)
 
 

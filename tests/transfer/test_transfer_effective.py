@@ -283,7 +283,7 @@ def test_replicate_locations_equal_each_replicate_evaluated_alone(
     at = np.linspace(0.45, 0.85, 7)
     locations = fitted.replicate_locations(at)
     curve, estimator = fitted.curve, get_estimator(frontier)
-    names = estimator.param_names(curve)
+    names = estimator.param_names(curve)[: fitted.thetas.shape[1]]  # bootstrap_fit's model
     u = fitted.baseline.to_axis(at)
     for b, theta in enumerate(fitted.thetas):  # the reference: one replicate at a time
         fit = CurveFit(names, theta, np.full(len(names), np.nan), True, "", 0, len(names),

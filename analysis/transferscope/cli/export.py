@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument
+from transferscope.cli._output import FILTERS, add_db_argument, add_names_argument
 from transferscope.errors import InputError
 
 FORMATS = ("every-eval-ever", "parquet")
@@ -26,8 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--format", dest="fmt", choices=FORMATS, required=True, help="what to write")
     p.add_argument("--out", type=Path, required=True, metavar="PATH", help="folder or file")
-    p.add_argument("--source", nargs="+", default=None, metavar="S", help="only these sources")
-    p.add_argument("--task", nargs="+", default=None, metavar="T", help="only these tasks")
+    for name, metavar in FILTERS[:2]:  # source, task
+        add_names_argument(
+            p,
+            f"--{name}",
+            metavar=metavar,
+            help=f"only these {name}s (--{name} A B, or --{name} A --{name} B)",
+        )
     add_db_argument(p)
     p.set_defaults(func=_run)
 

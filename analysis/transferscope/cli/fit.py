@@ -7,19 +7,33 @@ import dataclasses
 import sys
 from typing import Any
 
+import pandas as pd
+
 from transferscope.cli._output import (
+    add_columns_argument,
     add_db_argument,
     add_engine_arguments,
+    add_filter_arguments,
     add_format_argument,
+    add_names_argument,
     emit,
+    filters_from,
     lock_options,
     opened_engine,
 )
 from transferscope.engine import resolve_engine
 from transferscope.errors import InputError
-from transferscope.frontier import DEFAULT_BY, ESTIMATORS, FAMILIES, FitSettings, fit_store
+from transferscope.frontier import (
+    DEFAULT_BY,
+    ESTIMATORS,
+    FAMILIES,
+    FitSettings,
+    family_filters,
+    fit_store,
+    source_families,
+)
 from transferscope.frontier.baseline import baselines_from_fits, write_baselines
-from transferscope.frontier.settings import INEFFICIENCIES, LOSS_SPACES, options_from
+from transferscope.frontier.settings import INEFFICIENCIES, INTERVALS, LOSS_SPACES, options_from
 from transferscope.schema import RUN_COLUMNS
 from transferscope.store import open_store
 
@@ -27,11 +41,13 @@ from transferscope.store import open_store
 _CHOICES: dict[str, list[str]] = {
     "frontier": list(ESTIMATORS),
     "inefficiency": list(INEFFICIENCIES),
+    "fallback": [*ESTIMATORS, "none"],
+    "interval": list(INTERVALS),
     "loss_space": list(LOSS_SPACES),
 }
 
 
-def add_fit_options(parser: argparse.ArgumentParser) -> None:
+def add_fit_options(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """Add one option per field of :class:`~transferscope.frontier.FitSettings`.
 
     The options are made from the settings' fields (name, default, help), so a new fit option
@@ -41,10 +57,14 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     ----------
     parser : argparse.ArgumentParser
         The command's parser.
+    exclude : tuple of str
+        Fields the command defines itself (e.g. ``report``'s ``--seed``).
     """
     defaults = FitSettings()
     group = parser.add_argument_group("fit options")
     for f in dataclasses.fields(FitSettings):
+        if f.name in exclude:
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         text = f.metadata.get("help", "")
@@ -97,25 +117,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fit saturating frontiers of downstream on upstream score per group",
         description=(
             "Fit a saturating family to the frontier of every group of runs (default: task x "
-            "method x shots) and print one row per group: the group keys, family, frontier, "
-            "status, message, n_points, n_frontier, param_<name> and param_<name>_se, plateau, "
-            "plateau_ci_low, plateau_ci_high, ci_level, saturation_point, aicc, rmse, "
-            "backtest_mae, bootstrap_failed_share, n_bootstrap, selected, upstream_min, "
-            "upstream_max, loss_space, r2, intercept_ci_low, intercept_ci_high, slope_ci_low, "
-            "slope_ci_high, fingerprint, reused. Fits are kept in the store and reused while "
-            "the runs and options are unchanged. --loss-space transformed fits logit and probit "
-            "as straight lines on the transformed axes (accuracy on the line)."
+            "method x shots x downstream_metric) and print one row per group: the group keys, "
+            "family, frontier (the estimator used), status, message, flags, n_points, "
+            "n_frontier, param_<name> and param_<name>_se, plateau, plateau_ci_low, "
+            "plateau_ci_high, ci_level, interval_kind, mc_se_low, mc_se_high, "
+            "interval_inflation, saturation_point, upstream_best, extrapolation, plateau_gap, "
+            "best_observed, share_above, noise_sd, aicc, rmse, backtest_mae, "
+            "bootstrap_failed_share, n_bootstrap, selected, requested_frontier, "
+            "fallback_reason, upstream_min, upstream_max, loss_space, r2, intercept_ci_low, "
+            "intercept_ci_high, slope_ci_low, slope_ci_high, fingerprint, reused. Fits are kept "
+            "in the store and reused while the runs and options are unchanged. --loss-space "
+            "transformed fits logit and probit as straight lines on the transformed axes "
+            "(accuracy on the line)."
         ),
     )
-    p.add_argument("--task", action="append", metavar="T", help="only this task (repeatable)")
-    p.add_argument("--method", action="append", metavar="M", help="only this method (repeatable)")
-    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
-    p.add_argument(
-        "--by",
-        nargs="+",
-        default=list(DEFAULT_BY),
-        metavar="COLUMN",
-        help=f"grouping columns (default: {' '.join(DEFAULT_BY)})",
+    add_filter_arguments(p)
+    add_names_argument(
+        p, "--by", metavar="COLUMN", help=f"grouping columns (default: {' '.join(DEFAULT_BY)})"
     )
     add_fit_options(p)
     add_engine_arguments(p)
@@ -129,23 +147,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_db_argument(p)
     add_format_argument(p)
+    add_columns_argument(p, TABLE_COLUMNS)
     p.set_defaults(func=_run)
 
 
+#: Columns of the table printed by default (after the group keys).
+TABLE_COLUMNS = (
+    "family", "status", "n_points", "plateau", "plateau_ci_low", "plateau_ci_high", "message",
+)  # fmt: skip
+#: Columns printed by default with ``--loss-space transformed`` (a line's coefficients and fit).
+LINE_COLUMNS = (
+    "family", "status", "n_points", "param_a", "intercept_ci_low", "intercept_ci_high",
+    "param_b", "slope_ci_low", "slope_ci_high", "r2", "message",
+)  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
+    args.by = list(dict.fromkeys(args.by or DEFAULT_BY))
     unknown = [c for c in args.by if c not in RUN_COLUMNS]
     if unknown:
         raise InputError(f"--by: unknown column(s) {unknown}; expected run columns")
     settings = settings_from_args(args)
-    filters = {
-        column: values
-        for column, values in (
-            ("task", args.task),
-            ("method", args.method),
-            ("source", args.source),
-        )
-        if values
-    }
+    filters = filters_from(args)
     engine = resolve_engine(args.engine, args.jobs, scheduler=args.scheduler)
     # a read lock while fitting (other commands may read meanwhile); finished groups are
     # committed in short transactions, so a killed fit keeps them
@@ -153,19 +176,33 @@ def _run(args: argparse.Namespace) -> int:
         open_store(args.db, hold_lock=False, create=False, **lock_options(args)) as store,
         opened_engine(engine),
     ):
-        frame = fit_store(
-            store,
-            settings.family,
-            by=args.by,
-            filters=filters,
-            settings=settings,
-            refit=args.refit,
-            n_jobs=args.jobs,
-            engine=engine,
-            progress=sys.stderr.isatty(),
+        # without --family, a source whose upstream scores are losses is fitted with the loss
+        # family (as the report does), every other source with the default
+        calls = (
+            family_filters(source_families(store.runs(**filters)), filters)
+            if args.family is None
+            else [(None, filters)]
         )
+        frames = []
+        for family, only in calls:
+            fitted = settings if family is None else dataclasses.replace(settings, family=family)
+            frames.append(
+                fit_store(
+                    store,
+                    fitted.family,
+                    by=args.by,
+                    filters=only,
+                    settings=fitted,
+                    refit=args.refit,
+                    n_jobs=args.jobs,
+                    engine=engine,
+                    progress=sys.stderr.isatty(),
+                )
+            )
+        frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         if args.export_baseline is not None:
             runs = store.runs(**filters)
             write_baselines(baselines_from_fits(frame, runs, by=args.by), args.export_baseline)
-    emit(frame, args.format)
+    shown = LINE_COLUMNS if settings.loss_space == "transformed" else TABLE_COLUMNS
+    emit(frame, args.format, columns=args.columns, default=[*args.by, *shown])
     return 0

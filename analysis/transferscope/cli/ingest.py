@@ -21,6 +21,7 @@ from transferscope.ingest.pipeline import (
     ingest_source,
     parse_column_map,
 )
+from transferscope.schema import parse_metric
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +63,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--percent",
         action="store_true",
         help="accuracy-type scores (and their stderr) are percentages: divide by 100",
+    )
+    p.add_argument(
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=[],
+        metavar="NAME=DIRECTION[:LOW:HIGH]",
+        help=(
+            "record a metric's direction (higher, lower or none) and range in the store, for "
+            "fit, rank and report (repeatable; e.g. toxicity=lower:0:1)"
+        ),
     )
     p.add_argument("--name", help="source name in the store (default: the file name's stem)")
     native = p.add_argument_group("native formats (PATH in the format another tool writes)")
@@ -140,6 +152,7 @@ def _stages(label: str) -> Iterator[Progress]:
 def _run(args: argparse.Namespace) -> int:
     if (args.path is None) == (args.source is None):
         raise InputError("give either PATH or --source NAME")
+    metrics = [parse_metric(text) for text in args.metrics]
     if args.source is not None:
         extra = [
             flag
@@ -162,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
                 cache_dir=args.cache_dir,
                 aliases=args.aliases,
                 replace=args.replace,
+                metrics=metrics,
                 progress=progress,
                 **lock_options(args),
             )
@@ -189,6 +203,7 @@ def _run(args: argparse.Namespace) -> int:
                 method=args.method,
                 aliases=args.aliases,
                 replace=args.replace,
+                metrics=metrics,
                 progress=progress,
                 **lock_options(args),
             )
@@ -214,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
                 percent=args.percent,
                 aliases=args.aliases,
                 replace=args.replace,
+                metrics=metrics,
                 progress=progress,
                 **lock_options(args),
             )

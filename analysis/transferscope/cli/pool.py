@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transferscope.cli._output import add_format_argument, emit
+from transferscope.cli._output import add_format_argument, add_names_argument, emit
 from transferscope.errors import InputError
 from transferscope.paths import check_input_file
 
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--knha", action="store_true", help="Knapp-Hartung adjustment (t interval)")
     p.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default 0.95)")
-    p.add_argument("--by", nargs="+", default=None, metavar="COL", help="pool within groups")
+    add_names_argument(p, "--by", metavar="COL", help="pool within groups")
     p.add_argument(
         "--cluster",
         default=None,

@@ -7,10 +7,14 @@ import sys
 from typing import Any
 
 from transferscope.cli._output import (
+    add_columns_argument,
     add_db_argument,
     add_engine_arguments,
+    add_filter_arguments,
     add_format_argument,
+    add_names_argument,
     emit,
+    filters_from,
     lock_options,
     opened_engine,
     resamples_value,
@@ -27,10 +31,10 @@ _MEANING = {
     "slope": "slope of logit(downstream) on logit(upstream) across checkpoints",
     "retention": "share of the best checkpoint's gain kept by the others",
 }
+#: Columns of the table printed by default (after the context and the entity); --columns adds.
 _TABLE = [
-    "rank", "rank_low", "rank_high", "estimate", "se", "ci_low", "ci_high", "df",
-    "diff_from_best", "diff_se", "p_best", "n_tasks", "n_suites", "n_shared_tasks", "pool_model",
-    "status",
+    "rank", "rank_low", "rank_high", "estimate", "ci_low", "ci_high", "p_best", "n_tasks",
+    "pool_model", "status",
 ]  # fmt: skip
 
 
@@ -55,16 +59,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--entity", default="method", metavar="COL", help="column to rank (default: method)"
     )
-    p.add_argument("--task", nargs="+", default=None, metavar="TASK", help="only these tasks")
-    p.add_argument("--method", nargs="+", default=None, metavar="METHOD", help="only these methods")
-    p.add_argument("--source", nargs="+", default=None, metavar="SOURCE", help="only these sources")
+    add_filter_arguments(p)
     p.add_argument(
         "--downstream-metric", default=None, metavar="NAME", help="only this downstream metric"
     )
-    p.add_argument(
+    add_names_argument(
+        p,
         "--by",
-        nargs="+",
-        default=None,
         metavar="COL",
         help="rank within these columns or hparams keys, replacing the default grouping",
     )
@@ -74,10 +75,9 @@ def register(sub: Any) -> None:
         default="most",
         help="most (default) or least dependent on pretraining first",
     )
-    p.add_argument(
+    add_names_argument(
+        p,
         "--suite",
-        nargs="+",
-        default=None,
         metavar="PATTERN=NAME",
         help="declare a suite of tasks (shell pattern on task names), e.g. 'my_eval_*=my_eval'",
     )
@@ -106,6 +106,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed of the draws")
     add_engine_arguments(p)
     add_format_argument(p)
+    add_columns_argument(p, _TABLE)
     add_db_argument(p)
     p.set_defaults(func=_run)
 
@@ -152,13 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     from transferscope.store import open_store
 
     suites = _suites(args)
-    filters: dict[str, Any] = {}
-    if args.task:
-        filters["task"] = list(args.task)
-    if args.method:
-        filters["method"] = list(args.method)
-    if args.source:
-        filters["source"] = list(args.source)
+    filters: dict[str, Any] = filters_from(args)
     with open_store(args.db, read_only=True, **lock_options(args)) as store:
         runs = store.runs(**filters)
     if runs.empty:
@@ -187,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
     if not table["estimate"].notna().any():
         raise InputError(_nothing(metric, table))
     if args.format != "table":
-        emit(table, args.format)
+        emit(table, args.format, columns=args.columns)
         return 0
     out = sys.stdout
     direction = MORE_DEPENDENT[metric]
@@ -200,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
         say(f"metric chosen: {metric} ({reason}; --metric to choose)", out)
     context = list(table.columns[: list(table.columns).index("rank") - 1])
     entity = table.columns[len(context)]
-    emit(table[[*context, entity, *_TABLE]], "table", out)
+    emit(table, "table", out, columns=args.columns, default=[*context, entity, *_TABLE])
     notes = table[table["message"].fillna("").astype(str) != ""]
     for row in notes.itertuples(index=False):
         where = ", ".join(str(getattr(row, c)) for c in context)

@@ -1,46 +1,48 @@
-"""``transferscope runs``: how many runs the store holds, per source, task, method and shots."""
+"""``transferscope runs``: count the store's runs per source, task, method, shots and metric."""
 
 from __future__ import annotations
 
 import argparse
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit, lock_options
+from transferscope.cli._output import (
+    add_columns_argument,
+    add_db_argument,
+    add_filter_arguments,
+    add_format_argument,
+    add_names_argument,
+    emit,
+    filters_from,
+    lock_options,
+)
 from transferscope.store import open_store
+
+#: Default grouping of the counts.
+BY = ("source", "task", "method", "shots", "downstream_metric")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``runs`` command."""
     p = sub.add_parser(
         "runs",
-        help="count runs per source, task, method and shots",
+        help="count runs per source, task, method, shots and downstream metric",
         description=(
-            "Columns: source, task, method, shots (empty = full data), n_runs, n_models "
-            "(distinct models), n_pretrained (runs with pretraining)."
+            "Columns: source, task, method, shots (full = the full training set, zero-shot = "
+            "no examples), downstream_metric (the metric the scores are in: groups that mix "
+            "metrics cannot be fitted together), n_runs, n_models (distinct models), "
+            "n_pretrained (runs with pretraining). --by chooses other run columns."
         ),
     )
-    for flag, what in (("source", "source"), ("task", "task"), ("method", "method")):
-        p.add_argument(
-            f"--{flag}",
-            action="append",
-            metavar=flag.upper(),
-            help=f"only this {what} (repeatable)",
-        )
+    add_filter_arguments(p)
+    add_names_argument(p, "--by", metavar="COLUMN", help=f"count per (default: {' '.join(BY)})")
     add_db_argument(p)
     add_format_argument(p)
+    add_columns_argument(p, ("all",))
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    filters = {
-        column: values
-        for column, values in (
-            ("source", args.source),
-            ("task", args.task),
-            ("method", args.method),
-        )
-        if values
-    }
+    by = list(dict.fromkeys(args.by or BY))
     with open_store(args.db, read_only=True, **lock_options(args)) as store:
-        frame = store.run_counts(**filters)
-    emit(frame, args.format)
+        frame = store.run_counts(by, **filters_from(args))
+    emit(frame, args.format, columns=args.columns)
     return 0

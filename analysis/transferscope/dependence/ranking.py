@@ -46,7 +46,7 @@ from transferscope.dependence.suites import Suites, check_suites, task_suites
 from transferscope.engine import Engine, map_groups
 from transferscope.errors import InputError
 from transferscope.records import json_safe
-from transferscope.rng import check_resamples, keyed_seed, make_rng
+from transferscope.rng import check_resamples, check_seed, keyed_seed, make_rng
 from transferscope.stats.meta import PoolMethod
 from transferscope.stats.tau2 import check_method
 
@@ -321,10 +321,9 @@ def rank_methods(
 
 def _base_seed(seed: int | None, rng: np.random.Generator | None) -> int:
     """Return the seed every context's draws derive from (drawn from ``rng`` when given)."""
-    generator = make_rng(seed, rng)
     if rng is None and seed is not None:
-        return int(seed)
-    return int(generator.integers(0, 2**63 - 1))
+        return check_seed(seed)
+    return int(make_rng(seed, rng).integers(0, 2**63 - 1))
 
 
 def _rank_job(

@@ -5,7 +5,8 @@ quality), fine-tunes every checkpoint on several tasks with every method (named 
 settings) and several seeds, and trains from scratch as the baseline. Training is replaced by its
 exact limit, the implicit-bias solver (:mod:`transferscope.dln.bias`), which agrees with gradient
 descent run to convergence. Scores are ``1 - normalized generalization error`` clipped to [0, 1]
-(:func:`transferscope.dln.data.normalized_error`), stored under the metric name ``accuracy``.
+(:func:`transferscope.dln.data.normalized_error`), stored under the metric name
+``one_minus_nge`` (a score in [0, 1], not a fraction of correct answers).
 
 Pretraining uses ``n_PT >= D`` samples by default, so every checkpoint is the least-squares
 solution, the same for every method (the pretrained ``beta`` depends on ``c_PT`` only through the
@@ -45,7 +46,7 @@ from transferscope.rng import check_seed
 from transferscope.schema import INPUT_COLUMNS
 
 #: Metric name of the simulated scores (1 - normalized generalization error, clipped to [0, 1]).
-SCORE_METRIC = "accuracy"
+SCORE_METRIC = "one_minus_nge"
 UPSTREAM_TASK = "dln_pretraining"
 ARCHITECTURE = "diagonal_linear_network"
 
@@ -187,7 +188,8 @@ def simulate_ladder(
     pandas.DataFrame
         The columns of ``transferscope.schema.INPUT_COLUMNS``: model (``dln_pt<n>``, or
         ``scratch``), pretrained, upstream_task (``dln_pretraining``), upstream_metric and
-        downstream_metric (``accuracy``: 1 - normalized generalization error, clipped to [0, 1]),
+        downstream_metric (``one_minus_nge``: 1 - normalized generalization error, clipped
+        to [0, 1]),
         upstream_score, task, method, shots, seed (replicate index), downstream_score,
         downstream_stderr (null), architecture, params (4 D weights), pretrain_data, pretrain_steps
         (null; the number of pretraining samples is in hparams), hparams (JSON text: the setting,

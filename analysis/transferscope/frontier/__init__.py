@@ -33,7 +33,14 @@ from transferscope.frontier.families import (
     get_family,
     register,
 )
-from transferscope.frontier.fit import DEFAULT_BY, fit_frontiers, frontier_curves
+from transferscope.frontier.fit import (
+    DEFAULT_BY,
+    LOSS_FAMILY,
+    family_filters,
+    fit_frontiers,
+    frontier_curves,
+    source_families,
+)
 from transferscope.frontier.group import fit_group, saturation_point
 from transferscope.frontier.persist import fit_store, stored_fits
 from transferscope.frontier.result import STATUSES, FrontierResult
@@ -46,6 +53,7 @@ __all__ = [
     "ESTIMATORS",
     "FAMILIES",
     "FRONTIERS",
+    "LOSS_FAMILY",
     "LOSS_SPACES",
     "STATUSES",
     "Baseline",
@@ -55,6 +63,7 @@ __all__ = [
     "FrontierResult",
     "SyntheticGroup",
     "baselines_from_fits",
+    "family_filters",
     "family_fingerprint",
     "fit_frontiers",
     "fit_group",
@@ -67,6 +76,7 @@ __all__ = [
     "register",
     "register_estimator",
     "saturation_point",
+    "source_families",
     "stored_fits",
     "synthetic_group",
     "synthetic_runs",

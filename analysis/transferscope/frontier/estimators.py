@@ -36,6 +36,7 @@ from transferscope.frontier.families import Family
 from transferscope.frontier.settings import FitSettings
 from transferscope.frontier.single import (
     CurveFit,
+    fit_cluster,
     fit_least_squares,
     fit_quantile,
     fit_stochastic,
@@ -61,6 +62,79 @@ class Estimator:
     extra_params: ClassVar[tuple[str, ...]] = ()
     #: Whether the curve estimates an upper frontier (``all`` estimates the average model).
     upper_frontier: ClassVar[bool] = True
+    #: Whether a fit is checked for being an upper frontier (residuals skewed below the curve,
+    #: few models above it) and replaced by ``settings.fallback`` when it is not.
+    checked_upper: ClassVar[bool] = False
+
+    def extra_names(self, settings: FitSettings | None = None) -> tuple[str, ...]:
+        """List the parameters the estimator adds under ``settings`` (default :attr:`extra_params`).
+
+        Parameters
+        ----------
+        settings : FitSettings, optional
+            Options (e.g. the shortfall distribution of ``stochastic``).
+
+        Returns
+        -------
+        tuple of str
+            Parameter names.
+        """
+        return self.extra_params
+
+    def likelihood(
+        self, family: Family, x: Array, y: Array, settings: FitSettings
+    ) -> tuple[kernels.Problem, int] | None:
+        """Return the full-data objective a profile-likelihood interval is computed from.
+
+        Parameters
+        ----------
+        family : Family
+            The curve.
+        x, y : numpy.ndarray
+            All points of the group.
+        settings : FitSettings
+            Options.
+
+        Returns
+        -------
+        tuple or None
+            ``(problem, m)``: a one-row problem whose minimum is the fit, and ``m`` = 0 when
+            its objective is a negative log-likelihood (deviance ``2 (objective - minimum)``),
+            else the number of points of a least-squares objective (deviance
+            ``m log(objective / minimum)``); None when the estimator has no likelihood.
+        """
+        return None
+
+    def bootstrap_fit(self, fit: CurveFit) -> CurveFit:
+        """Return the fit whose model the bootstrap refits (by default the fit itself).
+
+        Parameters
+        ----------
+        fit : CurveFit
+            The fit to all data.
+
+        Returns
+        -------
+        CurveFit
+            The fit :meth:`resample_problem`'s problems start from.
+        """
+        return fit
+
+    def noise(self, fit: CurveFit) -> float:
+        """Return the noise standard deviation the fit estimates (NaN when it estimates none).
+
+        Parameters
+        ----------
+        fit : CurveFit
+            A fit of this estimator.
+
+        Returns
+        -------
+        float
+            ``sigma_v`` for ``stochastic``; NaN otherwise.
+        """
+        return float("nan")
+
     #: Whether a fit without a given start starts from least squares on all points (estimators
     #: whose loss is not least squares), rather than from the family's guess.
     starts_from_least_squares: ClassVar[bool] = False
@@ -212,20 +286,22 @@ class Estimator:
         """
         return family.evaluate(x, fit.values[: len(family.names)])
 
-    def param_names(self, family: Family) -> tuple[str, ...]:
-        """Names of the fitted parameters: the family's, then :attr:`extra_params`.
+    def param_names(self, family: Family, settings: FitSettings | None = None) -> tuple[str, ...]:
+        """Names of the fitted parameters: the family's, then :meth:`extra_names`.
 
         Parameters
         ----------
         family : Family
             The curve.
+        settings : FitSettings, optional
+            Options.
 
         Returns
         -------
         tuple of str
             Parameter names.
         """
-        return (*family.names, *self.extra_params)
+        return (*family.names, *self.extra_names(settings))
 
 
 class _PointFrontier(Estimator):
@@ -254,6 +330,19 @@ class _PointFrontier(Estimator):
         mask = self.select(x, y)
         xf, yf = x[mask], y[mask]
         return fit_least_squares(family, xf, yf, self.starting_point(family, xf, yf, start))
+
+    def noise(self, fit: CurveFit) -> float:
+        """Return the residual standard deviation of the frontier points about the curve."""
+        return float(fit.rmse)
+
+    def likelihood(
+        self, family: Family, x: Array, y: Array, settings: FitSettings
+    ) -> tuple[kernels.Problem, int] | None:
+        """Gaussian least squares on the frontier points (deviance ``m log(RSS_c / RSS)``)."""
+        mask = self.select(x, y)
+        m = int(mask.sum())
+        problem = kernels.LeastSquares(family, x[None, mask], y[None, mask], np.ones((1, m)))
+        return problem, m
 
     def resample_problem(
         self, family: Family, x: Array, y: Array, counts: Array, settings: FitSettings
@@ -298,6 +387,13 @@ class AllPoints(Estimator):
         """Fit least squares (lmfit) to all points."""
         return fit_least_squares(family, x, y, self.starting_point(family, x, y, start))
 
+    def likelihood(
+        self, family: Family, x: Array, y: Array, settings: FitSettings
+    ) -> tuple[kernels.Problem, int] | None:
+        """Gaussian least squares on all points (deviance ``n log(RSS_c / RSS)``)."""
+        problem = kernels.LeastSquares(family, x[None, :], y[None, :], np.ones((1, len(x))))
+        return problem, len(x)
+
     def resample_problem(
         self, family: Family, x: Array, y: Array, counts: Array, settings: FitSettings
     ) -> tuple[kernels.Problem, IntArray]:
@@ -335,11 +431,24 @@ class Quantile(Estimator):
 
 
 class Stochastic(Estimator):
-    """Stochastic frontier analysis: ``y = f(x) - u + v`` by maximum likelihood."""
+    """Stochastic frontier analysis: ``y = f(x) - u + v`` by maximum likelihood.
+
+    With ``inefficiency="cluster"`` (the default) the shortfall ``u`` is the two-part mixture of
+    :class:`kernels.ClusterFrontier`; the bootstrap then refits the half-normal model the mixture
+    contains (refitting the mixture thousands of times would cost minutes per group), and the
+    profile-likelihood interval is the mixture's (see :mod:`~transferscope.frontier.profile`).
+    """
 
     name = "stochastic"
     extra_params = ("sigma_v", "sigma_u")
+    checked_upper = True
     starts_from_least_squares = True
+
+    def extra_names(self, settings: FitSettings | None = None) -> tuple[str, ...]:
+        """``sigma_v``, ``sigma_u`` (and ``sigma_c``, ``pi_c`` for the two-part shortfall)."""
+        if settings is not None and settings.inefficiency == "cluster":
+            return (*self.extra_params, "sigma_c", "pi_c")
+        return self.extra_params
 
     def fit(
         self,
@@ -350,21 +459,75 @@ class Stochastic(Estimator):
         start: Mapping[str, float] | None = None,
     ) -> CurveFit:
         """Maximize the likelihood (from least squares on all points by default)."""
+        guess = self.starting_point(family, x, y, start)
+        if settings.inefficiency == "cluster":
+            extra = ("sigma_v", "sigma_u", "sigma_c", "pi_c")
+            warm = None
+            if start is not None and all(k in start for k in extra):
+                warm = np.array([guess[k] for k in family.names] + [float(start[k]) for k in extra])
+            return fit_cluster(
+                family,
+                x,
+                y,
+                guess,
+                noise_floor=settings.noise_floor,
+                contamination=settings.contamination,
+                warm=warm,
+            )
         return fit_stochastic(
             family,
             x,
             y,
-            self.starting_point(family, x, y, start),
+            guess,
             inefficiency=settings.inefficiency,
             noise_floor=settings.noise_floor,
+            contamination=settings.contamination,
         )
+
+    def likelihood(
+        self, family: Family, x: Array, y: Array, settings: FitSettings
+    ) -> tuple[kernels.Problem, int] | None:
+        """Return the (contaminated) stochastic-frontier likelihood of all points."""
+        w = np.ones((1, len(x)))
+        if settings.inefficiency == "cluster":
+            cluster = kernels.ClusterFrontier(
+                family, x[None, :], y[None, :], w, settings.noise_floor, settings.contamination
+            )
+            return cluster, 0
+        problem = kernels.StochasticFrontier(
+            family,
+            x[None, :],
+            y[None, :],
+            w,
+            settings.inefficiency,
+            settings.noise_floor,
+            contamination=settings.contamination,
+        )
+        return problem, 0
+
+    def bootstrap_fit(self, fit: CurveFit) -> CurveFit:
+        """Return the half-normal model nested in a two-part fit; else the fit itself."""
+        return fit.nested if fit.nested is not None else fit
+
+    def noise(self, fit: CurveFit) -> float:
+        """``sigma_v``."""
+        return float(fit.as_dict().get("sigma_v", float("nan")))
 
     def resample_problem(
         self, family: Family, x: Array, y: Array, counts: Array, settings: FitSettings
     ) -> tuple[kernels.Problem, IntArray]:
-        """Weight the likelihood by the resample's multiplicities."""
+        """Weight the likelihood by the resample's multiplicities (half-normal for cluster)."""
+        inefficiency = (
+            "half_normal" if settings.inefficiency == "cluster" else settings.inefficiency
+        )
         problem = kernels.StochasticFrontier(
-            family, x[None, :], y[None, :], counts, settings.inefficiency, settings.noise_floor
+            family,
+            x[None, :],
+            y[None, :],
+            counts,
+            inefficiency,
+            settings.noise_floor,
+            contamination=settings.contamination,
         )
         return problem, (counts > 0).sum(axis=1)
 
@@ -375,7 +538,13 @@ class Stochastic(Estimator):
     def location(self, family: Family, fit: CurveFit, settings: FitSettings, x: Array) -> Array:
         """Subtract the mean shortfall from the curve: where a typical model lands."""
         p = len(family.names)
-        shortfall = kernels.mean_inefficiency(fit.values[p + 1], settings.inefficiency)
+        # a two-part fit has p + 4 values; the half-normal model nested in it (what the
+        # bootstrap refits, see bootstrap_fit) has p + 2
+        if len(fit.values) > p + 2:
+            kind = "cluster"
+        else:
+            kind = "half_normal" if settings.inefficiency == "cluster" else settings.inefficiency
+        shortfall = kernels.mean_shortfall(fit.values[p:], kind)
         return np.asarray(family.evaluate(x, fit.values[:p]) - shortfall, dtype=np.float64)
 
 

@@ -43,8 +43,11 @@ Array = NDArray[np.float64]
 #: Lower and upper bound per parameter name.
 Bounds = dict[str, tuple[float, float]]
 
-#: Smallest distance from 0 and 1 at which logits and probits of accuracies are taken.
-_EDGE = 1e-9
+#: Smallest distance from 0 and 1 at which logits and probits of scores are taken: a score of
+#: exactly 0 or 1 (an infinite logit) is clipped to ``[CLIP_EPSILON, 1 - CLIP_EPSILON]``. The
+#: fits count such scores and say so in their message (``clipped`` flag).
+CLIP_EPSILON = 1e-9
+_EDGE = CLIP_EPSILON
 
 
 def _lstsq_line(u: Array, v: Array) -> tuple[float, float]:
@@ -103,6 +106,13 @@ class Family(lmfit.Model):
     #: (then :meth:`axis` and :meth:`from_axis` are the transform and its inverse, and the
     #: family can be fitted with ``loss_space="transformed"``).
     linear_axes: ClassVar[bool] = False
+    #: The parameter the plateau is a monotone function of, with the others held (``None``:
+    #: the plateau is fixed by the family, e.g. 1 for ``power``; then it has no interval).
+    #: Profile-likelihood intervals and the test of "no saturation" hold this parameter fixed.
+    plateau_param: ClassVar[str | None] = None
+    #: Whether the curve takes the logit or probit of the upstream score (so that scores of
+    #: exactly 0 or 1 are clipped at :data:`CLIP_EPSILON`).
+    clips_upstream: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("nan_policy", "raise")
@@ -307,6 +317,7 @@ class Abnar(Family):
     """
 
     family_name = "abnar"
+    plateau_param = "e_ir"
     bounds: ClassVar[Bounds] = {
         "k": (0.0, np.inf),
         "alpha": (1e-3, 20.0),
@@ -375,6 +386,7 @@ class Logit(Family):
     """Kornblith et al. (2019): ``logit(y) = a + b * logit(x)``; plateau 1 when ``b > 0``."""
 
     family_name = "logit"
+    clips_upstream = True
     bounds: ClassVar[Bounds] = {
         "a": (-np.inf, np.inf),
         "b": (-np.inf, np.inf),
@@ -416,6 +428,7 @@ class Probit(Family):
     """Taori et al. (2020), Miller et al. (2021): ``probit(y) = a + b * probit(x)``."""
 
     family_name = "probit"
+    clips_upstream = True
     bounds: ClassVar[Bounds] = {
         "a": (-np.inf, np.inf),
         "b": (-np.inf, np.inf),
@@ -459,6 +472,8 @@ class Sigmoid(Family):
     """
 
     family_name = "sigmoid"
+    clips_upstream = True
+    plateau_param = "ceiling"
     bounds: ClassVar[Bounds] = {
         "floor": (0.0, 1.0),
         "ceiling": (0.0, 1.0),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,13 @@ from transferscope.frontier.result import HEAD_COLUMNS, TAIL_COLUMNS, FrontierRe
 from transferscope.frontier.settings import FitSettings
 from transferscope.records import json_safe
 from transferscope.rng import keyed_seed
-from transferscope.schema import scored_on_upstream_task
+from transferscope.schema import MetricInfo, metric_info, scored_on_upstream_task
 
-#: Default grouping of runs.
-DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots")
+#: Default grouping of runs: a group never mixes downstream metrics (acc and acc_norm of one
+#: task are two groups), in ``fit`` and ``report`` alike.
+DEFAULT_BY: tuple[str, ...] = ("task", "method", "shots", "downstream_metric")
 #: Groups in the first and the largest batch of :func:`iter_fit_tasks`.
-FIRST_BATCH: int = 8
+FIRST_BATCH: int = 1
 LAST_BATCH: int = 256
 
 
@@ -84,6 +86,30 @@ def _single_metric(frame: pd.DataFrame, column: str) -> tuple[str | None, str | 
     return str(values[0]), None
 
 
+def grouping(runs: pd.DataFrame, by: Sequence[str] | str) -> list[str]:
+    """Choose the grouping columns: ``by``, without a default ``downstream_metric`` runs lack.
+
+    The default grouping names ``downstream_metric``; runs without that column (a table of one
+    unnamed metric) are grouped by the other default columns.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The runs.
+    by : sequence of str or str
+        The grouping asked for.
+
+    Returns
+    -------
+    list of str
+        Columns.
+    """
+    columns = [by] if isinstance(by, str) else list(by)
+    if tuple(columns) == DEFAULT_BY and "downstream_metric" not in runs.columns:
+        columns.remove("downstream_metric")
+    return columns
+
+
 def check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
     """Raise :class:`InputError` unless ``runs`` has the key and score columns.
 
@@ -107,11 +133,15 @@ def check_runs(runs: pd.DataFrame, by: Sequence[str]) -> None:
             )
 
 
-#: One group: key, upstream scores, downstream scores, metrics and a problem (or None).
-Task = tuple[dict[str, Any], Any, Any, str | None, str | None, str | None]
+#: One group: key, upstream scores, downstream scores, metric definitions and a problem.
+Task = tuple[dict[str, Any], Any, Any, MetricInfo | None, MetricInfo | None, str | None]
 
 
-def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
+def group_tasks(
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    metrics: Mapping[str, MetricInfo] | None = None,
+) -> Iterator[Task]:
     """Split runs into groups: key, scores, metrics and a problem message per group.
 
     Parameters
@@ -120,13 +150,17 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         Canonical runs.
     by : sequence of str
         Key columns (missing values form their own group).
+    metrics : mapping, optional
+        Metric definitions that take precedence over the registry (e.g. a store's).
 
     Yields
     ------
     tuple
-        ``(key, x, y, upstream_metric, downstream_metric, problem)``; ``problem`` says why the
-        group cannot be fitted (it mixes metrics, or its task is its own upstream task), or is
-        None. Runs whose task is their upstream task are left out of a group that has others.
+        ``(key, x, y, upstream_metric, downstream_metric, problem)`` with the metrics as
+        :class:`~transferscope.schema.MetricInfo` (None when the runs name none); ``problem``
+        says why the group cannot be fitted (it mixes metrics, or its task is its own upstream
+        task), or is None. Runs whose task is their upstream task are left out of a group that
+        has others.
     """
     if not by:
         groups: Iterable[tuple[Any, pd.DataFrame]] = [((), runs)]
@@ -145,7 +179,9 @@ def group_tasks(runs: pd.DataFrame, by: Sequence[str]) -> Iterator[Task]:
         downstream, down_problem = _single_metric(frame, "downstream_metric")
         x = frame["upstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
         y = frame["downstream_score"].to_numpy(dtype=np.float64, na_value=np.nan)
-        yield key, x, y, upstream, downstream, own_problem or up_problem or down_problem
+        up = metric_info(upstream, metrics) if upstream is not None else None
+        down = metric_info(downstream, metrics) if downstream is not None else None
+        yield key, x, y, up, down, own_problem or up_problem or down_problem
 
 
 @dataclass(frozen=True)
@@ -158,19 +194,24 @@ class Registry:
     """
 
     families: tuple[type[Family], ...]
-    estimator: type[Estimator]
+    estimators: tuple[type[Estimator], ...]
 
     @classmethod
     def current(cls, settings: FitSettings) -> Registry:
-        """Snapshot the registered families and the settings' estimator."""
-        get_estimator(settings.frontier)  # refuses an unknown name
-        return cls(tuple(FAMILIES.values()), ESTIMATORS[settings.frontier])
+        """Snapshot the registered families and the settings' estimators (and fallback)."""
+        names = [settings.frontier]
+        if settings.fallback != "none":
+            names.append(settings.fallback)
+        for name in names:
+            get_estimator(name)  # refuses an unknown name
+        return cls(tuple(FAMILIES.values()), tuple(ESTIMATORS[n] for n in names))
 
     def install(self) -> None:
         """Register the shipped classes in this process (a no-op where they already are)."""
         for family in self.families:
             FAMILIES.ensure(family)
-        ESTIMATORS.ensure(self.estimator)
+        for estimator in self.estimators:
+            ESTIMATORS.ensure(estimator)
 
 
 def _fit_task(
@@ -223,7 +264,11 @@ def output_columns(by: Sequence[str], settings: FitSettings) -> list[str]:
         for p in get_family(n).names:
             if p not in params:
                 params.append(p)
-    params += list(get_estimator(settings.frontier).extra_params)
+    params += list(get_estimator(settings.frontier).extra_names(settings))
+    if settings.fallback != "none":
+        for p in get_estimator(settings.fallback).extra_names(settings):
+            if p not in params:
+                params.append(p)
     cols = [*by, *HEAD_COLUMNS]
     for p in params:
         cols += [f"param_{p}", f"param_{p}_se"]
@@ -236,7 +281,16 @@ _FLOAT_COLUMNS: frozenset[str] = frozenset(
         "plateau_ci_low",
         "plateau_ci_high",
         "ci_level",
+        "mc_se_low",
+        "mc_se_high",
+        "interval_inflation",
         "saturation_point",
+        "upstream_best",
+        "extrapolation",
+        "plateau_gap",
+        "best_observed",
+        "share_above",
+        "noise_sd",
         "aicc",
         "rmse",
         "backtest_mae",
@@ -249,6 +303,17 @@ _FLOAT_COLUMNS: frozenset[str] = frozenset(
         "slope_ci_low",
         "slope_ci_high",
     }
+)
+_TEXT_COLUMNS: tuple[str, ...] = (
+    "family",
+    "frontier",
+    "status",
+    "message",
+    "flags",
+    "interval_kind",
+    "requested_frontier",
+    "fallback_reason",
+    "loss_space",
 )
 
 
@@ -266,7 +331,8 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     -------
     pandas.DataFrame
         The rows with float parameters and statistics, integer counts, boolean ``selected`` and
-        string ``family``, ``frontier``, ``status`` and ``message``.
+        string ``family``, ``frontier``, ``status``, ``message``, ``flags``,
+        ``interval_kind``, ``requested_frontier`` and ``fallback_reason``.
     """
     frame = pd.DataFrame(list(rows), columns=list(columns))
     for c in frame.columns:
@@ -275,8 +341,8 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     for c in ("n_points", "n_frontier", "n_bootstrap"):
         frame[c] = frame[c].astype("int64")
     frame["selected"] = frame["selected"].astype(bool)
-    for c in ("family", "frontier", "status", "message", "loss_space"):
-        frame[c] = frame[c].astype("string")
+    for c in _TEXT_COLUMNS:
+        frame[c] = frame[c].fillna("").astype("string")
     return frame
 
 
@@ -320,7 +386,10 @@ def worker_count(n_jobs: int) -> int:
 
 
 def progress_bar(total: int, show: bool) -> Any:
-    """Make a tqdm progress bar on stderr (silent unless ``show``).
+    """Make a tqdm progress bar on stderr (silent unless ``show``): groups done and time left.
+
+    The bar's width comes from the terminal, or 100 columns when the terminal reports none
+    (a pseudo-terminal without a size would otherwise get an empty bar).
 
     Parameters
     ----------
@@ -334,7 +403,86 @@ def progress_bar(total: int, show: bool) -> Any:
     tqdm.tqdm
         A context manager with ``update()``.
     """
-    return tqdm(total=total, disable=not show, desc="fit", unit="group", leave=False)
+    width = shutil.get_terminal_size((100, 24)).columns
+    return tqdm(
+        total=total,
+        disable=not show,
+        desc="fit",
+        unit="group",
+        leave=False,
+        ncols=width,
+        bar_format="{desc}: {n_fmt}/{total_fmt} groups {bar} {elapsed} elapsed, {remaining} left",
+    )
+
+
+#: Family fitted where a source's upstream score is a loss (the default family needs accuracies).
+LOSS_FAMILY = "loss_exp"
+
+
+def source_families(runs: pd.DataFrame) -> dict[str, str | None]:
+    """Family each source is fitted with when none is named: the default, or a loss family.
+
+    A source whose upstream scores are all lower-is-better (a validation loss, as mlf-scaling's)
+    gets :data:`LOSS_FAMILY`; the default family models accuracies and would leave every group
+    of such a source unfitted.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Canonical runs.
+
+    Returns
+    -------
+    dict of str to str or None
+        Source to family (None: the engine's default).
+    """
+    from transferscope.schema import metric_direction
+
+    out: dict[str, str | None] = {}
+    scored = runs[runs["upstream_score"].notna()]
+    for source in sorted(runs["source"].astype(str).unique()):
+        metrics = scored.loc[scored["source"].astype(str) == source, "upstream_metric"]
+        names = {str(m) for m in metrics.dropna().unique()}
+        lower = bool(names) and all(metric_direction(m) == "lower" for m in names)
+        out[source] = LOSS_FAMILY if lower else None
+    return out
+
+
+def family_filters(
+    families: Mapping[str, str | None], filters: Mapping[str, Any]
+) -> list[tuple[str | None, dict[str, Any]]]:
+    """Split a fit of the store into one call per family, when sources need different families.
+
+    Parameters
+    ----------
+    families : mapping of str to str or None
+        Source to family, as made by :func:`source_families` (None: the default family).
+    filters : mapping
+        The filters of the whole fit (as for :meth:`transferscope.store.Store.runs`).
+
+    Returns
+    -------
+    list of (str or None, dict)
+        ``[(None, filters)]`` when every source takes the default family; else each family
+        with the filters narrowed to its sources (families in name order, the default first).
+    """
+    split: dict[str | None, list[str]] = {}
+    for source, family in families.items():
+        split.setdefault(family, []).append(source)
+    if set(split) <= {None}:
+        return [(None, dict(filters))]
+    ordered = sorted(split.items(), key=lambda kv: "" if kv[0] is None else kv[0])
+    return [(family, {**filters, "source": sources}) for family, sources in ordered]
+
+
+def _runner(
+    settings: FitSettings, n_jobs: int, engine: Engine | str | None
+) -> tuple[Engine, Callable[[Task], list[FrontierResult]]]:
+    """Return the engine and the per-group fit it maps (refusing unknown families first)."""
+    registry = Registry.current(settings)
+    resolve_families(settings, None)
+    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    return resolve_engine(engine, n_jobs), fit
 
 
 def fit_tasks(
@@ -368,10 +516,7 @@ def fit_tasks(
     list of list of FrontierResult
         The results of every task, in order.
     """
-    registry = Registry.current(settings)
-    resolve_families(settings, None)  # refuses unknown names before any work
-    runner = resolve_engine(engine, n_jobs)
-    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    runner, fit = _runner(settings, n_jobs, engine)
     with progress_bar(len(tasks), progress) as bar:
         return runner.map(fit, list(tasks), on_done=bar.update)
 
@@ -407,10 +552,7 @@ def iter_fit_tasks(
     list of FrontierResult
         The results of one task, in the order of ``tasks``.
     """
-    registry = Registry.current(settings)
-    resolve_families(settings, None)  # refuses unknown names before any work
-    runner = resolve_engine(engine, n_jobs)
-    fit = functools.partial(_fit_results, settings=settings, registry=registry)
+    runner, fit = _runner(settings, n_jobs, engine)
     items = list(tasks)
     with progress_bar(len(items), progress) as bar:
         start, size = 0, FIRST_BATCH
@@ -445,7 +587,9 @@ def fit_frontiers(
     family : str or sequence of str
         A family name, ``"auto"`` (smallest backtest error, AICc breaks ties) or several names.
     by : sequence of str
-        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group.
+        Grouping columns; missing values (e.g. ``shots`` = full data) form their own group. The
+        default, ``task``, ``method``, ``shots`` and ``downstream_metric``, never mixes metrics
+        (without a ``downstream_metric`` column, the first three).
     settings : FitSettings, optional
         Every option at once; ``**options`` override its fields.
     rng : numpy.random.Generator, optional
@@ -462,13 +606,17 @@ def fit_frontiers(
     **options
         Fields of :class:`FitSettings`: ``frontier`` (``"stochastic"``, the default, whose
         plateau interval is calibrated; ``"hull"``, ``"pareto"``, ``"quantile"``, ``"all"`` or
-        any registered estimator), ``bootstrap`` (resamples per group and family, 0: no
-        interval), ``ci_level``, ``seed`` (each group's resamples derive from it and the group
-        key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``, ``tau``
-        (``quantile``), ``inefficiency`` and ``noise_floor`` (``stochastic``), ``smoothing``,
-        ``side_by_side`` (with ``"auto"`` or several families: every family's row, ``selected``
-        marking the choice), ``loss_space`` (``"transformed"``: ``logit`` and ``probit`` as
-        straight lines on the transformed axes).
+        any registered estimator), ``bootstrap`` (resamples per group and family to start
+        from; 0: no bootstrap), ``bootstrap_max`` and ``mc_tolerance`` (the resamples grow
+        until the interval's ends are stable), ``interval`` (``"auto"``, ``"bootstrap"``,
+        ``"profile"``), ``ci_level``, ``seed`` (each group's resamples derive from it and the
+        group key), ``delta`` (tolerance of the saturation point), ``backtest_quantile``,
+        ``tau`` (``quantile``), ``inefficiency``, ``noise_floor`` and ``contamination``
+        (``stochastic``), ``fallback`` and ``above_tolerance`` (when the stochastic frontier
+        is no upper frontier), ``smoothing``, ``side_by_side`` (with ``"auto"`` or several
+        families: every family's row, ``selected`` marking the choice), ``loss_space``
+        (``"transformed"``: ``logit`` and ``probit`` as straight lines on the transformed
+        axes).
 
     Returns
     -------
@@ -476,18 +624,34 @@ def fit_frontiers(
         One row per group (and family), with columns:
 
         - the ``by`` columns;
-        - ``family``, ``frontier``, ``status`` (``ok``, ``too_few_points``, ``did_not_converge``,
-          ``degenerate``), ``message`` (the reason; for ok fits a note on parameters that
-          ended on a bound, e.g. ``e_ir`` at 0, else empty);
+        - ``family``; ``frontier`` (the estimator used: ``settings.fallback`` when the one asked
+          for gave no upper frontier); ``status`` (``ok``, ``too_few_points``,
+          ``did_not_converge``, ``degenerate``, ``unsupported_metric``); ``message`` (the
+          reason; for ok fits one note per flag, else empty); ``flags`` (comma-separated, see
+          :data:`transferscope.frontier.result.FLAGS`: ``not_saturating``, ``extrapolated``,
+          ``on_bound``, ``wrong_skew``, ``fallback``, ``not_upper``, ``above_plateau``,
+          ``mc_capped``, ``clipped``, ``flipped``, ``metric_assumed``);
         - ``n_points`` (runs with both scores), ``n_frontier`` (points defining the frontier);
         - ``param_<name>`` and ``param_<name>_se`` for every parameter of the families (and of
-          the estimator, e.g. ``sigma_v`` and ``sigma_u`` for ``stochastic``), NaN where a
-          family lacks it;
+          the estimators, e.g. ``sigma_v``, ``sigma_u``, ``sigma_c`` and ``pi_c`` for
+          ``stochastic``), NaN where a fit lacks it;
         - ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``, ``ci_level``;
-        - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for
-          a loss, the largest), ``aicc``, ``rmse``, ``backtest_mae``;
-        - ``bootstrap_failed_share``, ``n_bootstrap``;
+          ``interval_kind`` (``profile+bootstrap``, ``one_sided``, ``bootstrap``, ``profile``
+          or ``none``: no honest interval, the ends are NaN); ``mc_se_low``, ``mc_se_high``
+          (Monte Carlo standard errors of the ends; 0 for a profile-likelihood end);
+          ``interval_inflation`` (the sandwich factor the profile deviance was divided by);
+        - ``saturation_point`` (smallest upstream score within ``delta`` of the plateau; for a
+          loss, the largest), ``upstream_best`` (best observed upstream score),
+          ``extrapolation`` (saturation point beyond the best observed upstream score, in
+          upstream units; <= 0 when the data reach the plateau), ``plateau_gap`` (plateau minus
+          the curve at ``upstream_best``), ``best_observed`` (best downstream score);
+        - ``share_above`` (share of models above the curve by more than three ``noise_sd``),
+          ``noise_sd``;
+        - ``aicc``, ``rmse``, ``backtest_mae``;
+        - ``bootstrap_failed_share``, ``n_bootstrap`` (resamples drawn);
         - ``selected`` (the family ``auto`` chose; True for a family asked for by name);
+        - ``requested_frontier`` (the estimator asked for), ``fallback_reason`` (why another
+          was used; empty when none was);
         - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores);
         - ``loss_space`` (``score`` or ``transformed``), ``r2`` and ``intercept_ci_low``,
           ``intercept_ci_high``, ``slope_ci_low``, ``slope_ci_high`` (the line's R^2 and
@@ -498,7 +662,7 @@ def fit_frontiers(
     InputError
         For missing columns, an unknown family, estimator or option, or an option out of range.
     """
-    by = [by] if isinstance(by, str) else list(by)
+    by = grouping(runs, by) if isinstance(runs, pd.DataFrame) else list(by)
     check_runs(runs, by)
     fit_settings = resolved_settings(settings, rng, family=family, **options)
     tasks = list(group_tasks(runs, by))
@@ -531,6 +695,8 @@ def resolved_settings(
     if rng is not None:
         fit_settings = fit_settings.replace(seed=draw_seed(rng))
     get_estimator(fit_settings.frontier)
+    if fit_settings.fallback != "none":
+        get_estimator(fit_settings.fallback)
     return fit_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -12,15 +12,17 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from transferscope.errors import InputError
-from transferscope.frontier import bootstrap as boot
+from transferscope.frontier import bootstrap as boot_mod
+from transferscope.frontier import families as families_mod
 from transferscope.frontier import kernels
 from transferscope.frontier.estimators import Estimator, get_estimator
 from transferscope.frontier.families import FAMILIES, Family, families_for, get_family
-from transferscope.frontier.result import FrontierResult
+from transferscope.frontier.profile import ProfileInterval, profile_interval, sandwich_ratio
+from transferscope.frontier.result import FLAGS, FrontierResult
 from transferscope.frontier.settings import FitSettings
 from transferscope.frontier.single import CurveFit
 from transferscope.rng import make_rng
-from transferscope.schema import metric_direction
+from transferscope.schema import MetricInfo, metric_info
 
 Array = NDArray[np.float64]
 
@@ -109,10 +111,11 @@ def unfitted(
     FrontierResult
         With NaN parameters and statistics.
     """
-    names = get_estimator(settings.frontier).param_names(family)
+    names = get_estimator(settings.frontier).param_names(family, settings)
     return FrontierResult(
         family=family.family_name,
         frontier=settings.frontier,
+        requested_frontier=settings.frontier,
         status=status,
         message=message,
         n_points=len(x),
@@ -127,15 +130,62 @@ def unfitted(
     )
 
 
+MetricLike = MetricInfo | str | None
+
+
+def as_metric(metric: MetricLike) -> MetricInfo | None:
+    """Make a metric definition from a definition, a name (looked up in the registry) or None.
+
+    Parameters
+    ----------
+    metric : MetricInfo, str or None
+        What a group knows about its metric.
+
+    Returns
+    -------
+    MetricInfo or None
+        None when no metric is named.
+    """
+    if metric is None or isinstance(metric, MetricInfo):
+        return metric
+    return metric_info(str(metric))
+
+
+@dataclass(frozen=True)
+class Oriented:
+    """A group's points turned so that higher is better on both axes (where the family needs it).
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        The points as fitted.
+    flags : tuple of str
+        ``flipped``, ``metric_assumed``.
+    notes : tuple of str
+        What was done, for the message.
+    """
+
+    x: Array
+    y: Array
+    flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 def check_group(
     family: Family,
     estimator: Estimator,
     x: Array,
     y: Array,
-    upstream_metric: str | None = None,
-    downstream_metric: str | None = None,
-) -> tuple[str, str] | None:
-    """Why a group cannot be fitted, as ``(status, message)``, or ``None`` when it can.
+    upstream_metric: MetricLike = None,
+    downstream_metric: MetricLike = None,
+) -> tuple[str, str] | Oriented:
+    """Say why a group cannot be fitted, or turn its points the right way round.
+
+    A lower-is-better metric whose scores are fractions in [0, 1] (an error rate) is fitted as
+    ``1 - score`` (flag ``flipped``); a lower-is-better metric without that range (a loss, a
+    perplexity) or a metric with no better end (a bias percentage) cannot be a downstream
+    score of these families (status ``unsupported_metric``); an upstream loss needs a family
+    for losses (``loss_exp``).
 
     Parameters
     ----------
@@ -145,39 +195,70 @@ def check_group(
         The frontier estimator.
     x, y : numpy.ndarray
         Upstream and downstream scores (finite).
-    upstream_metric, downstream_metric : str, optional
-        Metric names; their direction (:func:`transferscope.schema.metric_direction`) decides
-        whether the family applies.
+    upstream_metric, downstream_metric : MetricInfo or str, optional
+        The metrics (names are looked up with :func:`transferscope.schema.metric_info`).
 
     Returns
     -------
-    tuple of str or None
-        ``("degenerate", reason)`` or ``("too_few_points", reason)``. Degenerate: metrics the
-        family cannot model, scores out of range, a single upstream or downstream value, or a
-        downstream score that falls clearly as the upstream score improves (one-sided Kendall
-        test at :data:`FALLING_LEVEL` and tau at most :data:`FALLING_TAU`). Too few points:
-        fewer than the estimator needs, or fewer distinct upstream scores than the curve has
-        parameters (at least 3), which cannot identify a saturating curve and its plateau.
+    tuple of str or Oriented
+        ``(status, reason)`` when the group cannot be fitted, else the points to fit (turned).
+        ``unsupported_metric``: a metric that cannot be a score of these families.
+        ``degenerate``: metrics the family cannot model, scores out of range, a single
+        upstream or downstream value, or a downstream score that falls clearly as the upstream
+        score improves (one-sided Kendall test at :data:`FALLING_LEVEL` and tau at most
+        :data:`FALLING_TAU`). ``too_few_points``: fewer than the estimator needs, or fewer
+        distinct upstream scores than the curve has parameters (at least 3), which cannot
+        identify a saturating curve and its plateau.
     """
     name = family.family_name
-    up = metric_direction(upstream_metric)
-    if family.upstream == "higher" and up == "lower":
-        return (
-            "degenerate",
-            f"upstream metric {upstream_metric!r} is lower-is-better; family {name!r} needs an "
-            "accuracy (use 'loss_exp' or 'auto')",
-        )
-    if family.upstream == "lower" and up == "higher" and upstream_metric is not None:
-        return (
-            "degenerate",
-            f"family {name!r} needs a loss as upstream score, got {upstream_metric!r}",
-        )
-    if metric_direction(downstream_metric) == "lower":
-        return (
-            "degenerate",
-            f"downstream metric {downstream_metric!r} is lower-is-better; the families model "
-            "an accuracy",
-        )
+    up, down = as_metric(upstream_metric), as_metric(downstream_metric)
+    flags: list[str] = []
+    notes: list[str] = []
+    if down is not None:
+        if down.direction == "none":
+            text = f" ({down.description})" if down.description else ""
+            return (
+                "unsupported_metric",
+                f"downstream metric {down.name!r} has no better end{text}; a frontier needs "
+                "a score where higher (or lower) is better",
+            )
+        if down.direction == "lower":
+            if not down.is_fraction:
+                return (
+                    "unsupported_metric",
+                    f"downstream metric {down.name!r} is lower-is-better and not a fraction in "
+                    "[0, 1] (a loss or perplexity); the families model an accuracy-type score",
+                )
+            y = 1.0 - y
+            flags.append("flipped")
+            notes.append(f"{down.name} is lower-is-better: fitted as 1 - {down.name}")
+        elif not down.known:
+            flags.append("metric_assumed")
+            notes.append(
+                f"metric {down.name!r} is not in the registry: assumed higher-is-better "
+                "(record it with --metric to say otherwise)"
+            )
+    if up is not None:
+        if up.direction == "none":
+            return (
+                "unsupported_metric",
+                f"upstream metric {up.name!r} has no better end; it cannot order the models",
+            )
+        if family.upstream == "higher" and up.direction == "lower":
+            if not up.is_fraction:
+                return (
+                    "degenerate",
+                    f"upstream metric {up.name!r} is lower-is-better; family {name!r} needs an "
+                    "accuracy (use 'loss_exp' or 'auto')",
+                )
+            x = 1.0 - x
+            flags.append("flipped")
+            notes.append(f"upstream {up.name} is lower-is-better: used as 1 - {up.name}")
+        if family.upstream == "lower" and up.direction == "higher" and up.known:
+            return (
+                "degenerate",
+                f"family {name!r} needs a loss as upstream score, got {up.name!r}",
+            )
     if len(y) and (np.min(y) < 0.0 or np.max(y) > 1.0):
         return ("degenerate", "downstream scores outside [0, 1]; the families model a fraction")
     if family.upstream == "higher" and len(x) and (np.min(x) < 0.0 or np.max(x) > 1.0):
@@ -201,7 +282,10 @@ def check_group(
             f"{distinct} distinct upstream scores; {name!r} has {n_params} curve parameters and "
             f"needs at least {max(3, n_params)} distinct upstream scores to place its plateau",
         )
-    return _falling(family, x, y)
+    falling = _falling(family, x, y)
+    if falling is not None:
+        return falling
+    return Oriented(x=x, y=y, flags=tuple(flags), notes=tuple(notes))
 
 
 def _falling(family: Family, x: Array, y: Array) -> tuple[str, str] | None:
@@ -253,6 +337,230 @@ def _backtest(
     return float(np.mean(np.abs(predicted - yt))), xt, yt, predicted
 
 
+#: A shortfall scale at or below this share of the noise scale counts as none (the "wrong skew").
+_NO_SHORTFALL = 0.01
+#: "Beyond noise": more than this many noise standard deviations.
+BEYOND_NOISE = 3.0
+#: An upper frontier's plateau this far below the best observed score is flagged ``below_best``.
+BELOW_BEST = 0.01
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Whether a fit is an upper frontier: skew, models above the curve and above the plateau."""
+
+    noise: float
+    share_above: float
+    n_above_plateau: int
+    most_above_plateau: float
+    wrong_skew: bool
+    plateau: float
+
+
+def _diagnose(
+    family: Family, estimator: Estimator, fit: CurveFit, x: Array, y: Array, settings: FitSettings
+) -> Diagnosis:
+    p = len(family.names)
+    theta = fit.values[:p]
+    plateau = float(family.plateau(*theta))
+    estimated = estimator.noise(fit)
+    noise = (
+        max(estimated, settings.noise_floor) if math.isfinite(estimated) else settings.noise_floor
+    )
+    with np.errstate(all="ignore"):
+        resid = y - family.evaluate(x, theta)
+    share = float(np.mean(resid > BEYOND_NOISE * noise)) if len(y) else math.nan
+    above = y > plateau + BEYOND_NOISE * noise
+    wrong = False
+    if math.isfinite(estimated) and len(fit.values) > p + 1:
+        kind = "cluster" if len(fit.values) > p + 2 else settings.inefficiency
+        mean_u = float(kernels.mean_shortfall(fit.values[p:], kind))
+        scale = mean_u / math.sqrt(2.0 / math.pi) if kind != "exponential" else mean_u
+        wrong = scale <= _NO_SHORTFALL * estimated
+    return Diagnosis(
+        noise=noise,
+        share_above=share,
+        n_above_plateau=int(above.sum()),
+        most_above_plateau=float(np.max(y - plateau)) if above.any() else 0.0,
+        wrong_skew=wrong,
+        plateau=plateau,
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a fit could not be made: a status and a message."""
+
+    status: str
+    message: str
+
+
+def _fit_estimator(
+    family: Family, estimator: Estimator, x: Array, y: Array, settings: FitSettings
+) -> tuple[CurveFit, NDArray[np.bool_]] | Failure:
+    """Fit, or say why not."""
+    mask = estimator.select(x, y)
+    need = estimator.min_points(family)
+    if int(mask.sum()) < need:
+        return Failure(
+            "too_few_points",
+            f"the {estimator.name} frontier has {int(mask.sum())} points; "
+            f"{family.family_name!r} needs {need}",
+        )
+    try:
+        fit = estimator.fit(family, x, y, settings)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        return Failure("did_not_converge", f"fit failed: {exc}")
+    if not fit.converged:
+        return Failure("did_not_converge", fit.message or "the optimizer did not converge")
+    p = len(family.names)
+    if not math.isfinite(float(family.plateau(*fit.values[:p]))):
+        return Failure("did_not_converge", "non-finite plateau")
+    return fit, mask
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A plateau interval with its kind, Monte Carlo errors and the bootstrap behind it."""
+
+    low: float = math.nan
+    high: float = math.nan
+    kind: str = "none"
+    se_low: float = math.nan
+    se_high: float = math.nan
+    inflation: float = math.nan
+    not_saturating: bool = False
+    n_boot: int = 0
+    failed_share: float = math.nan
+    plateaus: Array = field(default_factory=lambda: np.zeros(0))
+    capped: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _profile(
+    family: Family, estimator: Estimator, fit: CurveFit, x: Array, y: Array, settings: FitSettings
+) -> ProfileInterval | None:
+    if family.plateau_param is None:
+        return None
+    found = estimator.likelihood(family, x, y, settings)
+    if found is None:
+        return None
+    problem, m = found
+    kappa = 1.0
+    p = len(family.names)
+    if m == 0 and hasattr(problem, "loglik_terms"):
+        index = family.names.index(family.plateau_param)
+
+        def plateau_of(theta: Array) -> float:
+            return float(family.plateau(*theta[:p]))
+
+        with np.errstate(all="ignore"):
+            ratio = sandwich_ratio(
+                problem, fit.theta, index, plateau_of, problem.lower, problem.upper
+            )
+        kappa = max(1.0, ratio) if math.isfinite(ratio) else 1.0
+    starts = [fit.theta]
+    if fit.alternative is not None and fit.alternative.shape == fit.theta.shape:
+        # the likelihood's other maximum matters only when it is nearly as high
+        row = np.zeros(1, dtype=np.intp)
+        values = problem.objective(np.stack([fit.theta, fit.alternative]), np.zeros(2, np.intp))
+        scale = 1.0 if m == 0 else float(values[0]) / max(m, 1)
+        if np.isfinite(values).all() and values[1] - values[0] <= 10.0 * scale:
+            starts.append(fit.alternative)
+        del row
+    with np.errstate(all="ignore"):
+        return profile_interval(
+            family, problem, fit.theta, starts, settings.ci_level, kappa=kappa, log_objective=m
+        )
+
+
+def _interval(
+    family: Family,
+    estimator: Estimator,
+    fit: CurveFit,
+    x: Array,
+    y: Array,
+    settings: FitSettings,
+    rng: np.random.Generator,
+    plateau: float,
+) -> Interval:
+    """Compute the plateau interval asked for by ``settings.interval`` (see FitSettings)."""
+    notes: list[str] = []
+    prof = None
+    if settings.interval in ("auto", "profile"):
+        prof = _profile(family, estimator, fit, x, y, settings)
+        if prof is not None and not prof.ok:
+            notes.append(f"no profile-likelihood interval ({prof.message})")
+            prof = None
+    boot = None
+    use_boot = settings.bootstrap > 0 and (
+        settings.interval in ("auto", "bootstrap") or prof is None
+    )
+    if use_boot:
+        outer = (prof.low, prof.high) if prof is not None and settings.interval == "auto" else None
+        boot = boot_mod.grow_bootstrap(
+            family, estimator, x, y, settings, estimator.bootstrap_fit(fit), rng, outer=outer
+        )
+    lows: list[tuple[float, float]] = []
+    highs: list[tuple[float, float]] = []
+    kinds: list[str] = []
+    if prof is not None and settings.interval != "bootstrap":
+        lows.append((prof.low, 0.0))
+        highs.append((prof.high, 0.0))
+        kinds.append("profile")
+    if (
+        boot is not None
+        and math.isfinite(boot.low)
+        and (settings.interval != "profile" or prof is None)
+    ):
+        lows.append((boot.low, boot.se_low))
+        highs.append((boot.high, boot.se_high))
+        kinds.append("bootstrap")
+    elif boot is not None and not math.isfinite(boot.low):
+        notes.append(
+            f"no bootstrap interval: only {boot.plateaus.size} of {boot.n_boot} refits succeeded"
+        )
+    base = Interval(
+        inflation=prof.kappa if prof is not None else math.nan,
+        not_saturating=bool(prof is not None and prof.bound_not_rejected),
+        n_boot=boot.n_boot if boot is not None else 0,
+        failed_share=boot.failed_share if boot is not None else math.nan,
+        plateaus=boot.plateaus if boot is not None else np.zeros(0),
+        capped=bool(boot is not None and boot.capped),
+    )
+    if not lows:
+        return replace(base, notes=tuple(notes))
+    low, se_low = min(lows, key=lambda t: t[0])
+    high, se_high = max(highs, key=lambda t: t[0])
+    if not high - low > ZERO_WIDTH and prof is None:
+        # the bootstrap piled up on a bound: the profile likelihood handles the bound
+        prof = _profile(family, estimator, fit, x, y, settings)
+        if prof is not None and prof.ok and prof.high - prof.low > ZERO_WIDTH:
+            notes.append(
+                "the resamples all gave the same plateau (its parameter on a bound): the "
+                "interval is the profile likelihood's"
+            )
+            low, high, se_low, se_high = prof.low, prof.high, 0.0, 0.0
+            kinds = ["profile"]
+            base = replace(base, inflation=prof.kappa, not_saturating=bool(prof.bound_not_rejected))
+    if not high - low > ZERO_WIDTH:
+        # one rule for every estimator and family: a zero-width interval is never reported
+        notes.append(
+            f"no plateau interval: every resample puts the plateau at {low:.6g}, where the "
+            "curve or a bound fixes it, so the data do not bound it (and no profile likelihood "
+            "does)"
+        )
+        return replace(base, notes=tuple(notes))
+    kind = "+".join(kinds)
+    if prof is not None and prof.one_sided and "profile" in kinds and high >= prof.high:
+        kind = "one_sided"
+    if not (low <= plateau <= high):  # the estimate always lies in its interval
+        low, high = min(low, plateau), max(high, plateau)
+    return replace(
+        base, low=low, high=high, kind=kind, se_low=se_low, se_high=se_high, notes=tuple(notes)
+    )
+
+
 def fit_one(
     family: Family,
     x: Array,
@@ -260,8 +568,8 @@ def fit_one(
     settings: FitSettings,
     rng: np.random.Generator,
     *,
-    upstream_metric: str | None = None,
-    downstream_metric: str | None = None,
+    upstream_metric: MetricLike = None,
+    downstream_metric: MetricLike = None,
     bootstrap: bool = True,
 ) -> FrontierResult:
     """Fit one family to one group (the work behind :func:`fit_group`).
@@ -276,86 +584,182 @@ def fit_one(
         Estimator and options.
     rng : numpy.random.Generator
         Source of the bootstrap resamples.
-    upstream_metric, downstream_metric : str, optional
-        Metric names (see :func:`check_group`).
+    upstream_metric, downstream_metric : MetricInfo or str, optional
+        The metrics (see :func:`check_group`).
     bootstrap : bool
-        Whether to draw the bootstrap (``False``: the interval is left empty).
+        Whether to compute the plateau interval (``False``: it is left empty).
 
     Returns
     -------
     FrontierResult
         The fit, or a status saying why there is none.
     """
-    estimator = get_estimator(settings.frontier)
-    problem = check_group(family, estimator, x, y, upstream_metric, downstream_metric)
-    if problem is not None:
-        return unfitted(family, settings, x, y, *problem)
+    requested = get_estimator(settings.frontier)
+    checked = check_group(family, requested, x, y, upstream_metric, downstream_metric)
+    if not isinstance(checked, Oriented):
+        return unfitted(family, settings, x, y, *checked)
+    x, y = checked.x, checked.y
+    flags: list[str] = list(checked.flags)
+    notes: list[str] = list(checked.notes)
     if settings.loss_space == "transformed":
         # imported here: transformed.py builds on this module's helpers
         from transferscope.frontier.transformed import fit_transformed
 
         base = unfitted(family, settings, x, y, "ok", "")
-        return fit_transformed(family, x, y, settings, rng, base, bootstrap=bootstrap)
-    mask = estimator.select(x, y)
-    try:
-        fit = estimator.fit(family, x, y, settings)
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        return unfitted(family, settings, x, y, "did_not_converge", f"fit failed: {exc}")
-    n_frontier = int(mask.sum())
-    base = unfitted(family, settings, x, y, "ok", "")
-    need = estimator.min_points(family)
-    if n_frontier < need:
-        message = (
-            f"the {settings.frontier} frontier has {n_frontier} points; "
-            f"{family.family_name!r} needs {need}"
+        line = fit_transformed(family, x, y, settings, rng, base, bootstrap=bootstrap)
+        return _with_orientation(line, flags, notes)
+    estimator = requested
+    found = _fit_estimator(family, estimator, x, y, settings)
+    if isinstance(found, Failure):
+        return unfitted(family, settings, x, y, found.status, found.message)
+    fit, mask = found
+    diag = _diagnose(family, estimator, fit, x, y, settings)
+    fallback_reason = ""
+    not_upper = diag.share_above > settings.above_tolerance
+    if estimator.checked_upper and (diag.wrong_skew or not_upper):
+        reason = (
+            "the runs are not skewed below the curve (no shortfall: the stochastic frontier is "
+            "the average curve)"
+            if diag.wrong_skew
+            else f"{diag.share_above:.1%} of the models lie above the curve beyond noise "
+            f"(more than {settings.above_tolerance:.0%})"
         )
-        return replace(base, status="too_few_points", message=message, n_frontier=n_frontier)
-    if not fit.converged:
-        message = fit.message or "the optimizer did not converge"
-        return replace(base, status="did_not_converge", message=message, n_frontier=n_frontier)
+        if settings.fallback != "none":
+            other = get_estimator(settings.fallback)
+            second = _fit_estimator(family, other, x, y, settings)
+            if not isinstance(second, Failure):
+                fit, mask = second
+                estimator = other
+                diag = _diagnose(family, estimator, fit, x, y, settings)
+                fallback_reason = reason
+                flags.append("fallback")
+                notes.append(
+                    f"the {requested.name} frontier is no upper frontier here ({reason}); "
+                    f"fitted by {other.name} instead"
+                )
+            else:
+                notes.append(
+                    f"the {requested.name} frontier is no upper frontier here ({reason}) and "
+                    f"the fallback {other.name} could not be fitted ({second.message})"
+                )
+        else:
+            notes.append(f"the {requested.name} frontier is no upper frontier here ({reason})")
+        if diag.wrong_skew and not flags.count("fallback"):
+            flags.append("wrong_skew")
+    not_upper = diag.share_above > settings.above_tolerance
+    if not_upper and estimator.upper_frontier:
+        flags.append("not_upper")
+        notes.append(
+            f"{diag.share_above:.1%} of the models lie above the curve by more than "
+            f"{BEYOND_NOISE:g} noise sd: read it as a typical, not an upper, frontier"
+        )
     p = len(family.names)
-    plateau = float(family.plateau(*fit.values[:p]))
-    if not math.isfinite(plateau):
-        return replace(
-            base, status="did_not_converge", message="non-finite plateau", n_frontier=n_frontier
-        )
-    start = {n: float(v) for n, v in zip(family.names, fit.values[:p], strict=True)}
+    plateau = diag.plateau
+    start = fit.as_dict()  # the curve's and the estimator's parameters: a warm start
     mae, bx, by_, bp = _backtest(family, estimator, x, y, settings, mask, start)
-    low = high = failed = math.nan
-    plateaus = np.zeros(0)
-    n_boot = int(settings.bootstrap) if bootstrap else 0
-    notes = _bound_notes(family, fit)
-    if n_boot > 0:
-        indices = kernels.bootstrap_indices(len(x), n_boot, rng)
-        fits = boot.refit_resamples(family, estimator, x, y, settings, fit, indices)
-        low, high = boot.percentile_interval(fits.plateau, settings.ci_level)
-        failed = fits.failed_share
-        plateaus = fits.plateau[fits.ok]
-        if math.isfinite(low) and high - low <= ZERO_WIDTH:
-            notes.append(
-                f"no plateau interval: every resample puts the plateau at {low:.6g}, where the "
-                "curve or a bound fixes it, so the data do not bound it"
+    interval = (
+        _interval(family, estimator, fit, x, y, settings, rng, plateau) if bootstrap else Interval()
+    )
+    notes.extend(interval.notes)
+    # identification: how far the plateau is read beyond the data
+    loss = family.upstream == "lower"
+    best_up = float(np.min(x) if loss else np.max(x))
+    sat = saturation_point(family, fit.values[:p], settings.delta, float(np.max(x)))
+    extrapolation = (best_up - sat) if loss else (sat - best_up)
+    gap = float(plateau - family.evaluate(np.array([best_up]), fit.values[:p])[0])
+    if math.isfinite(extrapolation) and extrapolation > 0:
+        flags.append("extrapolated")
+        notes.append(
+            f"the plateau is read beyond the data: the curve still rises by {gap:.3f} after the "
+            f"best observed upstream score {best_up:.3f} and comes within {settings.delta:g} of "
+            f"its plateau only at {sat:.3f}"
+        )
+    if interval.not_saturating:
+        flags.insert(0, "not_saturating")
+        notes.insert(
+            0,
+            "the data do not show saturation: a curve rising to the largest possible plateau "
+            f"is not rejected at the {settings.ci_level:.0%} level, so the interval is one-sided",
+        )
+    elif family.plateau_param is None and family.upstream == "higher":
+        flags.insert(0, "not_saturating")
+        notes.insert(0, f"{family.family_name} has no saturation: its plateau is 1 by assumption")
+    elif loss and plateau >= 1.0 - 1e-9:
+        flags.insert(0, "not_saturating")
+        notes.insert(0, "the curve reaches 1 before the best possible upstream score (capped)")
+    bound = _bound_notes(family, fit)
+    if bound:
+        flags.append("on_bound")
+        notes.extend(bound)
+    if diag.n_above_plateau:
+        flags.append("above_plateau")
+        notes.append(
+            f"{diag.n_above_plateau} model(s) lie above the plateau by more than "
+            f"{BEYOND_NOISE:g} noise sd (up to {diag.most_above_plateau:.3f})"
+            + (
+                "; the contaminated likelihood treats them as gross errors"
+                if estimator.name == "stochastic" and settings.contamination > 0
+                else ""
             )
-            low = high = math.nan
+        )
+    best = float(np.max(y)) if len(y) else math.nan
+    if estimator.upper_frontier and not diag.n_above_plateau and diag.plateau < best - BELOW_BEST:
+        flags.append("below_best")
+        notes.append(
+            f"the plateau lies {best - diag.plateau:.3f} below the best observed score "
+            f"{best:.3f}, within {BEYOND_NOISE:g} noise sd (sd {diag.noise:.3f}) of the curve: "
+            "the frontier is the best models' expected score, the best observed one is above it "
+            "by noise"
+        )
+    if interval.capped:
+        flags.append("mc_capped")
+        notes.append(
+            f"the bootstrap stopped at {interval.n_boot} resamples (bootstrap_max) before its "
+            f"endpoints were stable to {settings.mc_tolerance:g}"
+        )
+    if family.clips_upstream:
+        edge = families_mod.CLIP_EPSILON
+        clipped = int(np.sum((x < edge) | (x > 1.0 - edge)))
+        if clipped:
+            flags.append("clipped")
+            notes.append(
+                f"{clipped} upstream score(s) of 0 or 1 clipped to [{edge:g}, 1 - {edge:g}] "
+                "for the transform"
+            )
+    order = {f: i for i, f in enumerate(FLAGS)}
+    flags = sorted(dict.fromkeys(flags), key=lambda f: order.get(f, len(order)))
     return FrontierResult(
         family=family.family_name,
-        frontier=settings.frontier,
+        frontier=estimator.name,
+        requested_frontier=requested.name,
+        fallback_reason=fallback_reason,
         status="ok",
         message="note: " + "; ".join(notes) if notes else "",
+        flags=tuple(flags),
         n_points=len(x),
-        n_frontier=n_frontier,
+        n_frontier=int(mask.sum()),
         params=_named(fit, fit.values),
         stderr=_named(fit, fit.stderr),
         plateau=plateau,
-        plateau_ci_low=low,
-        plateau_ci_high=high,
+        plateau_ci_low=interval.low,
+        plateau_ci_high=interval.high,
         ci_level=settings.ci_level,
-        saturation_point=saturation_point(family, fit.values[:p], settings.delta, float(np.max(x))),
+        interval_kind=interval.kind,
+        mc_se_low=interval.se_low,
+        mc_se_high=interval.se_high,
+        interval_inflation=interval.inflation,
+        saturation_point=sat,
+        upstream_best=best_up,
+        extrapolation=extrapolation,
+        plateau_gap=gap,
+        best_observed=float(np.max(y)),
+        share_above=diag.share_above,
+        noise_sd=diag.noise,
         aicc=fit.aicc,
         rmse=fit.rmse,
         backtest_mae=mae,
-        bootstrap_failed_share=failed,
-        n_bootstrap=n_boot,
+        bootstrap_failed_share=interval.failed_share,
+        n_bootstrap=interval.n_boot,
         selected=True,
         options=settings.to_record(),
         x=x,
@@ -364,33 +768,33 @@ def fit_one(
         backtest_x=bx,
         backtest_y=by_,
         backtest_predicted=bp,
-        bootstrap_plateaus=plateaus,
+        bootstrap_plateaus=interval.plateaus,
     )
 
 
+def _with_orientation(
+    result: FrontierResult, flags: Sequence[str], notes: Sequence[str]
+) -> FrontierResult:
+    """Add the orientation's flags (``flipped``, ``metric_assumed``) and notes to an ok fit."""
+    if result.status != "ok" or not (flags or notes):
+        return result
+    order = {f: i for i, f in enumerate(FLAGS)}
+    merged = sorted(dict.fromkeys((*result.flags, *flags)), key=lambda f: order.get(f, len(order)))
+    own = result.message.removeprefix("note: ")
+    text = "; ".join([*notes, own] if own else list(notes))
+    return replace(result, flags=tuple(merged), message="note: " + text if text else "")
+
+
 def _bound_notes(family: Family, fit: CurveFit) -> list[str]:
-    """Say which of the curve's parameters ended on a bound (e.g. ``e_ir`` at 0: no saturation)."""
+    """Say which of the curve's parameters ended on a bound (e.g. ``e_ir`` at 0)."""
     notes = []
     for name, value in zip(family.names, fit.values, strict=False):
         low, high = family.bounds[name]
-        if value <= low:
+        if value <= low + 1e-9 * max(1.0, abs(low)):
             notes.append(f"{name} at its lower bound {low:g}")
-        elif value >= high:
+        elif value >= high - 1e-9 * max(1.0, abs(high)):
             notes.append(f"{name} at its upper bound {high:g}")
-    named = dict(zip(fit.names, fit.values, strict=True))
-    shortfall, noise = named.get("sigma_u"), named.get("sigma_v")
-    if shortfall is not None and noise is not None and shortfall <= _NO_SHORTFALL * noise:
-        # the "wrong skew" of stochastic frontier analysis: the maximum likelihood puts no
-        # inefficiency below the curve, so the fit is the average curve, not an upper frontier
-        notes.append(
-            "sigma_u near 0: the runs are not skewed below the curve, so this stochastic frontier "
-            "is the average curve (least squares), not an upper frontier"
-        )
     return notes
-
-
-#: A shortfall scale at or below this share of the noise scale counts as none (the "wrong skew").
-_NO_SHORTFALL = 0.01
 
 
 def _named(fit: CurveFit, values: Array) -> dict[str, float]:
@@ -415,15 +819,16 @@ def _auto_order(results: Sequence[FrontierResult]) -> int | None:
     return min(pool, key=lambda i: (aicc(i), results[i].backtest_mae, i))
 
 
-def resolve_families(settings: FitSettings, upstream_metric: str | None) -> list[str]:
+def resolve_families(settings: FitSettings, upstream_metric: MetricLike) -> list[str]:
     """Family names to fit: the names asked for, or for ``"auto"`` those that suit the metric.
 
     Parameters
     ----------
     settings : FitSettings
         Its ``family``: a name, ``"auto"`` or several names.
-    upstream_metric : str, optional
-        For ``"auto"``: accuracies get the accuracy families, losses ``loss_exp``.
+    upstream_metric : MetricInfo or str, optional
+        For ``"auto"``: accuracies (and error rates, fitted as ``1 - error``) get the accuracy
+        families, losses ``loss_exp``.
 
     Returns
     -------
@@ -436,7 +841,9 @@ def resolve_families(settings: FitSettings, upstream_metric: str | None) -> list
         For an unknown name.
     """
     if settings.family == "auto":
-        return list(families_for(metric_direction(upstream_metric)))
+        info = as_metric(upstream_metric)
+        loss = info is not None and info.direction == "lower" and not info.is_fraction
+        return list(families_for("lower" if loss else "higher"))
     names = list(settings.families_asked)
     for n in names:
         if n not in FAMILIES:
@@ -450,8 +857,8 @@ def fit_families(
     settings: FitSettings,
     seed: int | np.random.SeedSequence,
     *,
-    upstream_metric: str | None = None,
-    downstream_metric: str | None = None,
+    upstream_metric: MetricLike = None,
+    downstream_metric: MetricLike = None,
 ) -> list[FrontierResult]:
     """Fit one or several families to one group; ``"auto"`` marks (and keeps) the best.
 
@@ -511,8 +918,8 @@ def fit_group(
     y: ArrayLike,
     family: str | Sequence[str] = "abnar",
     *,
-    upstream_metric: str | None = None,
-    downstream_metric: str | None = None,
+    upstream_metric: MetricLike = None,
+    downstream_metric: MetricLike = None,
     settings: FitSettings | None = None,
     rng: np.random.Generator | None = None,
     **options: Any,

@@ -17,7 +17,37 @@ Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 #: Status of a fit.
-STATUSES: Final[tuple[str, ...]] = ("ok", "too_few_points", "did_not_converge", "degenerate")
+STATUSES: Final[tuple[str, ...]] = (
+    "ok",
+    "too_few_points",
+    "did_not_converge",
+    "degenerate",
+    "unsupported_metric",
+)
+
+#: Flags an ok fit can carry (how to read it), in the order they are listed.
+FLAGS: Final[tuple[str, ...]] = (
+    "not_saturating",
+    "extrapolated",
+    "on_bound",
+    "wrong_skew",
+    "fallback",
+    "not_upper",
+    "above_plateau",
+    "mc_capped",
+    "clipped",
+    "flipped",
+    "metric_assumed",
+)
+
+#: Kinds of plateau interval.
+INTERVAL_KINDS: Final[tuple[str, ...]] = (
+    "bootstrap",
+    "profile",
+    "profile+bootstrap",
+    "one_sided",
+    "none",
+)
 
 #: Statistics columns of a fit, in output order (parameters go between n_frontier and plateau).
 HEAD_COLUMNS: Final[tuple[str, ...]] = (
@@ -25,6 +55,7 @@ HEAD_COLUMNS: Final[tuple[str, ...]] = (
     "frontier",
     "status",
     "message",
+    "flags",
     "n_points",
     "n_frontier",
 )
@@ -33,13 +64,25 @@ TAIL_COLUMNS: Final[tuple[str, ...]] = (
     "plateau_ci_low",
     "plateau_ci_high",
     "ci_level",
+    "interval_kind",
+    "mc_se_low",
+    "mc_se_high",
+    "interval_inflation",
     "saturation_point",
+    "upstream_best",
+    "extrapolation",
+    "plateau_gap",
+    "best_observed",
+    "share_above",
+    "noise_sd",
     "aicc",
     "rmse",
     "backtest_mae",
     "bootstrap_failed_share",
     "n_bootstrap",
     "selected",
+    "requested_frontier",
+    "fallback_reason",
     "upstream_min",
     "upstream_max",
     "loss_space",
@@ -62,12 +105,28 @@ class FrontierResult(Record):
     Attributes
     ----------
     family, frontier : str
-        What was fitted, and to which points.
+        What was fitted, and by which estimator (after a fallback, the estimator used; the one
+        asked for is ``requested_frontier``).
     status : str
-        ``ok``, ``too_few_points``, ``did_not_converge`` or ``degenerate``.
+        ``ok``, ``too_few_points``, ``did_not_converge``, ``degenerate`` or
+        ``unsupported_metric`` (a metric the families cannot model: lower-is-better and
+        unbounded, like a perplexity, or with no better end, like a bias percentage).
     message : str
-        Why, when the status is not ``ok``; for an ``ok`` fit, a note on parameters that ended on
-        a bound (e.g. ``e_ir`` at 0: the data show no saturation within the family), else empty.
+        Why, when the status is not ``ok``; for an ``ok`` fit, one note per flag (how far the
+        plateau is extrapolated, a parameter on its bound, a fallback and why, ...), else empty.
+    flags : tuple of str
+        How to read an ok fit (:data:`FLAGS`): ``not_saturating`` (the data do not reject a
+        curve without saturation: the largest possible plateau is inside the interval, or the
+        family fixes the plateau at 1), ``extrapolated`` (the curve comes within ``delta`` of
+        its plateau only beyond the best observed upstream score), ``on_bound`` (a curve
+        parameter ended on its bound), ``wrong_skew`` (the stochastic frontier found no
+        shortfall below the curve), ``fallback`` (the estimator asked for gave no upper frontier
+        and ``settings.fallback`` was used), ``not_upper`` (more than ``above_tolerance`` of the
+        models lie above the curve beyond noise), ``above_plateau`` (some models lie above the
+        plateau beyond noise), ``mc_capped`` (the bootstrap stopped at ``bootstrap_max`` before
+        its endpoints were stable), ``clipped`` (upstream scores of 0 or 1 clipped for a
+        logit/probit), ``flipped`` (a lower-is-better metric in [0, 1] fitted as 1 - score),
+        ``metric_assumed`` (a metric not in the registry, assumed higher-is-better).
     n_points : int
         Runs with both scores in the group.
     n_frontier : int
@@ -75,12 +134,38 @@ class FrontierResult(Record):
     params, stderr : dict
         Estimates and standard errors by parameter name (NaN where not available).
     plateau, plateau_ci_low, plateau_ci_high : float
-        The plateau and its bootstrap percentile interval.
+        The plateau and its interval (NaN ends: no honest interval, see ``interval_kind``).
     ci_level : float
         Nominal level of the interval.
+    interval_kind : str
+        ``bootstrap`` (percentile), ``profile`` (profile likelihood), ``profile+bootstrap``
+        (the two joined, the default), ``one_sided`` (the data do not bound the plateau from
+        above: the interval runs to the largest possible plateau) or ``none``.
+    mc_se_low, mc_se_high : float
+        Monte Carlo standard errors of the endpoints (0 for an endpoint of the profile
+        likelihood, which involves no resampling; NaN without an interval).
+    interval_inflation : float
+        The factor the profile deviance was divided by (the sandwich-to-model variance ratio of
+        the plateau, at least 1; 1 when not computed).
     saturation_point : float
         Smallest upstream score whose predicted downstream score is within ``delta`` of the
         plateau (largest, for a loss).
+    upstream_best : float
+        Best observed upstream score (largest; smallest for a loss).
+    extrapolation : float
+        How far beyond the data the curve comes within ``delta`` of its plateau, in upstream
+        units: ``saturation_point - upstream_best`` (for a loss, ``upstream_best -
+        saturation_point``); 0 or less when the data reach the plateau.
+    plateau_gap : float
+        Plateau minus the curve at ``upstream_best``: what the curve still promises beyond the
+        best observed model (downstream units).
+    best_observed : float
+        Best observed downstream score of the group.
+    share_above : float
+        Share of models above the curve by more than three times ``noise_sd``.
+    noise_sd : float
+        The noise standard deviation used to judge "beyond noise": the stochastic frontier's
+        ``sigma_v`` (at least ``noise_floor``), else ``noise_floor``.
     aicc, rmse : float
         Fit statistics.
     backtest_mae : float
@@ -89,9 +174,13 @@ class FrontierResult(Record):
     bootstrap_failed_share : float
         Share of bootstrap refits that failed.
     n_bootstrap : int
-        Resamples drawn.
+        Resamples drawn (grown from ``bootstrap`` until the endpoints were stable).
     selected : bool
         Whether ``family="auto"`` chose this family (True for a family asked for by name).
+    requested_frontier : str
+        The estimator asked for.
+    fallback_reason : str
+        Why ``frontier`` differs from ``requested_frontier`` (empty when it does not).
     options : dict
         The options of the fit (JSON-safe).
     loss_space : str
@@ -122,17 +211,30 @@ class FrontierResult(Record):
     n_frontier: int
     params: dict[str, float]
     stderr: dict[str, float]
+    flags: tuple[str, ...] = ()
     plateau: float = math.nan
     plateau_ci_low: float = math.nan
     plateau_ci_high: float = math.nan
     ci_level: float = 0.95
+    interval_kind: str = "none"
+    mc_se_low: float = math.nan
+    mc_se_high: float = math.nan
+    interval_inflation: float = math.nan
     saturation_point: float = math.nan
+    upstream_best: float = math.nan
+    extrapolation: float = math.nan
+    plateau_gap: float = math.nan
+    best_observed: float = math.nan
+    share_above: float = math.nan
+    noise_sd: float = math.nan
     aicc: float = math.nan
     rmse: float = math.nan
     backtest_mae: float = math.nan
     bootstrap_failed_share: float = math.nan
     n_bootstrap: int = 0
     selected: bool = True
+    requested_frontier: str = ""
+    fallback_reason: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     loss_space: str = "score"
     r2: float = math.nan
@@ -251,6 +353,7 @@ class FrontierResult(Record):
             Column name to value, in output order.
         """
         out: dict[str, Any] = {c: getattr(self, c) for c in HEAD_COLUMNS}
+        out["flags"] = ",".join(self.flags)
         for name in names if names is not None else tuple(self.params):
             out[f"param_{name}"] = self.params.get(name, math.nan)
             out[f"param_{name}_se"] = self.stderr.get(name, math.nan)
@@ -312,15 +415,21 @@ class FrontierResult(Record):
         """
         line = (
             f"{self.family} on the {self.frontier} frontier: {self.status}"
+            + (f" [{', '.join(self.flags)}]" if self.flags else "")
             + (f" ({self.message})" if self.message else "")
             + f"; {self.n_points} points, {self.n_frontier} on the frontier"
         )
         if not self.ok:
             return line
+        boot = (
+            f", {self.bootstrap_failed_share:.1%} of {self.n_bootstrap} resamples failed"
+            if self.n_bootstrap
+            else ""
+        )
         return line + (
             f"; plateau {self.plateau:.4f} [{self.plateau_ci_low:.4f}, "
-            f"{self.plateau_ci_high:.4f}] ({self.ci_level:.0%} bootstrap, "
-            f"{self.bootstrap_failed_share:.1%} of {self.n_bootstrap} resamples failed); "
-            f"saturation point {self.saturation_point:.4f}; AICc {self.aicc:.2f}; "
+            f"{self.plateau_ci_high:.4f}] ({self.ci_level:.0%} {self.interval_kind}{boot}); "
+            f"saturation point {self.saturation_point:.4f} (extrapolation "
+            f"{self.extrapolation:.4f}); AICc {self.aicc:.2f}; "
             f"RMSE {self.rmse:.4f}; backtest MAE {self.backtest_mae:.4f}"
         )

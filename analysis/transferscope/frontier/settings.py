@@ -26,7 +26,9 @@ DEFAULT_FRONTIER: Final[str] = "stochastic"
 #: Largest number of bootstrap resamples per group (each costs a refit); the package-wide bound.
 MAX_BOOTSTRAP: Final[int] = MAX_RESAMPLES
 #: Inefficiency distributions of the stochastic frontier.
-INEFFICIENCIES: Final[tuple[str, ...]] = ("half_normal", "exponential")
+INEFFICIENCIES: Final[tuple[str, ...]] = ("cluster", "half_normal", "exponential")
+#: Kinds of plateau interval (see FitSettings.interval).
+INTERVALS: Final[tuple[str, ...]] = ("auto", "bootstrap", "profile")
 #: Where a family's loss is taken: on the scores, or (logit, probit) on the transformed axes.
 LOSS_SPACES: Final[tuple[str, ...]] = ("score", "transformed")
 
@@ -43,7 +45,9 @@ class FitSettings(Record):
     frontier : str
         A registered frontier estimator (see :data:`transferscope.frontier.ESTIMATORS`).
     bootstrap : int
-        Resamples for the plateau interval per group and family (0: no interval).
+        Resamples the plateau's bootstrap starts from, per group and family (they grow up to
+        ``bootstrap_max``; 0: no bootstrap, the interval is then the profile likelihood's where
+        the estimator has one).
     ci_level : float
         Level of the plateau interval.
     seed : int
@@ -54,18 +58,48 @@ class FitSettings(Record):
         The backtest trains on the models below this upstream quantile.
     tau : float
         Quantile level of the ``quantile`` estimator.
-    inefficiency : {"half_normal", "exponential"}
-        Shortfall distribution of the ``stochastic`` estimator.
+    inefficiency : {"cluster", "half_normal", "exponential"}
+        Shortfall distribution of the ``stochastic`` estimator. ``"cluster"`` (default): a
+        mixture of two half-normals, a share ``pi_c`` of models in a cluster close to the
+        frontier (scale ``sigma_c``) and a tail (scale ``sigma_u``); it contains the half-normal
+        and, as ``sigma_c`` goes to 0, a share of models exactly on the frontier. Its bootstrap
+        refits the nested half-normal model (see ``interval``).
     smoothing : float
         Half-width of the quadratic zone of the smoothed pinball loss (``quantile``).
     noise_floor : float
-        Smallest noise standard deviation of ``stochastic`` (accuracy units; 0.003 is about the
-        sampling error of an accuracy of 0.9 measured on 10,000 examples). With less noise the
+        Smallest noise standard deviation of ``stochastic`` (accuracy units; 0.001 is about the
+        sampling error of an accuracy of 0.95 measured on 50,000 examples). With less noise the
         likelihood approaches that of a deterministic frontier through the top points, which has
         many local maxima.
     side_by_side : bool
         With ``"auto"`` or several families: return every family's row (``selected`` marks the
         choice) instead of only the chosen one.
+    contamination : float
+        Prior share of gross errors in the ``stochastic`` likelihood (a model far above the
+        frontier, or far below any plausible shortfall, costs a bounded log-likelihood instead of
+        pulling the curve; 0: the plain likelihood).
+    fallback : str
+        Estimator used instead when the ``stochastic`` frontier is no upper frontier (its
+        residuals are not skewed below the curve, or more than ``above_tolerance`` of the models
+        lie above it beyond noise); ``"none"`` keeps the stochastic fit and flags it.
+    above_tolerance : float
+        Largest share of models above an upper frontier by more than three noise standard
+        deviations.
+    bootstrap_max : int
+        Largest number of resamples: from ``bootstrap``, the resamples are doubled until both
+        interval endpoints are stable to ``mc_tolerance`` or this cap is reached (equal to
+        ``bootstrap`` or below it: a fixed number).
+    mc_tolerance : float
+        Monte Carlo stability asked of bootstrap endpoints: 1.96 Monte Carlo standard errors.
+    interval : {"auto", "bootstrap", "profile"}
+        The plateau interval: ``"bootstrap"`` is the percentile interval; ``"profile"`` the
+        profile-likelihood interval of the estimator's likelihood (its deviance divided by the
+        sandwich-to-model variance ratio when that exceeds 1; one-sided when the largest
+        possible plateau is not rejected); ``"auto"`` (default) joins the two (for the
+        two-part ``cluster`` shortfall, the bootstrap refits the half-normal model it contains:
+        an interval that holds under either shortfall model; see README, "Plateau
+        intervals"). An interval is never of zero width: where one cannot be computed
+        honestly its ends are NaN (``interval_kind`` ``none``).
     loss_space : {"score", "transformed"}
         ``"score"``: the family's curve is fitted to the scores. ``"transformed"``: a family
         that is a straight line on transformed axes (``logit``, ``probit``) is fitted as that
@@ -84,7 +118,9 @@ class FitSettings(Record):
         default="abnar", metadata={"help": "family name(s), or auto (smallest backtest error)"}
     )
     frontier: str = field(default=DEFAULT_FRONTIER, metadata={"help": "frontier estimator"})
-    bootstrap: int = field(default=1000, metadata={"help": "resamples per group (0: no interval)"})
+    bootstrap: int = field(
+        default=1000, metadata={"help": "resamples per group to start from (0: no bootstrap)"}
+    )
     ci_level: float = field(default=0.95, metadata={"help": "level of the plateau interval"})
     seed: int = field(default=0, metadata={"help": "seed of the resamples"})
     delta: float = field(default=0.01, metadata={"help": "tolerance of the saturation point"})
@@ -93,7 +129,7 @@ class FitSettings(Record):
     )
     tau: float = field(default=0.9, metadata={"help": "quantile level of the quantile estimator"})
     inefficiency: Inefficiency = field(
-        default="half_normal", metadata={"help": "shortfall distribution of stochastic"}
+        default="cluster", metadata={"help": "shortfall distribution of stochastic"}
     )
     smoothing: float = field(
         default=1e-3, metadata={"help": "smoothing of the pinball loss (quantile)"}
@@ -103,6 +139,25 @@ class FitSettings(Record):
     )
     side_by_side: bool = field(
         default=False, metadata={"help": "with auto or several families: a row per family"}
+    )
+    contamination: float = field(
+        default=0.01, metadata={"help": "share of gross errors in the stochastic likelihood"}
+    )
+    fallback: str = field(
+        default="pareto",
+        metadata={"help": "estimator used when stochastic is no upper frontier (none: keep)"},
+    )
+    above_tolerance: float = field(
+        default=0.05, metadata={"help": "largest share of models above an upper frontier"}
+    )
+    bootstrap_max: int = field(
+        default=4000, metadata={"help": "cap of resamples grown for stable endpoints"}
+    )
+    mc_tolerance: float = field(
+        default=0.002, metadata={"help": "stability of bootstrap endpoints (1.96 MC SE)"}
+    )
+    interval: str = field(
+        default="auto", metadata={"help": "plateau interval: auto, bootstrap or profile"}
     )
     loss_space: str = field(
         default="score",
@@ -114,11 +169,18 @@ class FitSettings(Record):
             object.__setattr__(self, "family", tuple(self.family))
         _check_int("bootstrap", self.bootstrap, 0, MAX_BOOTSTRAP)
         _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("bootstrap_max", self.bootstrap_max, 0, MAX_BOOTSTRAP)
         for name in ("ci_level", "tau", "backtest_quantile"):
             value = getattr(self, name)
             if not _real(value) or not 0.0 < value < 1.0:
                 raise InputError(f"{name} must lie strictly between 0 and 1, got {value!r}")
-        for name in ("delta", "smoothing", "noise_floor"):
+        for name in ("contamination", "above_tolerance"):
+            value = getattr(self, name)
+            if not _real(value) or not 0.0 <= value < 1.0:
+                raise InputError(f"{name} must lie in [0, 1), got {value!r}")
+        if self.interval not in INTERVALS:
+            raise InputError(f"unknown interval {self.interval!r}; expected one of {INTERVALS}")
+        for name in ("delta", "smoothing", "noise_floor", "mc_tolerance"):
             value = getattr(self, name)
             if not _real(value) or not value > 0.0:
                 raise InputError(f"{name} must be a positive number, got {value!r}")

@@ -62,6 +62,9 @@ class CurveFit:
     alternative : numpy.ndarray or None
         For ``stochastic``: the other local maximum of the likelihood (the noise on the other side
         of its floor), when it is a different point; the bootstrap then starts from both.
+    nested : CurveFit or None
+        For the two-part (``cluster``) stochastic frontier: the fit of the half-normal model it
+        contains (what the bootstrap refits).
     """
 
     names: tuple[str, ...]
@@ -75,6 +78,7 @@ class CurveFit:
     rmse: float
     theta: Array = field(repr=False)
     alternative: Array | None = field(default=None, repr=False)
+    nested: CurveFit | None = field(default=None, repr=False)
 
     @property
     def aicc(self) -> float:
@@ -269,6 +273,7 @@ def fit_stochastic(
     *,
     inefficiency: Inefficiency = "half_normal",
     noise_floor: float = kernels.NOISE_FLOOR,
+    contamination: float = 0.0,
 ) -> CurveFit:
     """Stochastic frontier ``y = f(x) - u + v`` by maximum likelihood.
 
@@ -293,6 +298,8 @@ def fit_stochastic(
         Distribution of ``u``.
     noise_floor : float
         Smallest ``sigma_v`` (see :class:`kernels.StochasticFrontier`).
+    contamination : float
+        Prior share of gross errors (see :class:`kernels.StochasticFrontier`).
 
     Returns
     -------
@@ -304,7 +311,13 @@ def fit_stochastic(
     n = len(x)
     names = (*family.names, "sigma_v", "sigma_u")
     problem = kernels.StochasticFrontier(
-        family, x[None, :], y[None, :], np.ones((1, n)), inefficiency, noise_floor
+        family,
+        x[None, :],
+        y[None, :],
+        np.ones((1, n)),
+        inefficiency,
+        noise_floor,
+        contamination=contamination,
     )
     row = np.zeros(1, dtype=np.intp)
     theta0 = np.array([family.clip(start)[k] for k in family.names])
@@ -364,3 +377,103 @@ def _numeric_hessian(
         down[j] = max(phi[j] - h, lower[j])
         out[:, j] = (gradient(up) - gradient(down)) / (up[j] - down[j])
     return np.asarray(0.5 * (out + out.T), dtype=np.float64)
+
+
+def fit_cluster(
+    family: Family,
+    x: Array,
+    y: Array,
+    start: Mapping[str, float],
+    *,
+    noise_floor: float = kernels.NOISE_FLOOR,
+    contamination: float = 0.0,
+    warm: Array | None = None,
+) -> CurveFit:
+    """Stochastic frontier with a two-part shortfall (:class:`kernels.ClusterFrontier`).
+
+    The likelihood is maximized from several starts at once (the half-normal frontier's
+    maximum with a small cluster added, and starts with the noise on either side of its floor);
+    the best is kept. Standard errors come from the numerical Hessian of the analytic gradient
+    (parameters held on a bound get none).
+
+    Parameters
+    ----------
+    family : Family
+        The frontier curve ``f``.
+    x, y : numpy.ndarray
+        Data.
+    start : mapping
+        Starting values of the family's parameters.
+    noise_floor : float
+        Smallest ``sigma_v``.
+    contamination : float
+        Prior share of gross errors.
+    warm : numpy.ndarray, optional
+        A full parameter vector to start from instead (e.g. the fit to all data, when fitting
+        a subset); then it is the only start besides the half-normal fit's.
+
+    Returns
+    -------
+    CurveFit
+        Estimates with names ``(*family.names, "sigma_v", "sigma_u", "sigma_c", "pi_c")``.
+    """
+    p = len(family.names)
+    n = len(x)
+    names = (*family.names, "sigma_v", "sigma_u", "sigma_c", "pi_c")
+    simple = fit_stochastic(
+        family, x, y, start, noise_floor=noise_floor, contamination=contamination
+    )
+    problem = kernels.ClusterFrontier(
+        family, x[None, :], y[None, :], np.ones((1, n)), noise_floor, contamination
+    )
+    base = simple.theta if np.isfinite(simple.theta).all() else None
+    theta0 = np.array([family.clip(start)[k] for k in family.names])
+    with np.errstate(all="ignore"):
+        spread = float(np.std(y - family.evaluate(x, theta0)))
+    scale = min(max(spread, 2.0 * noise_floor), 0.5)
+    floor = max(noise_floor, 1e-6)
+    starts = []
+    su = base[p + 1] if base is not None else scale
+    su = min(max(su, 2.0 * floor), 0.9)
+    if warm is not None:
+        starts.append(np.asarray(warm, dtype=np.float64))
+        if base is not None:
+            starts.append(np.concatenate([base[:p], [max(base[p], floor), su, 2e-6, 0.0]]))
+    else:
+        curve = theta0 if base is None else base[:p]
+        for sv, sc, share in (
+            (max(scale / 2.0, 1.1 * floor), max(scale / 8.0, floor), 0.3),
+            (1.1 * floor, max(scale / 8.0, floor), 0.3),
+            (max(scale / 2.0, 1.1 * floor), 2e-6, 0.2),
+        ):
+            starts.append(np.concatenate([curve, [sv, su, sc, share]]))
+    theta_start = np.clip(np.array(starts), problem.lower, problem.upper)
+    found = kernels.solve(problem, theta_start, max_iter=1000, ftol=1e-10, xtol=1e-8)
+    score = np.where(found.converged & np.isfinite(found.objective), found.objective, np.inf)
+    best = int(np.argmin(score))
+    phi = found.theta[best]
+    ok = bool(np.isfinite(score[best]))
+    row = np.zeros(1, dtype=np.intp)
+
+    def gradient(v: Array) -> Array:
+        return problem.derivatives(v[None, :], row)[1][0]
+
+    obj = float(problem.objective(phi[None, :], row)[0])
+    hess = _numeric_hessian(gradient, phi, problem.lower, problem.upper)
+    grad = gradient(phi)
+    on_bound = ((phi <= problem.lower) & (grad > 0)) | ((phi >= problem.upper) & (grad < 0))
+    se = np.full(p + 4, np.nan)
+    free = ~on_bound
+    with contextlib.suppress(np.linalg.LinAlgError):
+        se[free] = _stderr(np.asarray(np.linalg.inv(hess[np.ix_(free, free)]), dtype=np.float64))
+    with np.errstate(all="ignore"):
+        loc = family.evaluate(x, phi[:p]) - kernels.mean_shortfall(phi[p:], "cluster")
+    rmse = float(np.sqrt(np.mean((y - loc) ** 2)))
+    message = "" if ok else "the likelihood maximization did not converge"
+    alternative = None
+    others = [i for i in np.argsort(score) if i != best and np.isfinite(score[i])]
+    if others and kernels.distinct(found.theta[[best]], found.theta[[others[0]]])[0]:
+        alternative = found.theta[others[0]]
+    return CurveFit(
+        names, phi.copy(), se, ok, message, n, p + 4, -obj, rmse, phi, alternative, simple
+    )

@@ -198,8 +198,14 @@ def fit_transformed(
             f"{clipped_x + clipped_y} score(s) clipped to [{TRANSFORM_EPSILON:g}, "
             f"{1 - TRANSFORM_EPSILON:g}] before the transform"
         )
-    notes.extend(_bound_notes(_LINE, fit))
-    notes.append("a line on transformed axes does not saturate: no plateau interval")
+    flags = ["not_saturating"]
+    bound = _bound_notes(_LINE, fit)
+    if bound:
+        flags.append("on_bound")
+        notes.extend(bound)
+    if clipped_x or clipped_y:
+        flags.append("clipped")
+    notes.insert(0, "a line on transformed axes does not saturate: no plateau interval")
     start = {"a": float(theta[0]), "b": float(theta[1])}
     mae, bx, by_, bp = _backtest(_LINE, estimator, u, v, settings, mask, start)
     if bx.size:
@@ -210,7 +216,11 @@ def fit_transformed(
         base,
         status="ok",
         message="note: " + "; ".join(notes),
+        flags=tuple(flags),
         n_frontier=n_frontier,
+        interval_kind="none",
+        upstream_best=float(np.max(x)),
+        best_observed=float(np.max(y)),
         params={n: float(val) for n, val in zip(names, fit.values, strict=True)},
         stderr={n: float(val) for n, val in zip(names, fit.stderr, strict=True)},
         plateau=float(family.plateau(*theta)),

@@ -8,13 +8,13 @@ untouched; the write itself is one transaction (:meth:`transferscope.store.Store
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from transferscope.errors import InputError
 from transferscope.ingest.readers import SUPPORTED_SUFFIXES, read_table
 from transferscope.ingest.sources import load_source
-from transferscope.schema import INPUT_COLUMNS, AliasTable, SourceInfo, resolve_aliases
+from transferscope.schema import INPUT_COLUMNS, AliasTable, MetricInfo, SourceInfo, resolve_aliases
 from transferscope.schema.validate import ValidatedRuns, validate_runs
 from transferscope.store import IngestResult, open_store
 
@@ -169,6 +169,7 @@ def ingest_file(
     percent: bool = False,
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
+    metrics: Iterable[MetricInfo] = (),
     progress: Progress | None = None,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
@@ -191,7 +192,12 @@ def ingest_file(
         Names that are the same thing across sources: a table, or files that extend the
         shipped one (:func:`~transferscope.schema.resolve_aliases`).
     replace : bool, default False
-        Replace the source's runs if its content changed.
+        Replace the source's runs if its content changed (and metric definitions recorded
+        differently).
+    metrics : iterable of MetricInfo, optional
+        Metric definitions (direction, range) to record in the store with the runs, for the
+        metrics the built-in registry does not know or knows differently (see
+        :func:`transferscope.schema.parse_metric`).
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
     wait : float, default 0.0
@@ -225,7 +231,7 @@ def ingest_file(
     if progress is not None:
         progress("write")
     with open_store(db, wait=wait, on_wait=on_wait) as store:
-        return store.ingest(runs, info, replace=replace)
+        return store.ingest(runs, info, replace=replace, metrics=metrics)
 
 
 def ingest_source(
@@ -236,6 +242,7 @@ def ingest_source(
     cache_dir: Path | None = None,
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
+    metrics: Iterable[MetricInfo] = (),
     progress: Progress | None = None,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
@@ -257,7 +264,12 @@ def ingest_source(
     aliases : AliasTable, path(s) of alias files, or None
         As for :func:`ingest_file`.
     replace : bool, default False
-        Replace the source's runs if its content changed.
+        Replace the source's runs if its content changed (and metric definitions recorded
+        differently).
+    metrics : iterable of MetricInfo, optional
+        Metric definitions (direction, range) to record in the store with the runs, for the
+        metrics the built-in registry does not know or knows differently (see
+        :func:`transferscope.schema.parse_metric`).
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
     wait : float, default 0.0
@@ -293,7 +305,7 @@ def ingest_source(
     if progress is not None:
         progress("write")
     with open_store(db, wait=wait, on_wait=on_wait) as store:
-        return store.ingest(runs, loaded.info, replace=replace)
+        return store.ingest(runs, loaded.info, replace=replace, metrics=metrics)
 
 
 def ingest_format(
@@ -307,6 +319,7 @@ def ingest_format(
     method: str | None = None,
     aliases: AliasTable | str | Path | Sequence[str | Path] | None = None,
     replace: bool = False,
+    metrics: Iterable[MetricInfo] = (),
     progress: Progress | None = None,
     wait: float = 0.0,
     on_wait: Callable[[str], None] | None = None,
@@ -335,7 +348,10 @@ def ingest_format(
     aliases : AliasTable, path(s) of alias files, or None
         As for :func:`ingest_file`.
     replace : bool, default False
-        Replace the source's runs if its content changed.
+        Replace the source's runs if its content changed (and metric definitions recorded
+        differently).
+    metrics : iterable of MetricInfo, optional
+        As for :func:`ingest_file`.
     progress : callable, optional
         Called with each of :data:`STAGES` as it starts.
     wait : float, default 0.0
@@ -375,4 +391,4 @@ def ingest_format(
     if progress is not None:
         progress("write")
     with open_store(db, wait=wait, on_wait=on_wait) as store:
-        return store.ingest(runs, read.info, replace=replace)
+        return store.ingest(runs, read.info, replace=replace, metrics=metrics)

@@ -30,48 +30,12 @@ PALETTE: tuple[str, ...] = (
     "#eeca3b",
 )
 
-#: Series of the frontier chart that are not curves, with their colours.
-RUNS_SERIES = "runs"
-FRONTIER_SERIES = "frontier points"
-HELD_OUT_SERIES = "held out (backtest)"
-_POINT_COLORS = {RUNS_SERIES: "#9a9a9a", FRONTIER_SERIES: "#222222", HELD_OUT_SERIES: "#d62728"}
-_CURVE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#9d755d", "#e45756")
-
 #: Method label of a scratch baseline shared by all methods of a task.
 SCRATCH_LABEL = "no pretraining (all methods)"
 
 #: Width of the plotting area of a single chart, in pixels.
 WIDTH = 420
 HEIGHT = 280
-
-
-def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
-    """Return at most ``max_rows`` rows, a seeded sample when there are more."""
-    if len(frame) <= max_rows:
-        return frame
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
-    return frame.iloc[keep]
-
-
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-
-
-def curve_label(family: str) -> str:
-    """Legend label of a fitted family's curve, e.g. ``"abnar fit"``.
-
-    Parameters
-    ----------
-    family : str
-        Name of the saturating family.
-
-    Returns
-    -------
-    str
-        The label used for the curve, its plateau line and its interval band.
-    """
-    return f"{family} fit"
 
 
 def frontier_chart(
@@ -84,10 +48,16 @@ def frontier_chart(
     title: str | Sequence[str] = "",
     x_title: str = "Upstream score",
     y_title: str = "Downstream score",
+    x_lower: bool = False,
+    y_lower: bool = False,
     max_points: int = 5000,
     seed: int = 0,
+    size: Literal["small", "large"] = "large",
 ) -> alt.LayerChart:
     """Scatter of one group's runs with its frontier, fitted curves, plateaus and backtest.
+
+    The chart of :mod:`transferscope.report.frontier_charts` (the report draws every group
+    with it), filled with these frames.
 
     Parameters
     ----------
@@ -98,158 +68,59 @@ def frontier_chart(
         optionally ``model``.
     curves : pandas.DataFrame, optional
         Fitted curves: ``family``, ``upstream_score``, ``downstream_score`` (predictions on a
-        grid; grid points more than a tenth of the data's range below the lowest run are left
-        out).
+        grid). The part within the runs' upstream range is drawn solid, the rest dashed.
     plateaus : pandas.DataFrame, optional
         One row per family: ``family``, ``plateau``, ``plateau_ci_low``, ``plateau_ci_high``
-        (the interval may be missing).
+        (the interval may be missing); the first row is the selected fit.
     held_out : pandas.DataFrame, optional
-        Frontier points held out by the backtest: ``upstream_score``, ``downstream_score`` and
-        optionally ``predicted`` (the prediction of the fit on the other points) and ``model``.
+        Points held out by the backtest: ``upstream_score``, ``downstream_score`` and
+        optionally ``predicted`` and ``model``.
     title : str or sequence of str
         Chart title (a sequence gives several lines).
     x_title, y_title : str
         Axis titles, with units.
+    x_lower, y_lower : bool
+        The axis' metric is better when lower (the axis is reversed).
     max_points : int
         At most this many runs are drawn (a seeded sample when there are more).
     seed : int
         Seed of that sample.
+    size : {"small", "large"}
+        The template drawn.
 
     Returns
     -------
     altair.LayerChart
-        Layers, in order: plateau bands, plateau rules, runs, fitted curves, frontier points,
-        held-out points. Colour encodes the series (``runs``, ``frontier points``,
-        ``held out (backtest)``, ``<family> fit``) on one legend.
+        Layers, in order: the plateau interval (a bar at the right edge), plateau rules, runs,
+        fitted curves over the data, their extrapolation, frontier points, held-out points and
+        a note when the plateau lies off the chart. Colour and shape encode the series
+        (``runs``, ``frontier points``, ``held out (backtest)``, ``<family> fit``) on one legend.
     """
-    families: list[str] = []
-    for frame in (curves, plateaus):
-        if frame is not None and not frame.empty:
-            families.extend(str(f) for f in frame["family"].tolist() if str(f) not in families)
-    domain = [RUNS_SERIES]
-    if frontier is not None and not frontier.empty:
-        domain.append(FRONTIER_SERIES)
-    if held_out is not None and not held_out.empty:
-        domain.append(HELD_OUT_SERIES)
-    color_range = [_POINT_COLORS[s] for s in domain]
-    for i, fam in enumerate(families):
-        domain.append(curve_label(fam))
-        color_range.append(_CURVE_COLORS[i % len(_CURVE_COLORS)])
-    color = alt.Color(
-        "series:N",
-        title=None,
-        scale=alt.Scale(domain=domain, range=color_range),
-        legend=alt.Legend(
-            orient="bottom", columns=3, symbolLimit=0, symbolOpacity=1, symbolType="circle"
-        ),
-    )
-    x = alt.X(
-        "upstream_score:Q",
-        title=x_title,
-        scale=alt.Scale(zero=False, nice=True),
-        axis=alt.Axis(tickCount=6, labelOverlap=True),
-    )
-    y = alt.Y("downstream_score:Q", title=y_title, scale=alt.Scale(zero=False, nice=True))
-    fmt = ".3f"
+    from transferscope.report.frontier_charts import frontier_payload, frontier_template
+    from transferscope.report.templates import fill
 
-    run_cols = ["upstream_score", "downstream_score"] + (["model"] if "model" in points else [])
-    runs = _sample(points[run_cols], max_points, seed).assign(series=RUNS_SERIES)
-    run_tooltip = [
-        alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
-        alt.Tooltip("downstream_score:Q", title="downstream", format=fmt),
-    ]
-    if "model" in runs:
-        run_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
-    layers: list[alt.Chart] = []
-
-    if plateaus is not None and not plateaus.empty:
-        plat = plateaus[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]].copy()
-        plat["series"] = [curve_label(str(f)) for f in plat["family"]]
-        plat_tooltip = [
-            alt.Tooltip("series:N", title="curve"),
-            alt.Tooltip("plateau:Q", title="plateau", format=fmt),
-            alt.Tooltip("plateau_ci_low:Q", title="interval low", format=fmt),
-            alt.Tooltip("plateau_ci_high:Q", title="interval high", format=fmt),
-        ]
-        band = plat.dropna(subset=["plateau_ci_low", "plateau_ci_high"])
-        if not band.empty:
-            layers.append(
-                alt.Chart(band)
-                .mark_rect(opacity=0.15)
-                .encode(
-                    y=alt.Y("plateau_ci_low:Q"),
-                    y2="plateau_ci_high:Q",
-                    color=color,
-                    tooltip=plat_tooltip,
-                )
-            )
-        rules = plat.dropna(subset=["plateau"])
-        if not rules.empty:
-            layers.append(
-                alt.Chart(rules)
-                .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)
-                .encode(y=alt.Y("plateau:Q"), color=color, tooltip=plat_tooltip)
-            )
-
-    layers.append(
-        alt.Chart(runs)
-        .mark_circle(size=22, opacity=0.45)
-        .encode(x=x, y=y, color=color, tooltip=run_tooltip)
+    xs = points["upstream_score"].to_numpy(dtype=float)
+    extend = None
+    if curves is not None and not curves.empty and np.isfinite(xs).any():
+        edge = float(np.nanmin(xs)) if x_lower else float(np.nanmax(xs))
+        far = curves["upstream_score"].min() if x_lower else curves["upstream_score"].max()
+        extend = float(far) if np.isfinite(far) else edge
+    payload = frontier_payload(
+        points,
+        curves=curves,
+        plateaus=plateaus,
+        frontier=frontier,
+        held_out=held_out,
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+        x_lower=x_lower,
+        y_lower=y_lower,
+        x_extend=extend,
+        max_points=max_points,
+        seed=seed,
     )
-    if curves is not None and not curves.empty:
-        cur = curves[["family", "upstream_score", "downstream_score"]].copy()
-        # keep the curves inside the data's vertical range (a curve may dive far below it)
-        ys = points["downstream_score"].to_numpy(dtype=float)
-        if np.isfinite(ys).any():
-            low = float(np.nanmin(ys))
-            span = float(np.nanmax(ys)) - low
-            cur = cur[cur["downstream_score"] >= low - 0.1 * max(span, 0.01)]
-        cur["series"] = [curve_label(str(f)) for f in cur["family"]]
-        layers.append(
-            alt.Chart(cur)
-            .mark_line(strokeWidth=2)
-            .encode(
-                x=x,
-                y=y,
-                color=color,
-                detail="series:N",
-                order="upstream_score:Q",
-                tooltip=[alt.Tooltip("series:N", title="curve")],
-            )
-        )
-    if frontier is not None and not frontier.empty:
-        front = frontier[["upstream_score", "downstream_score"]].assign(series=FRONTIER_SERIES)
-        if "model" in frontier:
-            front["model"] = frontier["model"].to_numpy()
-        front_tooltip = [
-            alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
-            alt.Tooltip("downstream_score:Q", title="downstream", format=fmt),
-        ]
-        if "model" in front:
-            front_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
-        layers.append(
-            alt.Chart(front)
-            .mark_point(size=45, filled=True, shape="circle")
-            .encode(x=x, y=y, color=color, tooltip=front_tooltip)
-        )
-    if held_out is not None and not held_out.empty:
-        cols = ["upstream_score", "downstream_score"]
-        cols += [c for c in ("predicted", "model") if c in held_out]
-        held = held_out[cols].assign(series=HELD_OUT_SERIES)
-        held_tooltip = [
-            alt.Tooltip("upstream_score:Q", title="upstream", format=fmt),
-            alt.Tooltip("downstream_score:Q", title="observed", format=fmt),
-        ]
-        if "model" in held:
-            held_tooltip.insert(0, alt.Tooltip("model:N", title="model"))
-        if "predicted" in held:
-            held_tooltip.append(alt.Tooltip("predicted:Q", title="predicted", format=fmt))
-        layers.append(
-            alt.Chart(held)
-            .mark_point(size=90, filled=False, shape="diamond", strokeWidth=2)
-            .encode(x=x, y=y, color=color, tooltip=held_tooltip)
-        )
-    return alt.LayerChart(layer=layers).properties(title=_title(title), width=WIDTH, height=HEIGHT)
+    return alt.LayerChart.from_dict(fill(frontier_template(size), payload))
 
 
 def _title(title: str | Sequence[str]) -> alt.TitleParams:
@@ -308,9 +179,12 @@ def forest_chart(
             alt.Tooltip("task:N", title="task"),
             alt.Tooltip("estimate:Q", title="estimate", format=".3f"),
         ]
-        if "ci_low" in pt and "ci_high" in pt:
+        with_ci = (
+            pt.dropna(subset=["ci_low", "ci_high"]) if {"ci_low", "ci_high"} <= set(pt) else pt[:0]
+        )
+        if not with_ci.empty:  # an empty layer would leave Vega an infinite extent to warn about
             layers.append(
-                alt.Chart(pt.dropna(subset=["ci_low", "ci_high"]))
+                alt.Chart(with_ci)
                 .mark_rule(color="#b0b0b0")
                 .encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=y_offset, tooltip=tooltip)
             )
@@ -781,3 +655,140 @@ def interaction_profile_chart(
         )
         .properties(title=_title(title), width=WIDTH, height=HEIGHT - 60)
     )
+
+
+def step_ladder_template(x: Literal["step", "upstream"] = "step", *, columns: int = 4) -> dict:
+    """Template of a checkpoint ladder from the data: one panel per model size.
+
+    Lines follow each method (colour) and pretraining data (dash) along the checkpoints of one
+    size; dotted horizontal rules mark the step-0 model (no pretraining), where the data have
+    one. Filled from a payload (see :mod:`transferscope.report.templates`) whose dataset
+    ``rows`` has ``kind`` (``checkpoint`` or ``baseline``), ``size``, ``method``, ``data``,
+    ``series``, ``step``, ``upstream_score``, ``downstream_score`` and ``model``.
+
+    Parameters
+    ----------
+    x : {"step", "upstream"}
+        The x axis: the training step (log scale) or the checkpoint's upstream score.
+    columns : int
+        Panels per row.
+
+    Returns
+    -------
+    dict
+        Vega-Lite specification with placeholders ``title``, ``x_title``, ``y_title``,
+        ``y_scale``, ``color_scale``, ``dash_scale`` and ``facet_order``.
+    """
+    from transferscope.report.templates import placeholder
+
+    field_x = "step" if x == "step" else "upstream_score"
+    x_enc = alt.X(
+        f"{field_x}:Q",
+        title=placeholder("x_title"),
+        scale=alt.Scale(type="log") if x == "step" else alt.Scale(zero=False, nice=True),
+        axis=alt.Axis(tickCount=4, labelOverlap=True, format="~s" if x == "step" else ".2f"),
+    )
+    y_enc = alt.Y("downstream_score:Q", title=placeholder("y_title"))
+    color = alt.Color("method:N", title="method", legend=alt.Legend(orient="bottom"))
+    dash = alt.StrokeDash("data:N", title="pretraining data", legend=alt.Legend(orient="bottom"))
+    tooltip = [
+        alt.Tooltip("model:N", title="checkpoint"),
+        alt.Tooltip("method:N", title="method"),
+        alt.Tooltip("step:Q", title="step", format=","),
+        alt.Tooltip("upstream_score:Q", title="upstream", format=".3f"),
+        alt.Tooltip("downstream_score:Q", title="downstream", format=".3f"),
+    ]
+    is_ck = alt.datum.kind == "checkpoint"
+    is_base = alt.datum.kind == "baseline"
+    layer = alt.layer(
+        alt.Chart()
+        .transform_filter(is_base)
+        .mark_rule(strokeDash=[2, 3], strokeWidth=1.4, opacity=0.9)
+        .encode(y=y_enc, color=color, tooltip=tooltip),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_line(strokeWidth=1.5, clip=True)
+        .encode(x=x_enc, y=y_enc, color=color, strokeDash=dash, detail="series:N",
+                order=f"{field_x}:Q"),
+        alt.Chart()
+        .transform_filter(is_ck)
+        .mark_circle(size=14, opacity=0.8, clip=True)
+        .encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip),
+        data=alt.NamedData(name="rows"),
+    ).properties(width=125, height=95)  # fmt: skip
+    chart = (
+        layer.facet(
+            facet=alt.Facet("size:N", title=None, header=alt.Header(labelFontSize=11)),
+            columns=columns,
+            spacing=8,
+        )
+        .properties(title=alt.TitleParams(text=placeholder("title"), anchor="start", fontSize=13))
+        .configure_axis(titleFontSize=10, labelFontSize=9, titleFontWeight="normal")
+        # a y title longer than a panel is cut (the figure's title names the metric in full)
+        .configure_axisY(titleLimit=95)
+    )
+    spec = chart.to_dict()
+    spec.pop("datasets", None)
+    spec["facet"]["sort"] = placeholder("facet_order")
+    for lay in spec["spec"]["layer"]:
+        enc = lay.get("encoding", {})
+        if "y" in enc:
+            enc["y"]["scale"] = placeholder("y_scale")
+        if "color" in enc:
+            enc["color"]["scale"] = placeholder("color_scale")
+        if "strokeDash" in enc:
+            enc["strokeDash"]["scale"] = placeholder("dash_scale")
+    return spec
+
+
+def model_scores_template(*, large: bool = False) -> dict:
+    """Template of a group without upstream scores: each model's downstream score, best first.
+
+    For tables such as VTAB-1k, whose models are pretraining methods with no upstream score
+    published: one row per model (its mean over seeds), runs without pretraining in red.
+    Filled from a payload whose dataset ``rows`` has ``model``, ``downstream_score`` and
+    ``kind`` (``pretrained`` or ``no pretraining``).
+
+    Parameters
+    ----------
+    large : bool
+        The enlarged form (wider rows, labels not cut).
+
+    Returns
+    -------
+    dict
+        Vega-Lite specification with placeholders ``x_title``, ``x_scale`` and ``order`` (the
+        models, best first).
+    """
+    from transferscope.report.templates import placeholder
+
+    kind = alt.Color(
+        "kind:N",
+        title=None,
+        scale=alt.Scale(domain=["pretrained", "no pretraining"], range=["#4c78a8", "#d62728"]),
+        legend=alt.Legend(orient="bottom") if large else None,
+    )
+    chart = (
+        alt.Chart(alt.NamedData(name="rows"))
+        .mark_point(filled=True, size=40 if large else 22, opacity=0.9)
+        .encode(
+            x=alt.X("downstream_score:Q", title=placeholder("x_title")),
+            y=alt.Y(
+                "model:N",
+                title=None,
+                axis=alt.Axis(labelLimit=260 if large else 90, labelFontSize=11 if large else 9),
+            ),
+            color=kind,
+            tooltip=[
+                alt.Tooltip("model:N", title="model"),
+                alt.Tooltip("downstream_score:Q", title="downstream (mean)", format=".3f"),
+                alt.Tooltip("n:Q", title="runs"),
+            ],
+        )
+        .properties(width=380 if large else 130, height=alt.Step(14 if large else 8))
+    )
+    spec = chart.to_dict()
+    spec.pop("datasets", None)
+    spec["encoding"]["x"]["scale"] = placeholder("x_scale")
+    spec["encoding"]["y"]["sort"] = placeholder("order")
+    return spec

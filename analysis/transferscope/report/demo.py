@@ -107,8 +107,8 @@ def run_demo(
     seed : int
         Seed of the simulation, the fits' bootstrap and the ranking's bootstrap.
     fit_bootstrap : int, optional
-        Bootstrap resamples of the plateau intervals (the frontier engine's default when
-        omitted).
+        Bootstrap resamples of the plateau intervals, used as given (by default the frontier
+        engine's, grown until the interval's ends are stable).
     rank_bootstrap : int
         Bootstrap resamples of tasks in the ranking.
     knowledge : bool
@@ -161,6 +161,8 @@ def run_demo(
             store,
             out,
             fit_bootstrap=fit_bootstrap,
+            # a given number of resamples is used as it is (not grown for stable ends)
+            fit_options=None if fit_bootstrap is None else {"bootstrap_max": fit_bootstrap},
             rank_bootstrap=rank_bootstrap,
             seed=seed,
             image_formats=image_formats,

@@ -1,17 +1,18 @@
-"""The frontier part of the report: current fits, per-group charts, the plateau and status tables.
+"""Frontier groups in the report: current fits, and what each group's chart and text say.
 
 Fits come from the store (the frontier engine's store-backed fit computes only the groups whose
-runs or options changed). For the groups that get a chart, the group is fitted once more without
-bootstrap to recover its frontier points and backtest (the point fit is deterministic, so it is
-the stored one); curves, plateaus and intervals are drawn from the stored rows.
+runs or options changed). A group's chart is a payload of the frontier template
+(:mod:`transferscope.report.frontier_charts`): its runs, every fitted curve evaluated from the
+stored parameters (solid over the data, dashed where it extrapolates), its plateau and interval.
+Backtest points need the fit itself, so only the representative charts of the front page refit
+their group (without bootstrap; the point fit is deterministic, hence the stored one).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import altair as alt
 import numpy as np
@@ -19,64 +20,43 @@ import pandas as pd
 
 from transferscope.errors import InputError
 from transferscope.frontier.result import FrontierResult
-from transferscope.report import charts
+from transferscope.frontier.settings import FitSettings
 from transferscope.report import html as H
-from transferscope.report.labels import group_label, score_axis_title
-from transferscope.report.markdown import md_escape, md_table
+from transferscope.report.frontier_charts import (
+    Curve,
+    Marks,
+    frontier_payload,
+    frontier_template,
+    payload,
+)
+from transferscope.report.labels import (
+    lower_is_better,
+    metric_unit,
+    score_axis_title,
+    short_axis_title,
+)
+from transferscope.report.templates import Names, fill
 from transferscope.store import Store
 
-#: Plateau overview rows drawn at most (the same order as the group charts).
-MAX_OVERVIEW_ROWS = 40
-#: Rows of the plateau table in summary.md at most (the page has all).
-MAX_MARKDOWN_ROWS = 200
-
-AddChart = Callable[[str, alt.TopLevelMixin, str], H.Figure]
-
-
-@dataclass(frozen=True)
-class FrontierSection:
-    """The frontier sections of a report and what they hold.
-
-    Parameters
-    ----------
-    sections : tuple of Section
-        Page sections (frontiers, plateau table, groups not fitted).
-    markdown : str
-        The same as Markdown.
-    by : tuple of str
-        Group key columns.
-    n_groups, n_ok, n_charted, n_fitted_now : int
-        Groups; fitted with status ok; drawn; fitted by this build.
-    choice : str
-        Sentence saying which groups are drawn.
-    fits : pandas.DataFrame
-        The current fits (columns of ``fit_frontiers``).
-    notes : tuple of str
-        Anything the reader should know (e.g. groups whose chart could not be redrawn).
-    """
-
-    sections: tuple[H.Section, ...]
-    markdown: str
-    by: tuple[str, ...]
-    n_groups: int
-    n_ok: int
-    n_charted: int
-    n_fitted_now: int
-    choice: str
-    fits: pd.DataFrame = field(repr=False)
-    notes: tuple[str, ...] = ()
+#: Grid points of a drawn curve.
+CURVE_POINTS = 100
 
 
 def current_fits(
     store: Store,
     filters: dict[str, Any],
     *,
-    family: str | None,
-    bootstrap: int | None,
-    seed: int,
+    options: Mapping[str, Any],
     progress: bool,
+    families: Mapping[str, str | None] | None = None,
 ) -> tuple[pd.DataFrame, int, tuple[str, ...]]:
     """Fits of every group: stored ones that are current, the others computed (and stored) now.
+
+    Groups are those of ``transferscope fit`` (its default grouping, downstream metric
+    included). Without fit options the report shows, for each group, the most recent current
+    fit in the store whatever options it was made with (so ``report`` after ``fit`` adds no
+    fit and shows the same numbers), and fits the other groups now; with options, only fits
+    made with exactly those options.
 
     Parameters
     ----------
@@ -84,39 +64,113 @@ def current_fits(
         The store (fits computed now are written to it unless it is read-only).
     filters : dict
         Filters of the runs (as for :meth:`Store.runs`), the same as the report's.
-    family : str, optional
-        A family name, ``"all"`` (every family, side by side) or None for the engine's default.
-    bootstrap : int, optional
-        Resamples of the plateau interval (engine default when None).
-    seed : int
-        Seed of the resamples.
+    options : mapping
+        Fit options given (fields of :class:`~transferscope.frontier.FitSettings`; ``family``
+        may be ``"all"``: every family, side by side); empty for "reuse what is stored".
     progress : bool
         Progress bar on stderr.
+    families : mapping of str to str or None, optional
+        Without a ``family`` option: the family each source's groups are fitted with when they
+        have no stored fit (None: the engine's default), as made by :func:`source_families`.
 
     Returns
     -------
     (pandas.DataFrame, int, tuple of str)
-        Fits in the columns of :func:`transferscope.frontier.fit_store`, the number of groups
-        fitted now (the others were reused), and the group key columns.
+        Fits in the columns of :func:`transferscope.frontier.fit_store` with their
+        ``options``, the number of groups fitted now (the others were reused), and the group
+        key columns.
     """
-    from transferscope.frontier import DEFAULT_BY, fit_store
+    from transferscope.frontier import DEFAULT_BY, family_filters, fit_store
 
-    # Stored runs always carry their downstream metric; grouping by it keeps tables such as
-    # Pythia's (acc, acc_norm and ppl for one task) from landing in unfittable mixed groups.
-    by = (*DEFAULT_BY, "downstream_metric")
-    options: dict[str, Any] = {"seed": seed, "bootstrap": bootstrap}
-    if family == "all":
-        options.update(family="auto", side_by_side=True)
-    elif family is not None:
-        options["family"] = family
-    fits = fit_store(store, by=by, filters=filters, progress=progress, **options)
+    by = tuple(DEFAULT_BY)
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    reuse: Literal["same", "any"] = "same" if given else "any"
+    if given.get("family") == "all":
+        given.update(family="auto", side_by_side=True)
+    calls = (
+        [(None, dict(filters))]
+        if "family" in given or not families
+        else family_filters(families, filters)
+    )
+    parts = [
+        fit_store(
+            store,
+            by=by,
+            filters=only,
+            progress=progress,
+            reuse=reuse,
+            with_options=True,
+            **(given if family is None else {**given, "family": family}),
+        )
+        for family, only in calls
+    ]
+    fits = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     fresh = fits[~fits["reused"].astype(bool)]
     n_now = len(fresh.drop_duplicates(subset=list(by)))
     return fits, n_now, by
 
 
-def _keys_of(row: pd.Series | dict[str, Any], by: tuple[str, ...]) -> dict[str, Any]:
-    return {c: row[c] for c in by}
+def flags_text(flags: Any) -> str:
+    """Write a fit's flags as a sentence for a caption (empty when there are none).
+
+    Parameters
+    ----------
+    flags : Any
+        The fit's ``flags`` (comma-separated text, or missing).
+
+    Returns
+    -------
+    str
+        E.g. ``"Flags: not_saturating, extrapolated."``.
+    """
+    if H._missing(flags) or not str(flags):
+        return ""
+    return "Flags: " + str(flags).replace(",", ", ") + "."
+
+
+def frontier_label(row: Any) -> str:
+    """Name the estimator a row used, and the one asked for when it fell back.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of the fits.
+
+    Returns
+    -------
+    str
+        ``"stochastic frontier"`` or ``"pareto frontier (fallback from stochastic)"``.
+    """
+    used = str(row.get("frontier"))
+    asked = row.get("requested_frontier")
+    if not H._missing(asked) and asked and str(asked) != used:
+        return f"{used} frontier (fallback from {asked})"
+    return f"{used} frontier"
+
+
+def stored_settings(row: Any) -> FitSettings | None:
+    """Rebuild the settings a fit row was made with, when the store kept them (else None).
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`current_fits` (its ``options`` column, when present, is JSON text).
+
+    Returns
+    -------
+    FitSettings or None
+        The settings.
+    """
+    import json
+
+    text = row.get("options") if hasattr(row, "get") else None
+    if text is None or H._missing(text):
+        return None
+    try:
+        options = json.loads(str(text))
+        return FitSettings.make(**{k: v for k, v in options.items() if v is not None})
+    except (InputError, TypeError, ValueError):
+        return None
 
 
 def select_rows(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
@@ -141,17 +195,329 @@ def select_rows(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
     return frame[mask]
 
 
-def _fmt(value: Any) -> str:
-    return H.format_value(value) if not H._missing(value) else "n/a"
+def fmt(value: Any, digits: int = 3) -> str:
+    """Format a number as text (``n/a`` when missing).
+
+    Parameters
+    ----------
+    value : Any
+        A number.
+    digits : int
+        Decimals.
+
+    Returns
+    -------
+    str
+        Plain text.
+    """
+    return H.format_value(value, digits) if not H._missing(value) else "n/a"
 
 
-def _interval(row: Any) -> str:
-    lo, hi = row["plateau_ci_low"], row["plateau_ci_high"]
-    if H._missing(lo) or H._missing(hi):
-        return "no interval"
-    level = row["ci_level"]
-    pct = f"{round(100 * float(level))}% " if not H._missing(level) else ""
-    return f"{pct}interval {_fmt(lo)}–{_fmt(hi)}"
+def interval_text(low: Any, high: Any, level: Any = None, kind: Any = None) -> str:
+    """``"[0.601, 0.652]"`` (with ``" (95%)"`` after it when the level is given).
+
+    Parameters
+    ----------
+    low, high : Any
+        Interval bounds.
+    level : Any, optional
+        Confidence level.
+    kind : Any, optional
+        The interval's kind (a fit's ``interval_kind``): ``"one_sided"`` says so.
+
+    Returns
+    -------
+    str
+        Plain text; ``"(no interval)"`` when a bound is missing.
+    """
+    if H._missing(low) or H._missing(high):
+        return "(no interval)"
+    pct = f" ({round(100 * float(level))}%)" if level is not None and not H._missing(level) else ""
+    if kind == "one_sided":
+        pct = (
+            f" ({pct.strip(' ()') + ', ' if pct else ''}one-sided: the data do not bound it above)"
+        )
+    return f"[{fmt(low)}, {fmt(high)}]{pct}"
+
+
+def saturation_text(row: Mapping[Any, Any]) -> str:
+    """One sentence on where a group's fit saturates, how far it extrapolates, or why no fit.
+
+    An ok fit's flags follow the sentence (its message is shown beside it by the callers).
+
+    Parameters
+    ----------
+    row : dict
+        A row of :attr:`transferscope.report.groups.GroupIndex.table`.
+
+    Returns
+    -------
+    str
+        Plain text.
+    """
+    status = row.get("status")
+    if status != "ok":
+        return f"No fit ({status}): {row.get('message') or 'no reason recorded'}"
+    # the flags only: the cards and captions show the fit's message beside this sentence
+    note = flags_text(row.get("flags"))
+    return _saturation(row) + (f" {note}" if note else "")
+
+
+def _saturation(row: Mapping[Any, Any]) -> str:
+    ci = interval_text(
+        row.get("plateau_ci_low"),
+        row.get("plateau_ci_high"),
+        row.get("ci_level"),
+        row.get("interval_kind"),
+    )
+    plateau = f"plateau {fmt(row.get('plateau'))} {ci}"
+    sat, lower = row.get("saturates"), bool(row.get("upstream_lower"))
+    best = row.get("upstream_min") if lower else row.get("upstream_max")
+    point = row.get("saturation_point")
+    if sat is True:
+        return (
+            f"Saturates within the data: {plateau}, reached (within 0.01) from upstream "
+            f"{fmt(point)}; the best observed upstream score is {fmt(best)}."
+        )
+    if sat is False:
+        where = (
+            f"only at upstream {fmt(point)}, {fmt(row.get('extrapolation'))} beyond the best "
+            f"observed {fmt(best)}"
+            if not H._missing(point)
+            else f"nowhere near the best observed upstream score {fmt(best)}"
+        )
+        return (
+            f"No saturation within the data: the curve comes within 0.01 of its {plateau} {where}."
+        )
+    return f"Fitted: {plateau}."
+
+
+def slope_text(row: Mapping[Any, Any]) -> str:
+    """One sentence on the slope at the top of the data.
+
+    Parameters
+    ----------
+    row : dict
+        A row of the group table.
+
+    Returns
+    -------
+    str
+        Plain text.
+    """
+    if row.get("slope_status") != "ok":
+        return f"Slope at the top: none ({row.get('slope_message') or 'no runs with both scores'})."
+    ci = interval_text(row.get("slope_ci_low"), row.get("slope_ci_high"), row.get("ci_level"))
+    return (
+        f"Slope at the top: {fmt(row.get('slope'))} {ci} over the best {int(row['n_top'])} runs "
+        f"(upstream {fmt(row.get('top_upstream_min'))}–{fmt(row.get('top_upstream_max'))})."
+    )
+
+
+def _bounds(metric: Any) -> tuple[float, float] | None:
+    unit = metric_unit(metric)
+    return (0.0, 1.0) if unit in ("fraction correct", "0 to 1") else None
+
+
+def _extend(row: Mapping[Any, Any], lo: float, hi: float, lower: bool) -> float:
+    """Upstream score up to which a curve is drawn beyond the data (toward better scores)."""
+    span = max(hi - lo, 0.05)
+    point = _num(row.get("saturation_point"))
+    reach = 0.6 * span
+    if lower:
+        target = lo - reach
+        if math.isfinite(point):
+            target = max(target, min(lo, point))
+        return max(target, 0.0)
+    target = hi + reach
+    if math.isfinite(point):
+        target = min(target, max(hi, point))
+    return min(target, 1.0)
+
+
+def _curves(
+    fit_rows: Sequence[Mapping[Any, Any]], lo: float, hi: float, extend: float
+) -> list[Curve]:
+    from transferscope.frontier import get_family
+
+    a, b = min(lo, extend), max(hi, extend)
+    grid = np.union1d(np.linspace(a, b, CURVE_POINTS), [lo, hi])
+    out = []
+    for row in fit_rows:
+        if row.get("status") != "ok":
+            continue
+        fam = get_family(str(row["family"]))
+        theta = np.array([_num(row.get(f"param_{p}")) for p in fam.names], dtype=float)
+        with np.errstate(all="ignore"):
+            y = np.asarray(fam.evaluate(grid, theta), dtype=float)
+        out.append(
+            Curve(
+                str(row["family"]),
+                grid,
+                y,
+                _num(row.get("plateau")),
+                _num(row.get("plateau_ci_low")),
+                _num(row.get("plateau_ci_high")),
+            )
+        )
+    return out
+
+
+def _num(value: Any) -> float:
+    return math.nan if H._missing(value) or value is pd.NA else float(value)
+
+
+def _single(values: np.ndarray) -> Any:
+    found = {v for v in values.tolist() if v is not None}
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def group_payload(
+    row: Mapping[Any, Any],
+    arrays: dict[str, np.ndarray],
+    fit_rows: Sequence[Mapping[Any, Any]],
+    *,
+    names: Names | None = None,
+    held_out: Marks | None = None,
+    frontier: Marks | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Make the chart payload of one group (see :func:`frontier_charts.payload`).
+
+    Parameters
+    ----------
+    row : dict
+        The group's row of the group table.
+    arrays : dict of str to numpy.ndarray
+        The group's runs (:meth:`transferscope.report.groups.GroupIndex.group_arrays`).
+    fit_rows : sequence of dict
+        Its fits, the selected one first.
+    names : Names, optional
+        The page's list of names (models travel as codes).
+    held_out, frontier : Marks, optional
+        Backtest and frontier points, when the group was refitted.
+    seed : int
+        Seed of the sample of runs drawn when there are very many.
+
+    Returns
+    -------
+    dict
+        The payload.
+    """
+    x, y = arrays["upstream_score"], arrays["downstream_score"]
+    keep = np.isfinite(x) & np.isfinite(y) & arrays["pretrained"]
+    x, y = x[keep], y[keep]
+    up_metric = _single(arrays["upstream_metric"][keep])
+    down_metric = _single(arrays["downstream_metric"])
+    up_task = _single(arrays["upstream_task"][keep])
+    x_lower, y_lower = lower_is_better(up_metric), lower_is_better(down_metric)
+    curves: list[Curve] = []
+    extend = None
+    if x.size and any(r.get("status") == "ok" for r in fit_rows):
+        lo, hi = float(x.min()), float(x.max())
+        extend = _extend(row, lo, hi, x_lower)
+        curves = _curves(fit_rows, lo, hi, extend)
+    ups = sorted({str(m) for m in arrays["upstream_metric"][keep] if m is not None})
+    downs = sorted({str(m) for m in arrays["downstream_metric"] if m is not None})
+    x_title = score_axis_title("Upstream", ups, [up_task] if up_task else [])
+    y_title = score_axis_title("Downstream", downs)
+    x_short = short_axis_title("upstream", ups) + (f" ({up_task})" if up_task else "")
+    y_short = short_axis_title("downstream", downs)
+    if x_lower:
+        x_title += ", reversed"
+    if y_lower:
+        y_title += ", reversed"
+    n_ok = len(curves)
+    chosen = f" (chosen of {n_ok} families)" if n_ok > 1 else ""
+    ci = interval_text(
+        row.get("plateau_ci_low"),
+        row.get("plateau_ci_high"),
+        row.get("ci_level"),
+        row.get("interval_kind"),
+    )
+    head = (
+        f"{row.get('fit_family')} fit{chosen}, {frontier_label(row)} · plateau "
+        f"{fmt(row.get('plateau'))} {ci}"
+        if row.get("status") == "ok"
+        else f"not fitted: {row.get('status')}"
+    )
+    return payload(
+        x,
+        y,
+        models=list(arrays["model"][keep]),
+        curves=curves,
+        frontier=frontier,
+        held_out=held_out,
+        title=[str(row.get("label", "")), head],
+        x_title=x_title,
+        y_title=y_title,
+        x_lower=x_lower,
+        y_lower=y_lower,
+        x_bounds=_bounds(up_metric),
+        y_bounds=_bounds(down_metric),
+        x_extend=extend,
+        names=names,
+        seed=seed,
+        short_titles=(x_short, y_short),
+    )
+
+
+def refit_points(
+    row: Mapping[Any, Any], arrays: dict[str, np.ndarray], *, seed: int
+) -> tuple[Marks | None, Marks | None]:
+    """Frontier points (hull and Pareto fits) and backtest points of a group, by a point refit.
+
+    Parameters
+    ----------
+    row : dict
+        The group's row (its selected family and frontier).
+    arrays : dict of str to numpy.ndarray
+        The group's runs.
+    seed : int
+        Seed (the point fit does not resample).
+
+    Returns
+    -------
+    (Marks or None, Marks or None)
+        Frontier points and held-out points, named by model where the scores match one.
+    """
+    from transferscope.frontier import fit_group
+
+    if row.get("status") != "ok":
+        return None, None
+    x, y = arrays["upstream_score"], arrays["downstream_score"]
+    keep = np.isfinite(x) & np.isfinite(y) & arrays["pretrained"]
+    group = pd.DataFrame(
+        {"upstream_score": x[keep], "downstream_score": y[keep], "model": arrays["model"][keep]}
+    )
+    up = _single(arrays["upstream_metric"][keep])
+    down = _single(arrays["downstream_metric"])
+    result = fit_group(
+        group["upstream_score"].to_numpy(dtype=float),
+        group["downstream_score"].to_numpy(dtype=float),
+        family=str(row["fit_family"]),
+        settings=stored_settings(row),
+        frontier=str(row["frontier"]),
+        fallback="none",
+        bootstrap=0,
+        interval="bootstrap",
+        seed=seed,
+        upstream_metric=None if up is None else str(up),
+        downstream_metric=None if down is None else str(down),
+    )
+    front, held = _result_points(result, group)
+    return _as_marks(front), _as_marks(held)
+
+
+def _as_marks(frame: pd.DataFrame | None) -> Marks | None:
+    if frame is None or frame.empty:
+        return None
+    return Marks(
+        frame["upstream_score"].to_numpy(dtype=float),
+        frame["downstream_score"].to_numpy(dtype=float),
+        frame["model"].astype(str).tolist() if "model" in frame else None,
+        frame["predicted"].to_numpy(dtype=float) if "predicted" in frame else None,
+    )
 
 
 def _result_points(
@@ -166,7 +532,6 @@ def _result_points(
         fp = result.frontier_points()
         frontier_pts = fp[fp["on_frontier"]]
     if runs is not None and "model" in runs:
-        # name the models behind the points (matched on their two scores)
         names = runs[["upstream_score", "downstream_score", "model"]].drop_duplicates(
             subset=["upstream_score", "downstream_score"]
         )
@@ -207,7 +572,7 @@ def frontier_result_chart(
     Returns
     -------
     altair.LayerChart
-        See :func:`transferscope.report.charts.frontier_chart`.
+        The large frontier chart (see :mod:`transferscope.report.frontier_charts`).
     """
     results = [result] if not isinstance(result, Sequence) else list(result)
     if not results:
@@ -223,7 +588,7 @@ def frontier_result_chart(
     curves = (
         pd.concat(
             [
-                r.curve(120)
+                r.curve(CURVE_POINTS)
                 .rename(columns={"predicted": "downstream_score"})
                 .assign(family=r.family)
                 for r in ok
@@ -242,279 +607,33 @@ def frontier_result_chart(
         }
     )
     if title is None:
-        row = {
-            "plateau_ci_low": main.plateau_ci_low,
-            "plateau_ci_high": main.plateau_ci_high,
-            "ci_level": main.ci_level,
-        }
-        title = (
-            f"{main.family} fit, {main.frontier} frontier · plateau {_fmt(main.plateau)} "
-            f"({_interval(row)})"
-            if main.ok
-            else f"{main.family} fit, {main.frontier} frontier: {main.status} ({main.message})"
+        used = frontier_label(
+            {"frontier": main.frontier, "requested_frontier": main.requested_frontier}
         )
-    return charts.frontier_chart(
+        ci = interval_text(
+            main.plateau_ci_low, main.plateau_ci_high, main.ci_level, main.interval_kind
+        )
+        title = (
+            f"{main.family} fit, {used} · plateau {fmt(main.plateau)} {ci}"
+            if main.ok
+            else f"{main.family} fit, {used}: {main.status} ({main.message})"
+        )
+    xs = points["upstream_score"].to_numpy(dtype=float)
+    extend = float(np.nanmax(xs)) if xs.size else None
+    if curves is not None and extend is not None:
+        extend = float(curves["upstream_score"].max())
+        lo = float(np.nanmin(xs))
+        extend = min(extend, float(np.nanmax(xs)) + 0.6 * max(float(np.nanmax(xs)) - lo, 0.05))
+    payload = frontier_payload(
         points,
-        frontier=frontier_pts,
         curves=curves,
         plateaus=plateaus if ok else None,
+        frontier=frontier_pts,
         held_out=held,
         title=title,
         x_title=x_title,
         y_title=y_title,
+        x_extend=extend,
         seed=seed,
     )
-
-
-def _group_chart(
-    runs: pd.DataFrame,
-    rows: pd.DataFrame,
-    keys: dict[str, Any],
-    *,
-    seed: int,
-) -> tuple[alt.LayerChart, str]:
-    """Chart and caption of one group (``rows``: its fits, the selected one first)."""
-    from transferscope.frontier import fit_group, frontier_curves
-
-    group = select_rows(runs, keys)
-    group = group[group["upstream_score"].notna() & group["downstream_score"].notna()]
-    main = rows.iloc[0]
-    up_metrics = group["upstream_metric"].dropna().unique().tolist()
-    down_metrics = group["downstream_metric"].dropna().unique().tolist()
-    up_metric = str(up_metrics[0]) if len(up_metrics) == 1 else None
-    down_metric = str(down_metrics[0]) if len(down_metrics) == 1 else None
-    result = fit_group(
-        group["upstream_score"].to_numpy(dtype=float),
-        group["downstream_score"].to_numpy(dtype=float),
-        family=str(main["family"]),
-        frontier=str(main["frontier"]),
-        bootstrap=0,
-        seed=seed,
-        upstream_metric=up_metric,
-        downstream_metric=down_metric,
-    )
-    frontier_pts, held = _result_points(result, group)
-    ok_rows = rows[rows["status"] == "ok"]
-    curves = frontier_curves(ok_rows, n=120).rename(columns={"predicted": "downstream_score"})
-    plateaus = ok_rows[["family", "plateau", "plateau_ci_low", "plateau_ci_high"]]
-    label = group_label(keys)
-    chosen = f" (chosen of {len(ok_rows)} families)" if len(ok_rows) > 1 else ""
-    title = [
-        label,
-        f"{main['family']} fit{chosen}, {main['frontier']} frontier · plateau "
-        f"{_fmt(main['plateau'])} ({_interval(main)})",
-    ]
-    chart = charts.frontier_chart(
-        group[["model", "upstream_score", "downstream_score"]],
-        frontier=frontier_pts,
-        curves=curves,
-        plateaus=plateaus,
-        held_out=held,
-        title=title,
-        x_title=score_axis_title("Upstream", up_metrics, group["upstream_task"].dropna().tolist()),
-        y_title=score_axis_title("Downstream", down_metrics),
-        seed=seed,
-    )
-    parts = [f"{len(group)} runs."]
-    if frontier_pts is not None:
-        parts.append(f"{len(frontier_pts)} frontier points.")
-    if held is not None and not held.empty:
-        parts.append(
-            f"Backtest: the {len(held)} highest frontier points were held out and predicted "
-            f"with mean absolute error {_fmt(main['backtest_mae'])}."
-        )
-    parts.append(
-        f"Within 0.01 of the plateau from an upstream score of {_fmt(main['saturation_point'])}."
-    )
-    return chart, " ".join(parts)
-
-
-def frontier_section(
-    store: Store,
-    runs: pd.DataFrame,
-    add: AddChart,
-    *,
-    filters: dict[str, Any],
-    family: str | None,
-    bootstrap: int | None,
-    seed: int,
-    max_group_charts: int,
-    progress: bool,
-) -> FrontierSection:
-    """Fit what is missing and build the frontier sections.
-
-    Parameters
-    ----------
-    store : Store
-        The store.
-    runs : pandas.DataFrame
-        Runs in the report.
-    filters : dict
-        The filters that selected ``runs`` (as for :meth:`Store.runs`).
-    add : callable
-        ``add(name, chart, caption) -> Figure`` registers a chart.
-    family : str, optional
-        Family to fit and draw; ``"all"`` for every family side by side.
-    bootstrap : int, optional
-        Bootstrap resamples of the plateau interval.
-    seed : int
-        Seed.
-    max_group_charts : int
-        Groups drawn at most.
-    progress : bool
-        Progress bar on stderr.
-
-    Returns
-    -------
-    FrontierSection
-        Sections, Markdown and counts.
-    """
-    fits, n_now, by = current_fits(
-        store, filters, family=family, bootstrap=bootstrap, seed=seed, progress=progress
-    )
-    by_list = list(by)
-    groups = fits.drop_duplicates(subset=by_list)
-    n_groups = len(groups)
-    selected = fits[fits["selected"].astype(bool)] if "selected" in fits else fits
-    selected = selected.drop_duplicates(subset=by_list)
-    ok = selected[selected["status"] == "ok"]
-    order = ok.assign(_label=[group_label(_keys_of(r, by)) for _, r in ok.iterrows()])
-    order = order.sort_values(["n_points", "_label"], ascending=[False, True], kind="stable")
-    # take the first key (the task) in turn, so that the charts cover as many tasks as they can
-    first = order[by_list[0]].astype("string").fillna("")
-    order = order.assign(_turn=first.groupby(first).cumcount().to_numpy())
-    order = order.sort_values(["_turn", "n_points", "_label"], ascending=[True, False, True])
-    charted = order.head(max_group_charts)
-    choice = (
-        f"Frontier charts are drawn for {len(charted)} of the {len(ok)} fitted groups: the "
-        f"groups with the most runs, taking each {by_list[0]} in turn; every group is in the "
-        "plateau table."
-        if len(ok) > len(charted)
-        else f"Frontier charts are drawn for all {len(charted)} fitted group(s)."
-    )
-
-    notes: list[str] = []
-    figures: list[H.Figure] = []
-    for i, (_, row) in enumerate(charted.iterrows()):
-        keys = _keys_of(row, by)
-        rows = select_rows(fits, keys)
-        rows = pd.concat(
-            [rows[rows["selected"].astype(bool)], rows[~rows["selected"].astype(bool)]]
-        )
-        chart, caption = _group_chart(runs, rows, keys, seed=seed)
-        figures.append(add(f"frontier-{i:03d}", chart, caption))
-
-    body: list[str] = [
-        H.paragraph(
-            "Each group of runs (" + " × ".join(by) + ") is fitted with a saturating curve of "
-            "downstream on upstream score. The plateau is where the curve tends as the upstream "
-            "score approaches its best value: beyond it, more pretraining stops paying off. The "
-            "backtest fits the models below the 80th upstream percentile and predicts the others."
-        ),
-        H.paragraph(
-            "How to read a group chart: grey dots are runs (one per model and seed); black dots, "
-            "when drawn, are the frontier points a hull or Pareto fit uses (the stochastic and "
-            "quantile estimators use every point and run the curve above most of them); the "
-            "coloured line is the fitted frontier, the best achievable downstream score at each "
-            "upstream score, extended to a perfect upstream score; the dashed line and shaded "
-            "band are the plateau and its bootstrap interval; red diamonds are the points held "
-            "out of the backtest fit."
-        ),
-        H.paragraph(choice, "note"),
-    ]
-    if len(order) > 1:
-        overview = (
-            order.head(MAX_OVERVIEW_ROWS)
-            .assign(group=lambda f: f["_label"])
-            .sort_values("_label", kind="stable")
-        )
-        down_metrics = runs["downstream_metric"].dropna().unique().tolist()
-        fig = add(
-            "plateaus",
-            charts.plateau_overview_chart(
-                overview,
-                title="Plateau per group",
-                x_title="Plateau: "
-                + score_axis_title("downstream", down_metrics)
-                + " as upstream → best",
-            ),
-            "Each row is one group: the dot is its plateau, the line its bootstrap interval. "
-            + (
-                f"{MAX_OVERVIEW_ROWS} groups, chosen as for the charts below, in name order."
-                if len(order) > MAX_OVERVIEW_ROWS
-                else "All fitted groups, in name order."
-            ),
-        )
-        body.append(fig.html())
-    body.append('<div class="charts">' + "".join(f.html() for f in figures) + "</div>")
-    frontier_sec = H.Section("frontiers", "Frontiers and plateaus", tuple(body))
-
-    table_cols: dict[str, str] = {c: c for c in by}
-    table_cols.update(
-        {
-            "family": "family", "frontier": "frontier", "selected": "chosen",
-            "n_points": "runs", "n_frontier": "frontier points", "plateau": "plateau",
-            "plateau_ci_low": "ci low", "plateau_ci_high": "ci high", "ci_level": "ci level",
-            "saturation_point": "saturation point", "backtest_mae": "backtest error (MAE)",
-            "aicc": "AICc", "rmse": "RMSE", "bootstrap_failed_share": "failed resamples",
-        }
-    )  # fmt: skip
-    ok_all = fits[fits["status"] == "ok"]
-    if family != "all":
-        table_cols.pop("selected")
-    table_sec = H.Section(
-        "plateaus",
-        "Plateau and backtest table",
-        (
-            H.paragraph(
-                "Every fitted group. Saturation point: the smallest upstream score whose predicted "
-                "downstream score is within 0.01 of the plateau. Backtest error: mean absolute "
-                "error on the held-out highest frontier points. Failed resamples: share of "
-                "bootstrap refits that did not converge."
-            ),
-            H.table(ok_all, table_cols, table_id="plateau-table", filterable=True),
-        ),
-    )
-    failed = fits[fits["status"] != "ok"]
-    fail_cols: dict[str, str] = {c: c for c in by}
-    fail_cols.update(
-        {"family": "family", "status": "status", "message": "reason", "n_points": "runs"}
-    )
-    fail_body: tuple[str, ...]
-    if failed.empty:
-        fail_body = (H.paragraph("Every group could be fitted."),)
-    else:
-        fail_body = (
-            H.paragraph(
-                f"{len(failed.drop_duplicates(subset=by_list))} group(s) could not be fitted. "
-                "too_few_points: fewer points than the family needs; did_not_converge: the "
-                "optimizer failed; degenerate: the points cannot determine a curve (e.g. one "
-                "upstream score, or mixed metrics)."
-            ),
-            H.table(failed, fail_cols, table_id="failed-table", filterable=True),
-        )
-    fail_sec = H.Section("not-fitted", "Groups that could not be fitted", fail_body)
-
-    md = ["## Frontiers and plateaus\n", f"{md_escape(choice)}\n"]
-    md_rows = ok_all.head(MAX_MARKDOWN_ROWS)
-    md.append(md_table(md_rows, table_cols))
-    if len(ok_all) > MAX_MARKDOWN_ROWS:
-        md.append(f"\n(first {MAX_MARKDOWN_ROWS} of {len(ok_all)} rows; all are in index.html)\n")
-    md.append("\n## Groups that could not be fitted\n")
-    md.append(md_table(failed, fail_cols) if not failed.empty else "None.\n")
-    return FrontierSection(
-        sections=(frontier_sec, table_sec, fail_sec),
-        markdown="\n".join(md) + "\n",
-        by=by,
-        n_groups=n_groups,
-        n_ok=len(ok),
-        n_charted=len(charted),
-        n_fitted_now=n_now,
-        choice=choice,
-        fits=fits,
-        notes=tuple(notes),
-    )
-
-
-def _finite(value: Any) -> bool:
-    return not H._missing(value) and math.isfinite(float(value))
+    return alt.LayerChart.from_dict(fill(frontier_template("large"), payload))

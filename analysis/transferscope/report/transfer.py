@@ -241,12 +241,35 @@ def _moderator(result: EffectiveTransfer) -> str | None:
     return None
 
 
+def effective_transfer_section(ctx: Any) -> Any:
+    """Build the effective-transfer section of a report, or None when no context has two tasks.
+
+    Parameters
+    ----------
+    ctx : ReportContext
+        The report being built (its runs, chart registry and seed).
+
+    Returns
+    -------
+    SectionOutput or None
+        One front-page section and its Markdown.
+    """
+    from transferscope.report.sections import SectionOutput
+
+    out = transfer_section(ctx.runs, ctx.charts.add, seed=ctx.options.resample_seed)
+    if out is None:
+        return None
+    section, markdown = out
+    return SectionOutput(sections=(section,), markdown=markdown)
+
+
 def transfer_section(
     runs: pd.DataFrame,
     add: Callable[[str, alt.TopLevelMixin, str], H.Figure],
     *,
     seed: int = 0,
     bootstrap: int = 200,
+    max_contexts: int = MAX_CONTEXTS,
 ) -> tuple[H.Section, str] | None:
     """Build the effective-transfer section, or None when no context has two tasks.
 
@@ -260,6 +283,9 @@ def transfer_section(
         Seed of the baselines' resamples.
     bootstrap : int
         Resamples of each baseline.
+    max_contexts : int
+        Contexts drawn, and the only ones whose moderators are tested (the mixed models are
+        the section's costly part; ``transferscope effective`` tests every context).
 
     Returns
     -------
@@ -271,7 +297,14 @@ def transfer_section(
     if usable.empty or usable.groupby("source")["task"].nunique().max() < 2:
         return None
     by = ["source", "task", "method", "shots", "downstream_metric"]
-    result = effective_transfer(usable, by=by, frontier=None, bootstrap=bootstrap, seed=seed)
+    result = effective_transfer(
+        usable,
+        by=by,
+        frontier=None,
+        bootstrap=bootstrap,
+        seed=seed,
+        max_driver_contexts=max_contexts,
+    )
     context = [c for c in by if c != "task"]
     sizes = result.residuals.groupby(context, dropna=False).size().sort_values(ascending=False)
     consistency = result.consistency.copy()
@@ -289,7 +322,7 @@ def transfer_section(
     ]
     md = ["## Effective transfer\n"]
     moderator = _moderator(result)
-    for n, values in enumerate(sizes.index[:MAX_CONTEXTS]):
+    for n, values in enumerate(sizes.index[:max_contexts]):
         key = dict(zip(context, values if isinstance(values, tuple) else (values,), strict=True))
         label = _context_label(key, context)
         mask = np.ones(len(result.residuals), dtype=bool)
@@ -357,7 +390,7 @@ def transfer_section(
                  "status": "status", "message": "message"}  # fmt: skip
     body.append(H.table(consistency, cons_cols, caption="Consistency across tasks"))
     md.append(md_table(consistency, cons_cols) + "\n")
-    tests = result.tests.copy()
+    tests = result.tests[result.tests["status"] != "not_tested"].copy()
     tests["context"] = [_context_label(r, context) for _, r in tests.iterrows()]
     test_cols = {"context": "context", "term": "moderator", "n_levels": "levels", "df": "df",
                  "lr_stat": "LR", "ddf": "ddf", "p_value": "p", "n_models": "models",
@@ -366,7 +399,9 @@ def transfer_section(
         H.paragraph(
             "Does a moderator change the line? Likelihood-ratio test of a shift and a slope per "
             "level (or per decade of a numeric moderator) in a mixed model of the residuals with "
-            "crossed model and task random effects."
+            "crossed model and task random effects, in the "
+            f"{max_contexts} context(s) with the most residuals (transferscope effective tests "
+            "every context)."
         )
     )
     body.append(H.table(tests, test_cols, caption="Moderators", table_id="transfer-tests",
@@ -393,6 +428,7 @@ def transfer_section(
 
 __all__ = [
     "consistency_chart",
+    "effective_transfer_section",
     "residual_heatmap",
     "residual_level_chart",
     "transfer_section",

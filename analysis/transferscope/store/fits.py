@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from transferscope.store.store import Store
 
-__all__ = ["FitRow", "all_fits", "insert_fits", "read_fits", "write_fits"]
+__all__ = ["FitRow", "all_fits", "insert_fits", "read_fits", "read_fits_of_groups", "write_fits"]
 
 
 class FitRow(NamedTuple):
@@ -138,3 +138,42 @@ def all_fits(store: Store) -> pd.DataFrame:
             "SELECT fingerprint, family, frontier, group_key::VARCHAR AS group_key, status, "
             "record::VARCHAR AS record, created_at FROM fits ORDER BY created_at, fingerprint"
         ).df()
+
+
+def read_fits_of_groups(
+    store: Store, group_keys: Sequence[str]
+) -> dict[str, list[tuple[str, list[dict[str, Any]]]]]:
+    """Read the stored fits of the given groups, whatever their options, newest first.
+
+    Parameters
+    ----------
+    store : Store
+        An open store.
+    group_keys : sequence of str
+        Group keys as the JSON text they were written with.
+
+    Returns
+    -------
+    dict
+        Group key text to a list of ``(fingerprint, records)``, the most recently written
+        fingerprint first; records ordered by their ``position`` field.
+    """
+    if not group_keys:
+        return {}
+    with store.guarded():
+        rows = store.connection.execute(
+            "SELECT group_key::VARCHAR, fingerprint, record::VARCHAR, created_at FROM fits "
+            "WHERE list_contains(?, group_key::VARCHAR) ORDER BY created_at DESC, fingerprint",
+            [list(group_keys)],
+        ).fetchall()
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for key, fp, record, _ in rows:
+        out.setdefault(str(key), {}).setdefault(str(fp), []).append(json.loads(record))
+    result: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
+    for key, by_print in out.items():
+        entries = []
+        for fp, records in by_print.items():  # insertion order: newest first
+            records.sort(key=lambda r: int(r.get("position", 0)))
+            entries.append((fp, records))
+        result[key] = entries
+    return result

@@ -135,6 +135,14 @@ def _create_v3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE ladder_cells ({columns}, PRIMARY KEY (source, model, method, seed))")
 
 
+def _create_v4(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE metrics (name VARCHAR PRIMARY KEY, direction VARCHAR NOT NULL, "
+        "low DOUBLE, high DOUBLE, description VARCHAR, "
+        "recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+
+
 _EFFECTIVE_DDL = """
 CREATE TABLE effective_transfer (
     analysis VARCHAR NOT NULL,
@@ -153,7 +161,7 @@ CREATE TABLE effective_transfer (
 """
 
 
-def _create_v4(con: duckdb.DuckDBPyConnection) -> None:
+def _create_v5(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_EFFECTIVE_DDL)
 
 
@@ -163,8 +171,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables schema_info, sources, runs and fits", _create_v1),
     Migration(2, "table interactions (knowledge kept, discarded and learned)", _create_v2),
     Migration(3, "table ladder_cells (status of every cell of a ladder run)", _create_v3),
+    Migration(4, "table metrics (user-defined metric directions and ranges)", _create_v4),
     Migration(
-        4, "table effective_transfer (per-model residuals with their baseline fit)", _create_v4
+        5, "table effective_transfer (per-model residuals with their baseline fit)", _create_v5
     ),
 )
 

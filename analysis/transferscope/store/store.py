@@ -1,7 +1,7 @@
 """The store: one DuckDB file with tables ``sources``, ``runs``, ``fits``, ``interactions``, ...
 
 The file stays an ordinary DuckDB database: ``duckdb data/transferscope.duckdb`` and
-``SELECT * FROM runs`` work. Tables (schema version 4):
+``SELECT * FROM runs`` work. Tables (schema version 5):
 
 - ``schema_info(version, description, applied_at)``: one row per applied migration; the store's
   schema version is the largest.
@@ -63,10 +63,12 @@ from transferscope.schema import (
     NAME_COLUMNS,
     RUN_COLUMNS,
     RUN_DTYPES,
+    MetricInfo,
     SourceInfo,
     match_names,
 )
 from transferscope.schema.validate import ValidatedRuns, validate_runs
+from transferscope.store.metrics import read_metrics, record_metrics, write_metrics_in
 from transferscope.store.migrations import (
     RUN_ID_SQL,
     ident,
@@ -443,6 +445,7 @@ class Store:
         *,
         replace: bool = False,
         require_upstream: bool = True,
+        metrics: Iterable[MetricInfo] = (),
     ) -> IngestResult:
         """Write the runs of one source, in one transaction: all rows land or none do.
 
@@ -458,6 +461,9 @@ class Store:
             content differs from what the store holds under the same name is refused.
         require_upstream : bool, default True
             Passed to the validation of a DataFrame.
+        metrics : iterable of MetricInfo, optional
+            Metric definitions (direction, range) to record with the runs in the same
+            transaction (table ``metrics``; see :meth:`record_metrics`).
 
         Returns
         -------
@@ -484,7 +490,8 @@ class Store:
             )
         )
         table = pa.Table.from_pandas(valid.frame, preserve_index=False)
-        with self.transaction({_INCOMING: table}):
+        with self.transaction({_INCOMING: table}) as con:
+            write_metrics_in(con, metrics, replace=replace, label=self.label)
             return self._ingest_in_transaction(valid, info, replace)
 
     def append(
@@ -538,6 +545,33 @@ class Store:
             added = append_staged(con, info, label=self.label)
         counts = {"n_added": added, "n_unchanged": valid.n_rows - added}
         return self._result(valid, info, counts, replaced=False)
+
+    def metrics(self) -> dict[str, MetricInfo]:
+        """Return the metric definitions recorded in the store (name to definition).
+
+        Returns
+        -------
+        dict
+            See :func:`transferscope.store.metrics.read_metrics`.
+        """
+        return read_metrics(self)
+
+    def record_metrics(self, metrics: Iterable[MetricInfo], *, replace: bool = False) -> int:
+        """Record metric definitions (direction, range) for every later command on this store.
+
+        Parameters
+        ----------
+        metrics : iterable of MetricInfo
+            Definitions, e.g. ``transferscope.schema.parse_metric("toxicity=lower:0:1")``.
+        replace : bool
+            Replace a definition recorded differently under the same name.
+
+        Returns
+        -------
+        int
+            Definitions written (new or changed).
+        """
+        return record_metrics(self, metrics, replace=replace)
 
     def _ingest_in_transaction(
         self, valid: ValidatedRuns, info: SourceInfo, replace: bool

@@ -21,7 +21,7 @@ from transferscope.frontier.persist import fingerprint as fit_fingerprint
 from transferscope.frontier.result import FrontierResult
 from transferscope.records import NOT_RECORDED, Record, json_safe
 from transferscope.rng import make_rng
-from transferscope.schema import metric_direction
+from transferscope.schema import metric_direction, metric_info
 from transferscope.transfer import consistency as cons
 from transferscope.transfer import monotone
 from transferscope.transfer.drivers import EFFECT_COLUMNS, TEST_COLUMNS, driver_analysis
@@ -223,6 +223,7 @@ def effective_transfer(
     frontier: str | None = "stochastic",
     frontier_family: str | None = None,
     moderators: Sequence[str] | None = None,
+    max_driver_contexts: int | None = None,
     min_models: int = 3,
     top: float = 0.25,
     min_top: int = 8,
@@ -280,6 +281,10 @@ def effective_transfer(
     moderators : sequence of str, optional
         Columns or ``hparams`` keys; default those of ``pretrain_data``, ``params`` and
         ``pretrain_steps`` that vary.
+    max_driver_contexts : int, optional
+        Test the moderators only in this many contexts, those with the most residual rows
+        (their mixed models are the costly part); the other contexts get test rows with status
+        ``not_tested``. None: every context.
     min_models : int
         A moderator level needs this many models (rarer levels are merged into ``(other)``).
     top : float
@@ -346,7 +351,7 @@ def effective_transfer(
     InputError
         For missing columns, unknown families or estimators, or options out of range.
     """
-    by = list(by) if by is not None else [*DEFAULT_BY, "downstream_metric"]
+    by = list(by) if by is not None else list(DEFAULT_BY)
     by = [c for c in by if c in runs.columns or c not in ("downstream_metric",)]
     if across not in by:
         raise InputError(f"across={across!r} must be one of the grouping columns {by}")
@@ -356,6 +361,8 @@ def effective_transfer(
     for name, value in (("top", top), ("alpha", alpha), ("ci_level", ci_level)):
         if not 0.0 < value < 1.0:
             raise InputError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+    if max_driver_contexts is not None and max_driver_contexts < 0:
+        raise InputError(f"max_driver_contexts must be >= 0, got {max_driver_contexts!r}")
     if min_models < 1 or min_top < 3:
         raise InputError("min_models must be >= 1 and min_top >= 3")
     seed = int(make_rng(rng=rng).integers(0, 2**63 - 1)) if rng is not None else seed
@@ -426,10 +433,21 @@ def effective_transfer(
                 bar.update()
     residuals = _residual_frame(residual_parts, points, layout, mods)
     cons_rows, pair_rows, effect_rows, test_rows = [], [], [], []
-    for ctx, frame in _groups(residuals, layout.context):
+    grouped = _groups(residuals, layout.context)
+    tested = _largest(grouped, max_driver_contexts)
+    for i, (ctx, frame) in enumerate(grouped):
         cons_row, pairs = _consistency(frame, layout, ci_level)
         cons_rows.append({**ctx, **cons_row})
         pair_rows += [{**ctx, **p} for p in pairs]
+        if i not in tested:
+            why = (
+                f"moderators tested only in the {max_driver_contexts} context(s) with the most "
+                "residuals (max_driver_contexts)"
+            )
+            test_rows += [
+                {**ctx, "moderator": m, "status": "not_tested", "message": why} for m in mods
+            ]
+            continue
         effects, tests = driver_analysis(
             frame, mods, across=across, level=ci_level, min_models=min_models,
             reference_levels=reference_levels,
@@ -447,6 +465,7 @@ def effective_transfer(
             "hparams": hparams, "reference": {k: list(v) for k, v in layout.reference.items()},
             "loss_space": loss_space, "baseline_frontier": baseline_frontier,
             "frontier": frontier, "frontier_family": frontier_family, "moderators": mods,
+            "max_driver_contexts": max_driver_contexts,
             "min_models": min_models, "top": top, "min_top": min_top, "alpha": alpha,
             "ci_level": ci_level, "bootstrap": bootstrap, "seed": seed,
         }
@@ -476,10 +495,21 @@ def effective_transfer(
     )
 
 
+def _largest(groups: Sequence[tuple[Any, pd.DataFrame]], n: int | None) -> set[int]:
+    """Return the indices of the ``n`` largest groups (all when ``n`` is None; ties: first come)."""
+    if n is None:
+        return set(range(len(groups)))
+    order = sorted(range(len(groups)), key=lambda i: -len(groups[i][1]))
+    return set(order[:n])
+
+
 def _baseline_fingerprint(fitted: FittedBaseline, key: dict[str, Any]) -> str:
     """Hash the baseline's fit as table ``fits`` keys it."""
     b = fitted.baseline
-    task = (key, fitted.result.x, fitted.result.y, b.upstream_metric, b.downstream_metric, None)
+    up, down = (
+        None if m is None else metric_info(m) for m in (b.upstream_metric, b.downstream_metric)
+    )
+    task = (key, fitted.result.x, fitted.result.y, up, down, None)
     return fit_fingerprint(task, fitted.settings.replace(bootstrap=0))
 
 

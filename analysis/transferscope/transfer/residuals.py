@@ -94,7 +94,7 @@ class FittedBaseline:
             p = len(curve.names)
             loc = np.asarray(curve.evaluate(u, self.thetas[:, :p]), dtype=np.float64)
             return np.broadcast_to(loc, (self.thetas.shape[0], len(x))).copy()
-        names = estimator.param_names(curve)
+        names = estimator.param_names(curve)[: self.thetas.shape[1]]  # nested model's first
         nan = np.full(len(names), np.nan)
         out = np.empty((self.thetas.shape[0], len(x)))
         for b, theta in enumerate(self.thetas):
@@ -156,7 +156,9 @@ def fit_baseline(
     estimator = get_estimator(settings.frontier)
     u, v = baseline.to_axis(result.x), baseline.to_axis(result.y)
     start = {n: result.params[n] for n in curve.names}
-    full = estimator.fit(curve, u, v, settings, start=start)
+    # the bootstrap refits the model it can resample (for the two-part stochastic shortfall,
+    # the half-normal model nested in it; see Estimator.bootstrap_fit)
+    full = estimator.bootstrap_fit(estimator.fit(curve, u, v, settings, start=start))
     rng = np.random.default_rng(seed)
     indices = kernels.bootstrap_indices(len(u), n_boot, rng)
     refits = boot.refit_resamples(curve, estimator, u, v, settings, full, indices)
