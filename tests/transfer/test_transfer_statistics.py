@@ -65,6 +65,31 @@ def test_rank_correlations_match_scipy_with_bonett_wright_intervals() -> None:
     assert pairs.loc[("a", "c"), "n_models"] == 35
 
 
+def test_rank_correlations_equal_scipy_on_every_pair_with_ties_and_gaps() -> None:
+    rng = np.random.default_rng(11)
+    wide = pd.DataFrame(
+        {
+            "a": np.round(rng.normal(size=30), 1),  # ties
+            "b": np.round(rng.normal(size=30), 1),
+            "c": np.r_[np.full(15, 0.5), rng.normal(size=15)],
+            "d": np.full(30, 2.0),  # constant: rho undefined
+        }
+    )
+    wide.loc[3:9, "b"] = np.nan
+    wide.loc[20:, "c"] = np.nan
+    pairs = rank_correlations(wide)
+    assert len(pairs) == 6
+    for _, row in pairs.iterrows():
+        both = wide[[row["task_a"], row["task_b"]]].dropna()
+        assert row["n_models"] == len(both)
+        if both.nunique().min() < 2:
+            assert math.isnan(row["spearman"]) and math.isnan(row["p_value"])
+            continue
+        ref = stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1])
+        assert row["spearman"] == pytest.approx(ref.statistic, abs=1e-12)
+        assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
 def _conditional(e: float, sigma_v: float, sigma_u: float, kind: str):
     """Density of u >= 0 given e = v - u, unnormalized, by its definition."""
 

@@ -99,6 +99,24 @@ def spearman_interval(rho: float, n: int, level: float) -> tuple[float, float]:
     return math.tanh(z - q * se), math.tanh(z + q * se)
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Return Spearman's rho and its two-sided p-value as ``scipy.stats.spearmanr`` does.
+
+    NaN when either sample is constant. Ranks average ties; the p-value is the t test of the
+    rank correlation with ``n - 2`` degrees of freedom (scipy's default).
+    """
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        return math.nan, math.nan
+    rho = float(np.corrcoef(ra, rb)[0, 1])
+    rho = min(1.0, max(-1.0, rho))
+    dof = len(a) - 2
+    if abs(rho) >= 1.0:
+        return rho, 0.0
+    t = rho * math.sqrt(dof / ((1.0 - rho) * (1.0 + rho)))
+    return rho, float(2.0 * stats.t.sf(abs(t), dof))
+
+
 def rank_correlations(wide: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Spearman's rho of residuals between every pair of columns (tasks).
 
@@ -117,17 +135,16 @@ def rank_correlations(wide: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """
     rows = []
     names = list(wide.columns)
+    values = wide.to_numpy(dtype=np.float64)
+    present = np.isfinite(values)
     for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            both = wide[[a, b]].dropna()
-            n = len(both)
-            rho = p = math.nan
-            if n >= 3 and both[a].nunique() > 1 and both[b].nunique() > 1:
-                test = stats.spearmanr(both[a], both[b])
-                rho, p = float(test.statistic), float(test.pvalue)
+        for j in range(i + 1, len(names)):
+            both = present[:, i] & present[:, j]
+            n = int(both.sum())
+            rho, p = _spearman(values[both, i], values[both, j]) if n >= 3 else (math.nan, math.nan)
             low, high = spearman_interval(rho, n, level)
             rows.append(
-                {"task_a": a, "task_b": b, "n_models": n, "spearman": rho,
+                {"task_a": a, "task_b": names[j], "n_models": n, "spearman": rho,
                  "ci_low": low, "ci_high": high, "p_value": p}
             )  # fmt: skip
     columns = ["task_a", "task_b", "n_models", "spearman", "ci_low", "ci_high", "p_value"]

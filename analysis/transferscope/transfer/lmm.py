@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, optimize
+from threadpoolctl import threadpool_limits
 
 from transferscope.errors import InputError
 from transferscope.records import NOT_RECORDED, Record
@@ -144,11 +145,11 @@ def _prepare(y: Array, x: Array, codes: Sequence[IntArray]) -> _Data:
         c0r=by_level(zr),
         c0x=by_level(x),
         c0y=np.bincount(c0, weights=y, minlength=q0).astype(np.float64),
-        rr=np.einsum("ij,ik->jk", zr, zr),
-        rx=np.einsum("ij,ik->jk", zr, x),
-        ry=np.einsum("ij,i->j", zr, y),
-        xx=np.einsum("ij,ik->jk", x, x),
-        xy=np.einsum("ij,i->j", x, y),
+        rr=zr.T @ zr,
+        rx=zr.T @ x,
+        ry=zr.T @ y,
+        xx=x.T @ x,
+        xy=x.T @ y,
         yy=float(y @ y),
         index_r=index_r,
     )
@@ -183,11 +184,11 @@ def _solve(data: _Data, theta: Array, reml: bool) -> _Solution:
         [lam_r[:, None] * data.rr * lam_r[None, :] + np.eye(qr), lam_r[:, None] * data.rx]
     )
     bottom = np.hstack([(lam_r[:, None] * data.rx).T, data.xx])
-    # einsum, not BLAS: a tall-skinny product is where a threaded BLAS on a busy machine spends
-    # most of its time waiting for its own threads
-    schur = np.vstack([top, bottom]) - np.einsum("ij,ik->jk", b, b)
+    # BLAS on one thread (fit_crossed limits it): a threaded BLAS on a busy machine spends most
+    # of its time on these small products waiting for its own threads
+    schur = np.vstack([top, bottom]) - b.T @ b
     c0 = t0 * data.c0y / d
-    rhs = np.concatenate([lam_r * data.ry, data.xy]) - np.einsum("ij,i->j", b, c0)
+    rhs = np.concatenate([lam_r * data.ry, data.xy]) - b.T @ c0
     chol = linalg.cholesky(schur, lower=True, check_finite=False)
     c2 = linalg.solve_triangular(chol, rhs, lower=True, check_finite=False)
     pwrss = max(data.yy - float(c0 @ c0) - float(c2 @ c2), 1e-300)
@@ -253,8 +254,14 @@ def fit_crossed(
         if labels.shape[0] != n:
             raise InputError(f"a factor has {labels.shape[0]} labels for {n} observations")
         codes.append(np.unique(labels.astype(str), return_inverse=True)[1].astype(np.intp))
-    data = _prepare(ya, xa, codes)
-    k = len(codes)
+    # one BLAS thread: the Schur complements are small (a few hundred rows), and a threaded
+    # Cholesky of a 130 x 130 matrix took 500 times as long as one thread on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_crossed(_prepare(ya, xa, codes), ya, xa, len(codes), reml)
+
+
+def _fit_crossed(data: _Data, ya: Array, xa: Array, k: int, reml: bool) -> CrossedFit:
+    n, p = xa.shape
 
     def objective(theta: Array) -> float:
         try:
