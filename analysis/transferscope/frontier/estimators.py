@@ -540,6 +540,7 @@ class Stochastic(Estimator):
         p = len(family.names)
         # a two-part fit has p + 4 values; the half-normal model nested in it (what the
         # bootstrap refits, see bootstrap_fit) has p + 2
+        kind: kernels.Inefficiency
         if len(fit.values) > p + 2:
             kind = "cluster"
         else:
