@@ -24,6 +24,7 @@ import pandas as pd
 
 from transferscope.report import html as H
 from transferscope.report.charts import _title
+from transferscope.report.labels import group_label, shots_label
 from transferscope.report.markdown import md_escape, md_table
 from transferscope.schema import metric_direction
 from transferscope.transfer import EffectiveTransfer, effective_transfer
@@ -37,14 +38,7 @@ MAX_TASKS: Final[int] = 24
 
 
 def _context_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
-    parts = []
-    for c in columns:
-        value = row[c]
-        if c == "shots":
-            parts.append("full data" if value is None or pd.isna(value) else f"{value} shots")
-        else:
-            parts.append(str(value))
-    return " · ".join(parts)
+    return group_label({c: row[c] for c in columns})
 
 
 def residual_level_chart(
@@ -392,6 +386,10 @@ def transfer_section(
     md.append(md_table(consistency, cons_cols) + "\n")
     tests = result.tests[result.tests["status"] != "not_tested"].copy()
     tests["context"] = [_context_label(r, context) for _, r in tests.iterrows()]
+    for c in ("n_levels", "df", "ddf", "n_models", "n_tasks"):
+        tests[c] = pd.to_numeric(tests[c]).round().astype("Int64")
+    # a numeric moderator (per decade) has no levels
+    tests.loc[tests["kind"].eq("numeric").fillna(False), "n_levels"] = pd.NA
     test_cols = {"context": "context", "term": "moderator", "n_levels": "levels", "df": "df",
                  "lr_stat": "LR", "ddf": "ddf", "p_value": "p", "n_models": "models",
                  "n_tasks": "tasks", "status": "status", "message": "message"}  # fmt: skip
@@ -411,6 +409,8 @@ def transfer_section(
     mono = result.nonmonotone
     flagged = mono[mono["non_monotone"]]
     shown = (flagged if len(flagged) else mono.nsmallest(5, "p_value")).copy()
+    if "shots" in shown:
+        shown["shots"] = [shots_label(v) for v in shown["shots"]]
     mono_cols = {"source": "source", "task": "task", "method": "method", "shots": "shots",
                  "n_top": "top models", "slope": "slope", "slope_ci_low": "ci low",
                  "slope_ci_high": "ci high", "p_value": "p (one-sided)",
