@@ -47,7 +47,9 @@ LOG_RATIO: Final[float] = 4.0
 LOG_COUNT: Final[float] = 1e4
 
 #: Moderators tried by default (those with at least two distinct values are used).
-DEFAULT_MODERATORS: Final[tuple[str, ...]] = ("pretrain_data", "params", "pretrain_steps")
+#: Moderators tried by default: canonical columns, then ``hparams`` keys (``tokens``: the
+#: pretraining tokens a scaling suite such as mlf-scaling records there).
+DEFAULT_MODERATORS: Final[tuple[str, ...]] = ("pretrain_data", "params", "pretrain_steps", "tokens")
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,8 @@ def default_moderators(points: pd.DataFrame) -> list[str]:
     return [
         m
         for m in DEFAULT_MODERATORS
-        if m in points and moderator_values(points, m).dropna().nunique() >= 2
+        if (m in points or "hparams" in points)
+        and moderator_values(points, m).dropna().nunique() >= 2
     ]
 
 
