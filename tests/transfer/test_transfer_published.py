@@ -45,3 +45,19 @@ def test_clip_probe_residuals_are_weakly_consistent_across_tasks(shared_data: Pa
     assert ten["icc"] == pytest.approx(0.113, abs=0.001)
     assert len(result.pairs) == 210 + 1 + 210  # 21 tasks twice, and the two 25-shot tasks
     assert not result.nonmonotone["non_monotone"].any()
+
+
+def test_moderators_tested_only_in_the_largest_contexts_when_asked(shared_data: Path) -> None:
+    clip = load_source("clip-benchmark", from_dir=shared_data).frame
+    every = effective_transfer(clip, frontier=None, moderators=["pretrain_data"], bootstrap=0)
+    one = effective_transfer(
+        clip, frontier=None, moderators=["pretrain_data"], bootstrap=0, max_driver_contexts=1
+    )
+    assert len(every.tests) == len(one.tests) == 3  # 10-shot, 25-shot, full data
+    tested = one.tests[one.tests["status"] != "not_tested"]
+    assert len(tested) == 1 and tested["n_tasks"].iloc[0] == 21  # a 21-task context, not 2
+    same = every.tests.merge(tested[["shots", "p_value"]], on="shots", suffixes=("", "_one"))
+    assert same["p_value"].iloc[0] == same["p_value_one"].iloc[0]
+    skipped = one.tests[one.tests["status"] == "not_tested"]
+    assert skipped["message"].str.contains("max_driver_contexts").all()
+    assert one.drivers["shots"].nunique(dropna=False) == 1

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transferscope.cli._output import add_db_argument, add_format_argument, emit
+from transferscope.cli._output import (
+    add_db_argument,
+    add_filter_arguments,
+    add_format_argument,
+    add_names_argument,
+    emit,
+    filters_from,
+)
 from transferscope.config import default_db_path
 from transferscope.errors import InputError, StoreError
 
@@ -48,13 +55,10 @@ def register(sub: Any) -> None:
             "effective_transfer with the baseline fits they refer to."
         ),
     )
-    p.add_argument("--task", action="append", metavar="T", help="only this task (repeatable)")
-    p.add_argument("--method", action="append", metavar="M", help="only this method (repeatable)")
-    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
-    p.add_argument(
+    add_filter_arguments(p)
+    add_names_argument(
+        p,
         "--by",
-        nargs="+",
-        default=None,
         metavar="COLUMN",
         help="grouping columns (default: task method shots downstream_metric)",
     )
@@ -85,12 +89,19 @@ def register(sub: Any) -> None:
         help="frontier of the efficiency: stochastic, hull, pareto or none (default stochastic)",
     )
     p.add_argument("--frontier-family", default=None, metavar="NAME", help="its family")
-    p.add_argument(
+    add_names_argument(
+        p,
         "--moderator",
-        action="append",
         metavar="NAME",
-        help="a column or hparams key tested as a driver (repeatable; 'none' for none; default "
-        "pretrain_data, params, pretrain_steps where they vary)",
+        help="columns or hparams keys tested as drivers ('none' for none; default "
+        "pretrain_data, params, pretrain_steps and the hparams key tokens where they vary)",
+    )
+    p.add_argument(
+        "--max-driver-contexts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test the moderators only in the N contexts with the most residuals (default: all)",
     )
     p.add_argument("--entity", default="model", metavar="COL", help="column naming the model")
     p.add_argument("--across", default="task", metavar="COL", help="column of the tasks")
@@ -131,15 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
-    filters = {
-        column: values
-        for column, values in (
-            ("task", args.task),
-            ("method", args.method),
-            ("source", args.source),
-        )
-        if values
-    }
+    filters = filters_from(args)
     moderators = args.moderator
     if moderators is not None and [m.lower() for m in moderators] == ["none"]:
         moderators = []
@@ -159,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
             frontier=frontier,
             frontier_family=args.frontier_family,
             moderators=moderators,
+            max_driver_contexts=args.max_driver_contexts,
             min_models=args.min_models,
             top=args.top,
             alpha=args.alpha,
