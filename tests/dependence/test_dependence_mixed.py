@@ -76,3 +76,30 @@ def test_method_slopes_recover_the_ladder() -> None:
     assert table.loc["lora", "diff_from_reference"] == pytest.approx(diff, rel=1e-10)
     assert table.loc["lora", "diff_pvalue"] < 1e-6
     assert set(table["status"]) == {"ok"} and set(table["n_tasks"]) == {10}
+
+
+def test_status_is_read_from_the_fit_not_from_warnings_of_other_threads(
+    lme4: tuple[pd.DataFrame, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # warnings are process-wide: on a threaded engine (Dask threads) another context's
+    # "singular" warning lands in this fit's catch_warnings list, and once turned an ok fit
+    # into "boundary"; the status must come from the fit itself
+    from statsmodels.regression.mixed_linear_model import MixedLM
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    data, _ = lme4
+    clean = fit_slope_model(data, y="y", x="x", entity="method", group="task")
+    fit = MixedLM.fit
+
+    def with_a_neighbour_warning(self: MixedLM, *args: object, **kwargs: object) -> object:
+        warnings.warn(
+            "The Hessian matrix at the estimated parameter values is not positive definite.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )  # as a concurrent singular fit in another thread would
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MixedLM, "fit", with_a_neighbour_warning)
+    noisy = fit_slope_model(data, y="y", x="x", entity="method", group="task")
+    assert clean.status == noisy.status == "ok"
+    assert noisy.coef == clean.coef

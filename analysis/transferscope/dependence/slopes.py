@@ -116,6 +116,18 @@ def _design(
     return frame[y].to_numpy(dtype=float), exog, exog_re, terms, levels
 
 
+def _singular(model: Any, result: Any) -> bool:
+    """Tell whether statsmodels would warn of a singular fit.
+
+    That is: the Hessian at the estimate is singular, or its diagonal is not negative (what
+    ``MixedLM.fit`` checks before warning).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hess, sing = model.hessian(result.params_object)
+    return bool(sing) or bool(np.any(np.diag(hess) >= 0))
+
+
 def _on_boundary(result: Any) -> bool:
     """Whether the random-effects covariance is singular: a zero variance or a correlation of 1.
 
@@ -204,25 +216,23 @@ def fit_slope_model(
     status, used = "failed", ""
     for optimizer in optimizers:
         with warnings.catch_warnings(record=True) as caught:
-            # statsmodels reports non-convergence, singular fits and its boundary heuristic as
-            # ConvergenceWarning / SingularMatrixWarning; they become the status below
+            # statsmodels reports non-convergence and singular fits as ConvergenceWarning /
+            # SingularMatrixWarning; they are silenced here, and the status is read from the
+            # fit itself: warnings are process-wide, so on a threaded engine another context's
+            # warning would land in this list
             warnings.simplefilter("always")
             try:
                 attempt = model.fit(reml=True, method=[optimizer])
             except (np.linalg.LinAlgError, ValueError):
                 attempt = None
-        expected = [w for w in caught if issubclass(w.category, _STATUS_WARNINGS)]
         for w in caught:  # anything else is not ours to hide
             if not issubclass(w.category, _STATUS_WARNINGS):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if attempt is None:
             continue
-        messages = [str(w.message).lower() for w in expected]
         result, used = attempt, optimizer
-        failed = any("failed" in m or "did not converge" in m for m in messages)
-        if attempt.converged and not failed:
-            singular = any("positive definite" in m or "singular" in m for m in messages)
-            status = "boundary" if singular or _on_boundary(attempt) else "ok"
+        if attempt.converged:
+            status = "boundary" if _singular(model, attempt) or _on_boundary(attempt) else "ok"
             break
         status = "did_not_converge"
     if result is None:
