@@ -351,6 +351,7 @@ class Diagnosis:
 
     noise: float
     share_above: float
+    frontier_above: float
     n_above_plateau: int
     most_above_plateau: float
     wrong_skew: bool
@@ -358,18 +359,29 @@ class Diagnosis:
 
 
 def _diagnose(
-    family: Family, estimator: Estimator, fit: CurveFit, x: Array, y: Array, settings: FitSettings
+    family: Family,
+    estimator: Estimator,
+    fit: CurveFit,
+    x: Array,
+    y: Array,
+    settings: FitSettings,
+    mask: NDArray[np.bool_],
 ) -> Diagnosis:
     p = len(family.names)
     theta = fit.values[:p]
     plateau = float(family.plateau(*theta))
-    estimated = estimator.noise(fit)
+    estimated = estimator.noise(fit, x, y)
     noise = (
         max(estimated, settings.noise_floor) if math.isfinite(estimated) else settings.noise_floor
     )
     with np.errstate(all="ignore"):
         resid = y - family.evaluate(x, theta)
-    share = float(np.mean(resid > BEYOND_NOISE * noise)) if len(y) else math.nan
+    beyond = resid > BEYOND_NOISE * noise
+    share = float(np.mean(beyond)) if len(y) else math.nan
+    # the frontier's own points: a curve below the best models is no upper frontier even when
+    # they are few among many models far below it
+    on = beyond[mask] if mask.shape == beyond.shape else beyond
+    frontier_share = float(np.mean(on)) if on.size else math.nan
     above = y > plateau + BEYOND_NOISE * noise
     wrong = False
     if math.isfinite(estimated) and len(fit.values) > p + 1:
@@ -380,6 +392,7 @@ def _diagnose(
     return Diagnosis(
         noise=noise,
         share_above=share,
+        frontier_above=frontier_share,
         n_above_plateau=int(above.sum()),
         most_above_plateau=float(np.max(y - plateau)) if above.any() else 0.0,
         wrong_skew=wrong,
@@ -606,7 +619,7 @@ def fit_one(
     if isinstance(found, Failure):
         return unfitted(family, settings, x, y, found.status, found.message)
     fit, mask = found
-    diag = _diagnose(family, estimator, fit, x, y, settings)
+    diag = _diagnose(family, estimator, fit, x, y, settings, mask)
     fallback_reason = ""
     not_upper = diag.share_above > settings.above_tolerance
     if estimator.checked_upper and (diag.wrong_skew or not_upper):
@@ -623,7 +636,7 @@ def fit_one(
             if not isinstance(second, Failure):
                 fit, mask = second
                 estimator = other
-                diag = _diagnose(family, estimator, fit, x, y, settings)
+                diag = _diagnose(family, estimator, fit, x, y, settings, mask)
                 fallback_reason = reason
                 flags.append("fallback")
                 notes.append(
@@ -640,11 +653,18 @@ def fit_one(
         if diag.wrong_skew and not flags.count("fallback"):
             flags.append("wrong_skew")
     not_upper = diag.share_above > settings.above_tolerance
-    if not_upper and estimator.upper_frontier:
+    frontier_not_upper = diag.frontier_above > settings.above_tolerance
+    if (not_upper or frontier_not_upper) and estimator.upper_frontier:
         flags.append("not_upper")
+        where = (
+            f"{diag.share_above:.1%} of the models"
+            if not_upper
+            else f"{diag.frontier_above:.0%} of the {estimator.name} frontier's points "
+            f"({diag.share_above:.1%} of all models)"
+        )
         notes.append(
-            f"{diag.share_above:.1%} of the models lie above the curve by more than "
-            f"{BEYOND_NOISE:g} noise sd: read it as a typical, not an upper, frontier"
+            f"{where} lie above the curve by more than {BEYOND_NOISE:g} noise sd (sd "
+            f"{diag.noise:.3f}): read it as a typical, not an upper, frontier"
         )
     p = len(family.names)
     plateau = diag.plateau
