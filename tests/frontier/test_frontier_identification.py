@@ -42,6 +42,11 @@ def test_no_saturation_gives_a_one_sided_interval_never_zero_width() -> None:
     assert r.extrapolation > 0.1
     at_best = float(r.predict(np.array([r.upstream_best]))[0])
     assert r.plateau_gap == pytest.approx(r.plateau - at_best)
+    # without saturation in the data, the lower bound is what the data reach (the curve at the
+    # best observed upstream score), not what the family's shape extrapolates beyond them
+    assert r.plateau_ci_low <= at_best
+    assert r.plateau_ci_low > at_best - 0.05
+    assert "what the data reach" in r.message
 
 
 def test_a_saturating_group_is_not_flagged_and_covers_its_plateau() -> None:

@@ -12,7 +12,7 @@ so that memory stays bounded for large groups.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -216,6 +216,8 @@ class GrownBootstrap:
         Monte Carlo standard errors of the endpoints (:func:`quantile_mc_se`).
     capped : bool
         Whether the growth stopped at ``bootstrap_max`` with an endpoint not yet stable.
+    levels : numpy.ndarray
+        The curve at the upstream score ``at`` of every successful refit (empty without it).
     """
 
     plateaus: Array
@@ -226,6 +228,7 @@ class GrownBootstrap:
     se_low: float
     se_high: float
     capped: bool
+    levels: Array = field(default_factory=lambda: np.zeros(0))
 
 
 def grow_bootstrap(
@@ -239,6 +242,7 @@ def grow_bootstrap(
     *,
     needed: tuple[bool, bool] | None = None,
     outer: tuple[float, float] | None = None,
+    at: float | None = None,
 ) -> GrownBootstrap:
     """Bootstrap the plateau, doubling the resamples until the endpoints are stable.
 
@@ -258,6 +262,8 @@ def grow_bootstrap(
     outer : tuple of float, optional
         Another interval this one is joined with: an endpoint more than three Monte Carlo
         standard errors inside it cannot become an end of the union and need not be stable.
+    at : float, optional
+        An upstream score at which the curve of every refit is also returned (``levels``).
 
     Returns
     -------
@@ -270,6 +276,7 @@ def grow_bootstrap(
     cap = max(start, int(settings.bootstrap_max))
     want = needed if needed is not None else (True, True)
     parts: list[Array] = []
+    level_parts: list[Array] = []
     drawn = 0
     failed = 0
     batch = start
@@ -277,6 +284,9 @@ def grow_bootstrap(
         indices = kernels.bootstrap_indices(len(x), batch, rng)
         fits = refit_resamples(family, estimator, x, y, settings, full, indices)
         parts.append(fits.plateau[fits.ok])
+        if at is not None:
+            theta = fits.theta[fits.ok][:, : len(family.names)]
+            level_parts.append(family.evaluate(np.array([at]), theta)[:, 0])
         drawn += batch
         failed += int((~fits.ok).sum())
         values = np.concatenate(parts)
@@ -303,4 +313,5 @@ def grow_bootstrap(
         se_low=se_low,
         se_high=se_high,
         capped=bool(unstable_low or unstable_high),
+        levels=np.concatenate(level_parts) if level_parts else np.zeros(0),
     )

@@ -512,7 +512,15 @@ def _interval(
     if use_boot:
         outer = (prof.low, prof.high) if prof is not None and settings.interval == "auto" else None
         boot = boot_mod.grow_bootstrap(
-            family, estimator, x, y, settings, estimator.bootstrap_fit(fit), rng, outer=outer
+            family,
+            estimator,
+            x,
+            y,
+            settings,
+            estimator.bootstrap_fit(fit),
+            rng,
+            outer=outer,
+            at=_best_upstream(family, x),
         )
     lows: list[tuple[float, float]] = []
     highs: list[tuple[float, float]] = []
@@ -567,11 +575,51 @@ def _interval(
     kind = "+".join(kinds)
     if prof is not None and prof.one_sided and "profile" in kinds and high >= prof.high:
         kind = "one_sided"
+    if base.not_saturating:
+        reached = _reached(family, fit, x, boot, settings.ci_level)
+        if reached[0] < low:
+            low, se_low = reached
+            notes.append(
+                f"the plateau's lower bound is {low:.3f}, what the data reach (the curve at the "
+                "best observed upstream score): without saturation in the data the family's "
+                "shape alone sets a higher one, which an extrapolation cannot support"
+            )
     if not (low <= plateau <= high):  # the estimate always lies in its interval
         low, high = min(low, plateau), max(high, plateau)
     return replace(
         base, low=low, high=high, kind=kind, se_low=se_low, se_high=se_high, notes=tuple(notes)
     )
+
+
+def _best_upstream(family: Family, x: Array) -> float:
+    """Return the best observed upstream score (the smallest loss, the largest accuracy)."""
+    return float(np.min(x) if family.upstream == "lower" else np.max(x))
+
+
+def _reached(
+    family: Family,
+    fit: CurveFit,
+    x: Array,
+    boot: boot_mod.GrownBootstrap | None,
+    level: float,
+) -> tuple[float, float]:
+    """Return the lowest plateau the data support without saturation, and its MC error.
+
+    A frontier rises with the upstream score, so its plateau is at least the curve's level at
+    the best observed upstream score; how much it rises beyond is what the family's shape
+    extrapolates, and data that do not reject "no saturation" do not support that. The level's
+    lower confidence limit is the bootstrap percentile (``(1 - level) / 2``) of the refits'
+    curves there, or the fitted curve's level without a bootstrap.
+    """
+    at = np.array([_best_upstream(family, x)])
+    point = float(family.evaluate(at, fit.values[: len(family.names)])[0])
+    levels = boot.levels if boot is not None else np.zeros(0)
+    levels = levels[np.isfinite(levels)]
+    if levels.size < 20:
+        return point, 0.0
+    q = (1.0 - level) / 2.0
+    low = float(np.quantile(levels, q))
+    return min(low, point), boot_mod.quantile_mc_se(levels, q)
 
 
 def fit_one(
