@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from transferscope.records import Record
 
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "powell", "nm")
 _STATUS_WARNINGS = (ConvergenceWarning, SingularMatrixWarning)
+#: ``warnings.catch_warnings`` swaps process-wide state: two contexts fitted at once in threads
+#: (a Dask worker's threads) would record each other's warnings, and a singular fit's warning
+#: would make another context's fit "boundary". The fits that read their warnings take turns.
+_WARNINGS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,7 +208,7 @@ def fit_slope_model(
     result: Any = None
     status, used = "failed", ""
     for optimizer in optimizers:
-        with warnings.catch_warnings(record=True) as caught:
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
             # statsmodels reports non-convergence, singular fits and its boundary heuristic as
             # ConvergenceWarning / SingularMatrixWarning; they become the status below
             warnings.simplefilter("always")
