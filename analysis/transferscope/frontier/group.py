@@ -521,6 +521,7 @@ def _interval(
             rng,
             outer=outer,
             at=_best_upstream(family, x),
+            low_at_level=bool(prof is not None and prof.bound_not_rejected),
         )
     lows: list[tuple[float, float]] = []
     highs: list[tuple[float, float]] = []
