@@ -103,3 +103,44 @@ def test_status_is_read_from_the_fit_not_from_warnings_of_other_threads(
     noisy = fit_slope_model(data, y="y", x="x", entity="method", group="task")
     assert clean.status == noisy.status == "ok"
     assert noisy.coef == clean.coef
+
+
+def test_a_fit_in_another_thread_does_not_leak_its_warnings(
+    lme4: tuple[pd.DataFrame, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two contexts fitted at once in a Dask worker's threads: the one whose fit warns that its
+    # random-effects covariance is singular must not make the other one "boundary". A warning
+    # goes to the recorder installed last, whichever thread installed it: here the singular
+    # fit warns while the other fit, started after it, is running
+    import threading
+
+    from statsmodels.regression.mixed_linear_model import MixedLM
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    data, _ = lme4
+    first_inside, second_inside = threading.Event(), threading.Event()
+    fit = MixedLM.fit
+
+    def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "singular":
+            first_inside.set()
+            second_inside.wait(timeout=1.0)  # unless the other fit has to wait for this one
+            warnings.warn("Random effects covariance is singular", ConvergenceWarning, stacklevel=2)
+        else:
+            second_inside.set()
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MixedLM, "fit", patched)
+    results = []
+    first = threading.Thread(
+        target=lambda: fit_slope_model(data, optimizers=("lbfgs",)), name="singular"
+    )
+    second = threading.Thread(
+        target=lambda: results.append(fit_slope_model(data, optimizers=("lbfgs",))), name="ok"
+    )
+    first.start()
+    assert first_inside.wait(timeout=10.0)
+    second.start()
+    first.join()
+    second.join()
+    assert results[0].status == "ok"

@@ -42,6 +42,11 @@ def test_no_saturation_gives_a_one_sided_interval_never_zero_width() -> None:
     assert r.extrapolation > 0.1
     at_best = float(r.predict(np.array([r.upstream_best]))[0])
     assert r.plateau_gap == pytest.approx(r.plateau - at_best)
+    # without saturation in the data, the lower bound is what the data reach (the curve at the
+    # best observed upstream score), not what the family's shape extrapolates beyond them
+    assert r.plateau_ci_low <= at_best
+    assert r.plateau_ci_low > at_best - 0.05
+    assert "what the data reach" in r.message
 
 
 def test_a_saturating_group_is_not_flagged_and_covers_its_plateau() -> None:
@@ -155,3 +160,43 @@ def test_cluster_likelihood_derivatives_match_finite_differences() -> None:
             )
             # exact in the scale parameters (the curve's own second derivatives are left out)
             np.testing.assert_allclose(hess[0, 3:, j], column[3:], rtol=1e-4, atol=1e-2)
+
+
+def test_profile_end_is_found_when_refits_beyond_it_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a refit that fails beyond the interval's end (a deviance of a million beside one of 1)
+    # must not pull the end towards the estimate: the bracket is narrowed until its deviances
+    # are close to the threshold (40 models: the old single refinement put the end at 0.7821
+    # instead of 0.7799)
+    from transferscope.frontier import profile as profile_mod
+    from transferscope.frontier.estimators import get_estimator
+    from transferscope.frontier.settings import FitSettings
+
+    x, y = _rising(n=40, seed=1, e_ir=0.2, top=0.98)
+    family, settings = get_family("abnar"), FitSettings()
+    estimator = get_estimator("pareto")
+    fit = estimator.fit(family, x, y, settings)
+    problem, m = estimator.likelihood(family, x, y, settings)
+
+    def interval() -> profile_mod.ProfileInterval:
+        return profile_mod.profile_interval(
+            family, problem, fit.theta, [fit.theta], 0.95, log_objective=m
+        )
+
+    reference = interval()
+    j = family.names.index("e_ir")
+    e_hat, e_end = float(fit.theta[j]), 1.0 - reference.low  # the low plateau's e_ir
+    cutoff = e_hat + 1.2 * (e_end - e_hat)
+    solve = kernels.solve
+
+    def failing(problem_: object, theta0: np.ndarray, **kwargs: object) -> kernels.SolveResult:
+        result = solve(problem_, theta0, **kwargs)  # type: ignore[arg-type]
+        held = getattr(problem_, "values", None)
+        if held is not None:
+            bad = held > cutoff
+            result.objective[bad] = 1e6 * (1.0 + np.abs(result.objective).max())
+        return result
+
+    monkeypatch.setattr(kernels, "solve", failing)
+    broken = interval()
+    assert broken.low == pytest.approx(reference.low, abs=2e-4)
+    assert broken.high == pytest.approx(reference.high, abs=2e-4)

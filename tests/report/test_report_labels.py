@@ -151,3 +151,21 @@ def test_auto_ranking_metric_is_chosen_per_source() -> None:
     body, md = _source_body(b, lambda *a: type("F", (), {"html": lambda s: ""})(), 0)
     assert "b: ranked by slope" in body[0] and "(ranked by slope)" in md[0]
     assert any("Chosen because no runs without pretraining" in x for x in body)
+
+
+def test_frontier_label_names_fallback_and_a_curve_below_the_models() -> None:
+    from transferscope.report.frontiers import frontier_label
+
+    row = {"frontier": "pareto", "requested_frontier": "stochastic"}
+    assert frontier_label(row) == "pareto frontier (fallback from stochastic)"
+    for flags in ("not_saturating,fallback,not_upper", ("fallback", "not_upper")):
+        assert frontier_label({**row, "flags": flags}) == (
+            "pareto frontier (fallback from stochastic), not upper: models above it"
+        )
+    # a flag whose name merely contains "not_upper" does not count; missing flags are none
+    assert frontier_label({"frontier": "stochastic", "flags": "was_not_upper_x"}) == (
+        "stochastic frontier"
+    )
+    assert frontier_label({"frontier": "stochastic", "flags": float("nan")}) == (
+        "stochastic frontier"
+    )

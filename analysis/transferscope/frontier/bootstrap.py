@@ -12,7 +12,7 @@ so that memory stays bounded for large groups.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -216,6 +216,8 @@ class GrownBootstrap:
         Monte Carlo standard errors of the endpoints (:func:`quantile_mc_se`).
     capped : bool
         Whether the growth stopped at ``bootstrap_max`` with an endpoint not yet stable.
+    levels : numpy.ndarray
+        The curve at the upstream score ``at`` of every successful refit (empty without it).
     """
 
     plateaus: Array
@@ -226,6 +228,26 @@ class GrownBootstrap:
     se_low: float
     se_high: float
     capped: bool
+    levels: Array = field(default_factory=lambda: np.zeros(0))
+
+
+#: Margin on the number of resamples projected to make an endpoint stable.
+GROWTH_MARGIN = 1.2
+
+
+def _more(drawn: int, tol: float, errors: list[float]) -> int:
+    """Resamples to add so that the unstable endpoints' Monte Carlo errors reach ``tol``.
+
+    A quantile's Monte Carlo error falls as ``1 / sqrt(B)``: an error ``se`` at ``B`` resamples
+    needs about ``B (se / tol)**2`` of them. The projection (with :data:`GROWTH_MARGIN`) is drawn
+    at once instead of doubling B, at least a quarter of ``B`` more and at most ``3 B`` more
+    (the error estimate is itself noisy); without a finite error, ``B`` more.
+    """
+    finite = [e for e in errors if math.isfinite(e)]
+    if len(finite) < len(errors) or not finite:
+        return drawn
+    need = drawn * (max(finite) / tol) ** 2 * GROWTH_MARGIN
+    return int(min(max(math.ceil(need) - drawn, math.ceil(drawn / 4)), 3 * drawn))
 
 
 def grow_bootstrap(
@@ -239,13 +261,16 @@ def grow_bootstrap(
     *,
     needed: tuple[bool, bool] | None = None,
     outer: tuple[float, float] | None = None,
+    at: float | None = None,
+    low_at_level: bool = False,
 ) -> GrownBootstrap:
-    """Bootstrap the plateau, doubling the resamples until the endpoints are stable.
+    """Bootstrap the plateau, adding resamples until the endpoints are stable.
 
-    Starts with ``settings.bootstrap`` resamples and doubles them (new resamples drawn from the
-    same generator, so the first B resamples are those a fixed B would draw) until 1.96 Monte
-    Carlo standard errors of each endpoint are at most ``settings.mc_tolerance``, or
-    ``settings.bootstrap_max`` resamples are reached.
+    Starts with ``settings.bootstrap`` resamples and adds as many as the unstable endpoints'
+    Monte Carlo errors project (:func:`_more`; new resamples drawn from the same generator and
+    joined to those already refitted) until 1.96 Monte Carlo standard errors of each endpoint
+    are at most ``settings.mc_tolerance``, or ``settings.bootstrap_max`` resamples are
+    reached.
 
     Parameters
     ----------
@@ -258,6 +283,12 @@ def grow_bootstrap(
     outer : tuple of float, optional
         Another interval this one is joined with: an endpoint more than three Monte Carlo
         standard errors inside it cannot become an end of the union and need not be stable.
+    at : float, optional
+        An upstream score at which the curve of every refit is also returned (``levels``).
+    low_at_level : bool
+        The interval's low end will be the lower percentile of ``levels`` wherever that lies
+        below the plateau's (data that show no saturation): then its Monte Carlo error, not the
+        plateau's, decides whether the low end is stable.
 
     Returns
     -------
@@ -270,6 +301,7 @@ def grow_bootstrap(
     cap = max(start, int(settings.bootstrap_max))
     want = needed if needed is not None else (True, True)
     parts: list[Array] = []
+    level_parts: list[Array] = []
     drawn = 0
     failed = 0
     batch = start
@@ -277,6 +309,9 @@ def grow_bootstrap(
         indices = kernels.bootstrap_indices(len(x), batch, rng)
         fits = refit_resamples(family, estimator, x, y, settings, full, indices)
         parts.append(fits.plateau[fits.ok])
+        if at is not None:
+            theta = fits.theta[fits.ok][:, : len(family.names)]
+            level_parts.append(family.evaluate(np.array([at]), theta)[:, 0])
         drawn += batch
         failed += int((~fits.ok).sum())
         values = np.concatenate(parts)
@@ -286,14 +321,23 @@ def grow_bootstrap(
         tol = settings.mc_tolerance / 1.96
         unstable_low = want[0] and not (se_low <= tol)
         unstable_high = want[1] and not (se_high <= tol)
+        err_low = se_low
         if outer is not None:
             if math.isfinite(outer[0]) and low - 3.0 * se_low > outer[0]:
                 unstable_low = False
             if math.isfinite(outer[1]) and high + 3.0 * se_high < outer[1]:
                 unstable_high = False
+        if low_at_level and level_parts:
+            reached = np.concatenate(level_parts)
+            reached = reached[np.isfinite(reached)]
+            if reached.size >= 20 and float(np.quantile(reached, alpha / 2.0)) < low:
+                err_low = quantile_mc_se(reached, alpha / 2.0)
+                unstable_low = want[0] and not (err_low <= tol)
         if not (unstable_low or unstable_high) or drawn >= cap:
             break
-        batch = min(drawn, cap - drawn)
+        batch = min(
+            _more(drawn, tol, [err_low] * unstable_low + [se_high] * unstable_high), cap - drawn
+        )
     return GrownBootstrap(
         plateaus=values,
         n_boot=drawn,
@@ -303,4 +347,5 @@ def grow_bootstrap(
         se_low=se_low,
         se_high=se_high,
         capped=bool(unstable_low or unstable_high),
+        levels=np.concatenate(level_parts) if level_parts else np.zeros(0),
     )

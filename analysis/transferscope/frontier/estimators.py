@@ -48,6 +48,36 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
 
 
+def difference_noise(x: Array, y: Array) -> float:
+    """Noise standard deviation of points about a smooth curve, without fitting the curve.
+
+    The pseudo-residuals of Gasser, Sroka and Jennen-Steinmetz (1986): each point's distance
+    from the straight line through its two neighbours (in order of ``x``), scaled so that its
+    variance is the noise variance when the curve is locally linear. It does not depend on a
+    fitted family, so a family that misses the points does not inflate it.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        The points (any order).
+
+    Returns
+    -------
+    float
+        The root mean square of the scaled pseudo-residuals; NaN with fewer than 3 points.
+    """
+    if len(x) < 3:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    span = xs[2:] - xs[:-2]
+    safe = np.where(span > 0, span, 1.0)
+    a = np.where(span > 0, (xs[2:] - xs[1:-1]) / safe, 0.5)  # weight of the left neighbour
+    b = 1.0 - a
+    resid = a * ys[:-2] + b * ys[2:] - ys[1:-1]
+    return float(np.sqrt(np.mean(resid * resid / (a * a + b * b + 1.0))))
+
+
 class Estimator:
     """How a frontier is estimated from a group's points; subclass and register to add one.
 
@@ -120,18 +150,25 @@ class Estimator:
         """
         return fit
 
-    def noise(self, fit: CurveFit) -> float:
-        """Return the noise standard deviation the fit estimates (NaN when it estimates none).
+    def noise(self, fit: CurveFit, x: Array, y: Array) -> float:
+        """Return the noise standard deviation of the fit (NaN when the estimator has none).
+
+        It judges which models lie above the curve "beyond noise", so it must not grow with
+        the curve's lack of fit: a curve that misses the frontier would otherwise make every
+        model lie within noise of it.
 
         Parameters
         ----------
         fit : CurveFit
             A fit of this estimator.
+        x, y : numpy.ndarray
+            All points of the group.
 
         Returns
         -------
         float
-            ``sigma_v`` for ``stochastic``; NaN otherwise.
+            ``sigma_v`` for ``stochastic``; for ``hull`` and ``pareto`` the difference-based
+            estimate of the frontier points' scatter (:func:`difference_noise`); NaN otherwise.
         """
         return float("nan")
 
@@ -331,9 +368,15 @@ class _PointFrontier(Estimator):
         xf, yf = x[mask], y[mask]
         return fit_least_squares(family, xf, yf, self.starting_point(family, xf, yf, start))
 
-    def noise(self, fit: CurveFit) -> float:
-        """Return the residual standard deviation of the frontier points about the curve."""
-        return float(fit.rmse)
+    def noise(self, fit: CurveFit, x: Array, y: Array) -> float:
+        """Return the scatter of the frontier points about a smooth line through their neighbours.
+
+        Not the residual standard deviation about the fitted curve: that one absorbs the
+        curve's lack of fit (a family that cannot follow the frontier has a large one, and
+        models far above the curve would then lie "within noise").
+        """
+        mask = self.select(x, y)
+        return difference_noise(x[mask], y[mask])
 
     def likelihood(
         self, family: Family, x: Array, y: Array, settings: FitSettings
@@ -509,7 +552,7 @@ class Stochastic(Estimator):
         """Return the half-normal model nested in a two-part fit; else the fit itself."""
         return fit.nested if fit.nested is not None else fit
 
-    def noise(self, fit: CurveFit) -> float:
+    def noise(self, fit: CurveFit, x: Array, y: Array) -> float:
         """``sigma_v``."""
         return float(fit.as_dict().get("sigma_v", float("nan")))
 

@@ -351,6 +351,7 @@ class Diagnosis:
 
     noise: float
     share_above: float
+    frontier_above: float
     n_above_plateau: int
     most_above_plateau: float
     wrong_skew: bool
@@ -358,18 +359,29 @@ class Diagnosis:
 
 
 def _diagnose(
-    family: Family, estimator: Estimator, fit: CurveFit, x: Array, y: Array, settings: FitSettings
+    family: Family,
+    estimator: Estimator,
+    fit: CurveFit,
+    x: Array,
+    y: Array,
+    settings: FitSettings,
+    mask: NDArray[np.bool_],
 ) -> Diagnosis:
     p = len(family.names)
     theta = fit.values[:p]
     plateau = float(family.plateau(*theta))
-    estimated = estimator.noise(fit)
+    estimated = estimator.noise(fit, x, y)
     noise = (
         max(estimated, settings.noise_floor) if math.isfinite(estimated) else settings.noise_floor
     )
     with np.errstate(all="ignore"):
         resid = y - family.evaluate(x, theta)
-    share = float(np.mean(resid > BEYOND_NOISE * noise)) if len(y) else math.nan
+    beyond = resid > BEYOND_NOISE * noise
+    share = float(np.mean(beyond)) if len(y) else math.nan
+    # the frontier's own points: a curve below the best models is no upper frontier even when
+    # they are few among many models far below it
+    on = beyond[mask] if mask.shape == beyond.shape else beyond
+    frontier_share = float(np.mean(on)) if on.size else math.nan
     above = y > plateau + BEYOND_NOISE * noise
     wrong = False
     if math.isfinite(estimated) and len(fit.values) > p + 1:
@@ -380,6 +392,7 @@ def _diagnose(
     return Diagnosis(
         noise=noise,
         share_above=share,
+        frontier_above=frontier_share,
         n_above_plateau=int(above.sum()),
         most_above_plateau=float(np.max(y - plateau)) if above.any() else 0.0,
         wrong_skew=wrong,
@@ -499,7 +512,16 @@ def _interval(
     if use_boot:
         outer = (prof.low, prof.high) if prof is not None and settings.interval == "auto" else None
         boot = boot_mod.grow_bootstrap(
-            family, estimator, x, y, settings, estimator.bootstrap_fit(fit), rng, outer=outer
+            family,
+            estimator,
+            x,
+            y,
+            settings,
+            estimator.bootstrap_fit(fit),
+            rng,
+            outer=outer,
+            at=_best_upstream(family, x),
+            low_at_level=bool(prof is not None and prof.bound_not_rejected),
         )
     lows: list[tuple[float, float]] = []
     highs: list[tuple[float, float]] = []
@@ -554,11 +576,51 @@ def _interval(
     kind = "+".join(kinds)
     if prof is not None and prof.one_sided and "profile" in kinds and high >= prof.high:
         kind = "one_sided"
+    if base.not_saturating:
+        reached = _reached(family, fit, x, boot, settings.ci_level)
+        if reached[0] < low:
+            low, se_low = reached
+            notes.append(
+                f"the plateau's lower bound is {low:.3f}, what the data reach (the curve at the "
+                "best observed upstream score): without saturation in the data the family's "
+                "shape alone sets a higher one, which an extrapolation cannot support"
+            )
     if not (low <= plateau <= high):  # the estimate always lies in its interval
         low, high = min(low, plateau), max(high, plateau)
     return replace(
         base, low=low, high=high, kind=kind, se_low=se_low, se_high=se_high, notes=tuple(notes)
     )
+
+
+def _best_upstream(family: Family, x: Array) -> float:
+    """Return the best observed upstream score (the smallest loss, the largest accuracy)."""
+    return float(np.min(x) if family.upstream == "lower" else np.max(x))
+
+
+def _reached(
+    family: Family,
+    fit: CurveFit,
+    x: Array,
+    boot: boot_mod.GrownBootstrap | None,
+    level: float,
+) -> tuple[float, float]:
+    """Return the lowest plateau the data support without saturation, and its MC error.
+
+    A frontier rises with the upstream score, so its plateau is at least the curve's level at
+    the best observed upstream score; how much it rises beyond is what the family's shape
+    extrapolates, and data that do not reject "no saturation" do not support that. The level's
+    lower confidence limit is the bootstrap percentile (``(1 - level) / 2``) of the refits'
+    curves there, or the fitted curve's level without a bootstrap.
+    """
+    at = np.array([_best_upstream(family, x)])
+    point = float(family.evaluate(at, fit.values[: len(family.names)])[0])
+    levels = boot.levels if boot is not None else np.zeros(0)
+    levels = levels[np.isfinite(levels)]
+    if levels.size < 20:
+        return point, 0.0
+    q = (1.0 - level) / 2.0
+    low = float(np.quantile(levels, q))
+    return min(low, point), boot_mod.quantile_mc_se(levels, q)
 
 
 def fit_one(
@@ -613,7 +675,7 @@ def fit_one(
     if isinstance(found, Failure):
         return unfitted(family, settings, x, y, found.status, found.message)
     fit, mask = found
-    diag = _diagnose(family, estimator, fit, x, y, settings)
+    diag = _diagnose(family, estimator, fit, x, y, settings, mask)
     fallback_reason = ""
     not_upper = diag.share_above > settings.above_tolerance
     if estimator.checked_upper and (diag.wrong_skew or not_upper):
@@ -630,7 +692,7 @@ def fit_one(
             if not isinstance(second, Failure):
                 fit, mask = second
                 estimator = other
-                diag = _diagnose(family, estimator, fit, x, y, settings)
+                diag = _diagnose(family, estimator, fit, x, y, settings, mask)
                 fallback_reason = reason
                 flags.append("fallback")
                 notes.append(
@@ -647,11 +709,18 @@ def fit_one(
         if diag.wrong_skew and not flags.count("fallback"):
             flags.append("wrong_skew")
     not_upper = diag.share_above > settings.above_tolerance
-    if not_upper and estimator.upper_frontier:
+    frontier_not_upper = diag.frontier_above > settings.above_tolerance
+    if (not_upper or frontier_not_upper) and estimator.upper_frontier:
         flags.append("not_upper")
+        where = (
+            f"{diag.share_above:.1%} of the models"
+            if not_upper
+            else f"{diag.frontier_above:.0%} of the {estimator.name} frontier's points "
+            f"({diag.share_above:.1%} of all models)"
+        )
         notes.append(
-            f"{diag.share_above:.1%} of the models lie above the curve by more than "
-            f"{BEYOND_NOISE:g} noise sd: read it as a typical, not an upper, frontier"
+            f"{where} lie above the curve by more than {BEYOND_NOISE:g} noise sd (sd "
+            f"{diag.noise:.3f}): read it as a typical, not an upper, frontier"
         )
     p = len(family.names)
     plateau = diag.plateau

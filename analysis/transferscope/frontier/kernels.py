@@ -721,8 +721,9 @@ class StochasticFrontier(_CurveProblem):
         if self.contamination > 0:
             self._log_regular = float(np.log1p(-self.contamination))
             self._log_outlier = float(np.log(self.contamination * OUTLIER_DENSITY))
-        self._last: tuple[Array, Array] | None = None
-        self._reuse: tuple[Array, Array] | None = None
+        # (eps, log Phi, contaminated log-density, regular share) of the last objective call
+        self._last: tuple[Array, Array, Array | None, Array | None] | None = None
+        self._reuse: tuple[Array, Array, Array | None, Array | None] | None = None
         low, high = SIGMA_BOUNDS
         self.lower = np.concatenate([family.lower, [max(noise_floor, low), low]])
         self.upper = np.concatenate([family.upper, [high, high]])
@@ -775,27 +776,33 @@ class StochasticFrontier(_CurveProblem):
         sv = theta[:, self.p : self.p + 1]
         su = theta[:, self.p + 1 : self.p + 2]
         ll, log_cdf = _loglik_parts(eps, sv, su, self.inefficiency)
-        self._last = (eps, log_cdf)
+        mixed = regular = None
         if self.contamination > 0:
-            ll = self._mix(ll)[0]
+            mixed, regular = self._mix(ll)
+            ll = mixed
+        self._last = (eps, log_cdf, mixed, regular)
         return np.asarray(-np.einsum("bn,bn->b", np.broadcast_to(w, ll.shape), ll), np.float64)
 
     def accept(self, mask: BoolArray) -> None:
         """Keep residuals of the rows ``mask`` of the last objective call for :meth:`derivatives`.
 
         :func:`solve` calls it before asking for the derivatives at accepted trial points, which
-        saves evaluating the curve and ``log Phi`` again.
+        saves evaluating the curve, ``log Phi`` and the contaminated density again.
         """
         if self._last is not None:
-            eps, log_cdf = self._last
-            self._reuse = (eps[mask], log_cdf[mask])
+            self._reuse = tuple(  # type: ignore[assignment]
+                None if part is None else part[mask] for part in self._last
+            )
 
     def derivatives(self, theta: Array, rows: IntArray) -> tuple[Array, Array, Array]:
         """Negative log-likelihood, its gradient and Hessian (see :func:`sfa_derivatives`)."""
         x, y, w = self._data(rows)
         log_cdf: Array | None = None
+        known: tuple[Array, Array] | None = None
         if self._reuse is not None and self._reuse[0].shape[0] == theta.shape[0]:
-            eps, log_cdf = self._reuse
+            eps, log_cdf, mixed_known, regular_known = self._reuse
+            if mixed_known is not None and regular_known is not None:
+                known = (mixed_known, regular_known)
         else:
             eps = y - self._curve(x, theta)
         self._reuse = None
@@ -806,8 +813,10 @@ class StochasticFrontier(_CurveProblem):
         if self.contamination > 0:
             # the contaminated likelihood's gradient is the plain one weighted by each
             # observation's posterior probability of being regular
-            ll, log_cdf = _loglik_parts(eps, sv, su, self.inefficiency)
-            mixed, regular = self._mix(ll)
+            if known is None:
+                ll, log_cdf = _loglik_parts(eps, sv, su, self.inefficiency)
+                known = self._mix(ll)
+            mixed, regular = known
             mixed_objective = -np.einsum("bn,bn->b", np.broadcast_to(w, mixed.shape), mixed)
             w = np.broadcast_to(w, regular.shape) * regular
         curve_hessian = None

@@ -38,6 +38,12 @@ Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
 
+#: Rounds of narrowing a crossing's bracket whose deviances are far from the threshold.
+REFINE_ROUNDS = 8
+#: Signed-root deviances within this of the threshold's root interpolate linearly.
+CLOSE = 0.25
+
+
 class Fixed:
     """A batched problem with one parameter held at a given value per row.
 
@@ -301,6 +307,7 @@ def profile_interval(
         frac = (target - r_in) / max(r_out - r_in, 1e-12)
         return inner + min(max(frac, 0.0), 1.0) * (outer - inner)
 
+    final: dict[int, tuple[float, float, float, float]] = {}
     if brackets:
         # one batch refines every crossing: the interpolated point and two beside it
         trials = {}
@@ -323,9 +330,37 @@ def profile_interval(
             allp, alld = allp[order], alld[order]
             k = int(np.argmax(alld > two_sided))
             k = max(k, 1)
-            ends[side] = cross(
-                float(allp[k - 1]), float(alld[k - 1]), float(allp[k]), float(alld[k])
-            )
+            final[side] = (float(allp[k - 1]), float(alld[k - 1]), float(allp[k]), float(alld[k]))
+            ends[side] = cross(*final[side])
+        # the interpolation is trusted only between deviances close to the threshold: a refit
+        # that fails further out (a deviance of thousands beside one of 1) would put the end
+        # next to the inner point, an interval too narrow. Such brackets are narrowed, by the
+        # interpolated point where it lies inside the bracket's middle, else by bisection.
+        for _ in range(REFINE_ROUNDS):
+            live = {
+                side: b
+                for side, b in final.items()
+                if abs(b[2] - b[0]) > 1e-7 * max(1.0, abs(b[0]))
+                and not (
+                    math.sqrt(max(b[3], 0.0)) - target <= CLOSE
+                    and target - math.sqrt(max(b[1], 0.0)) <= CLOSE
+                )
+            }
+            if not live:
+                break
+            trial: dict[int, float] = {}
+            for side, (inner, d_in, outer, d_out) in live.items():
+                guess = cross(inner, d_in, outer, d_out)
+                frac = (guess - inner) / (outer - inner)
+                trial[side] = guess if 0.1 <= frac <= 0.9 else 0.5 * (inner + outer)
+            d_new = deviance(np.array(list(trial.values())))
+            for (side, point), d_point in zip(trial.items(), d_new, strict=True):
+                inner, d_in, outer, d_out = final[side]
+                if d_point <= two_sided:
+                    final[side] = (point, float(d_point), outer, d_out)
+                else:
+                    final[side] = (inner, d_in, point, float(d_point))
+                ends[side] = cross(*final[side])
     # is the bound where the plateau is largest (e.g. e_ir = 0) inside the confidence set?
     plateaus = plateau_at(np.array([ends[-1], ends[1]]))
     top_side = -1 if plateaus[0] >= plateaus[1] else 1

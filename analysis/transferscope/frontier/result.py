@@ -121,12 +121,13 @@ class FrontierResult(Record):
         its plateau only beyond the best observed upstream score), ``on_bound`` (a curve
         parameter ended on its bound), ``wrong_skew`` (the stochastic frontier found no
         shortfall below the curve), ``fallback`` (the estimator asked for gave no upper frontier
-        and ``settings.fallback`` was used), ``not_upper`` (more than ``above_tolerance`` of the
-        models lie above the curve beyond noise), ``above_plateau`` (some models lie above the
-        plateau beyond noise), ``mc_capped`` (the bootstrap stopped at ``bootstrap_max`` before
-        its endpoints were stable), ``clipped`` (upstream scores of 0 or 1 clipped for a
-        logit/probit), ``flipped`` (a lower-is-better metric in [0, 1] fitted as 1 - score),
-        ``metric_assumed`` (a metric not in the registry, assumed higher-is-better).
+        and ``settings.fallback`` was used), ``not_upper`` (more than ``above_tolerance`` of
+        the models, or of the frontier points, lie above the curve beyond noise),
+        ``above_plateau`` (some models lie above the plateau beyond noise), ``mc_capped``
+        (the bootstrap stopped at ``bootstrap_max`` before its endpoints were stable),
+        ``clipped`` (upstream scores of 0 or 1 clipped for a logit/probit), ``flipped`` (a
+        lower-is-better metric in [0, 1] fitted as 1 - score), ``metric_assumed`` (a metric
+        not in the registry, assumed higher-is-better).
     n_points : int
         Runs with both scores in the group.
     n_frontier : int
@@ -164,8 +165,10 @@ class FrontierResult(Record):
     share_above : float
         Share of models above the curve by more than three times ``noise_sd``.
     noise_sd : float
-        The noise standard deviation used to judge "beyond noise": the stochastic frontier's
-        ``sigma_v`` (at least ``noise_floor``), else ``noise_floor``.
+        The noise standard deviation used to judge "beyond noise" (at least ``noise_floor``):
+        the stochastic frontier's ``sigma_v``; for ``hull`` and ``pareto`` the scatter of the
+        frontier points about their neighbours (not about the curve, which would count its
+        lack of fit as noise); else ``noise_floor``.
     aicc, rmse : float
         Fit statistics.
     backtest_mae : float

@@ -86,7 +86,7 @@ class FitSettings(Record):
         Largest share of models above an upper frontier by more than three noise standard
         deviations.
     bootstrap_max : int
-        Largest number of resamples: from ``bootstrap``, the resamples are doubled until both
+        Largest number of resamples: from ``bootstrap``, resamples are added until both
         interval endpoints are stable to ``mc_tolerance`` or this cap is reached (equal to
         ``bootstrap`` or below it: a fixed number).
     mc_tolerance : float

@@ -379,6 +379,10 @@ def _numeric_hessian(
     return np.asarray(0.5 * (out + out.T), dtype=np.float64)
 
 
+#: Restarts of the two-part frontier's maximization from its best solution (fresh damping).
+POLISH_ROUNDS: Final[int] = 5
+
+
 def fit_cluster(
     family: Family,
     x: Array,
@@ -452,8 +456,20 @@ def fit_cluster(
     score = np.where(found.converged & np.isfinite(found.objective), found.objective, np.inf)
     best = int(np.argmin(score))
     phi = found.theta[best]
-    ok = bool(np.isfinite(score[best]))
     row = np.zeros(1, dtype=np.intp)
+    for _ in range(POLISH_ROUNDS):
+        # the damped steps can stop in a narrow valley of the mixture's likelihood, where one
+        # step gains less than ftol, far from its maximum (MMLU high_school_physics: 236
+        # log-likelihood units short); a restart with fresh damping goes on from there
+        if not np.isfinite(score[best]):
+            break
+        again = kernels.solve(problem, phi[None, :], max_iter=1000, ftol=1e-10, xtol=1e-8)
+        gain = float(score[best] - again.objective[0])
+        if not (again.converged[0] and gain > 1e-9 * max(abs(float(score[best])), 1.0)):
+            break
+        phi = again.theta[0]
+        score[best] = again.objective[0]
+    ok = bool(np.isfinite(score[best]))
 
     def gradient(v: Array) -> Array:
         return problem.derivatives(v[None, :], row)[1][0]
@@ -472,7 +488,7 @@ def fit_cluster(
     message = "" if ok else "the likelihood maximization did not converge"
     alternative = None
     others = [i for i in np.argsort(score) if i != best and np.isfinite(score[i])]
-    if others and kernels.distinct(found.theta[[best]], found.theta[[others[0]]])[0]:
+    if others and kernels.distinct(phi[None, :], found.theta[[others[0]]])[0]:
         alternative = found.theta[others[0]]
     return CurveFit(
         names, phi.copy(), se, ok, message, n, p + 4, -obj, rmse, phi, alternative, simple

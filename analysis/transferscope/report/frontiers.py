@@ -139,13 +139,19 @@ def frontier_label(row: Any) -> str:
     Returns
     -------
     str
-        ``"stochastic frontier"`` or ``"pareto frontier (fallback from stochastic)"``.
+        ``"stochastic frontier"`` or ``"pareto frontier (fallback from stochastic)"``; with
+        the flag ``not_upper``, ``", not upper: models above it"`` is added.
     """
     used = str(row.get("frontier"))
     asked = row.get("requested_frontier")
+    label = f"{used} frontier"
     if not H._missing(asked) and asked and str(asked) != used:
-        return f"{used} frontier (fallback from {asked})"
-    return f"{used} frontier"
+        label = f"{used} frontier (fallback from {asked})"
+    flags = row.get("flags")
+    names = flags if isinstance(flags, list | tuple) else str(flags or "").split(",")
+    if not H._missing(flags) and "not_upper" in names:
+        label += ", not upper: models above it"
+    return label
 
 
 def stored_settings(row: Any) -> FitSettings | None:
@@ -608,7 +614,11 @@ def frontier_result_chart(
     )
     if title is None:
         used = frontier_label(
-            {"frontier": main.frontier, "requested_frontier": main.requested_frontier}
+            {
+                "frontier": main.frontier,
+                "requested_frontier": main.requested_frontier,
+                "flags": main.flags,
+            }
         )
         ci = interval_text(
             main.plateau_ci_low, main.plateau_ci_high, main.ci_level, main.interval_kind
