@@ -54,3 +54,19 @@ def test_no_section_without_two_tasks() -> None:
     runs = _runs()
     one_task = runs[runs["task"] == runs["task"].iloc[0]]
     assert transfer_section(one_task, _Collect(), bootstrap=0) is None
+
+
+def test_level_panels_keep_the_tasks_where_levels_differ_most() -> None:
+    from transferscope.report.transfer import _spread_tasks
+
+    rows = [
+        {"task": f"t{i:02d}", "level": level, "mean_residual": (i / 100) * (level == "b")}
+        for i in range(30)
+        for level in ("a", "b")
+    ]
+    levels = pd.DataFrame(rows)
+    kept, note = _spread_tasks(levels, 24)
+    assert sorted(kept["task"].unique()) == [f"t{i:02d}" for i in range(6, 30)]
+    assert note == " (the 24 of 30 tasks where the levels differ most)"
+    same, none = _spread_tasks(levels, 30)
+    assert len(same) == 60 and none == ""

@@ -85,7 +85,7 @@ def residual_level_chart(
         data=data,
     ).properties(width=170, height=max(40, 15 * len(order)))  # fmt: skip
     return layer.facet(
-        facet=alt.Facet("task:N", title=None, header=alt.Header(labelFontSize=11)),
+        facet=alt.Facet("task:N", title=None, header=alt.Header(labelFontSize=11, labelLimit=165)),
         columns=columns,
     ).properties(title=_title(title))
 
@@ -220,6 +220,16 @@ def consistency_chart(consistency: pd.DataFrame, pairs: pd.DataFrame, *, title: 
     return alt.hconcat(icc, matrix).properties(title=_title(title))
 
 
+def _spread_tasks(levels: pd.DataFrame, n: int) -> tuple[pd.DataFrame, str]:
+    """Keep the ``n`` tasks whose levels differ most (all when there are no more than ``n``)."""
+    spread = levels.groupby("task")["mean_residual"].agg(lambda v: v.max() - v.min())
+    if len(spread) <= n:
+        return levels, ""
+    keep = spread.sort_values(ascending=False, kind="stable").index[:n]
+    note = f" (the {n} of {len(spread)} tasks where the levels differ most)"
+    return levels[levels["task"].isin(keep)], note
+
+
 def _is_loss(part: pd.DataFrame) -> bool:
     if "upstream_metric" not in part or part["upstream_metric"].dropna().empty:
         return False
@@ -332,6 +342,7 @@ def transfer_section(
                 col = result.levels[c]
                 lv_mask &= col.isna() if pd.isna(v) else col.eq(v).fillna(False)
             levels = result.levels[lv_mask]
+            levels, which = _spread_tasks(levels, MAX_TASKS)
             if levels["level"].nunique() >= 2:
                 fig = add(
                     f"transfer-levels-{n:02d}",
@@ -340,7 +351,8 @@ def transfer_section(
                         title=f"Residual by {moderator}: {label}",
                         axis=str(part["axes"].iloc[0]),
                     ),
-                    f"Mean residual of each {moderator} level, a panel per task (points) with its "
+                    f"Mean residual of each {moderator} level, a panel per task{which} "
+                    "(points) with its "
                     f"{round(100 * float(levels['ci_level'].iloc[0]))}% interval (bars; the "
                     "spread of the level's models and the baseline's uncertainty). Right of the "
                     "dashed line: above the baseline.",
