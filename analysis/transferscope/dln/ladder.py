@@ -139,6 +139,66 @@ def _check(name: str, value: int, low: int) -> None:
         raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+@dataclass(frozen=True)
+class LadderDesign:
+    """The checked inputs of a ladder: tasks, methods, pretraining sizes and shots."""
+
+    tasks: list[TaskSpec]
+    settings: list[InitSetting]
+    sizes: list[int]
+    shots: list[int]
+
+
+def ladder_design(
+    *,
+    checkpoints: int,
+    tasks: int | Sequence[TaskSpec],
+    dim: int,
+    shots: Sequence[int] | None,
+    methods: Sequence[InitSetting] | None,
+    rho_pt: float,
+    pretrain_sizes: Sequence[int] | None,
+) -> LadderDesign:
+    """Check a ladder's inputs and fill in the defaults (shared by the simulator and the theory).
+
+    Parameters
+    ----------
+    checkpoints, tasks, dim, shots, methods, rho_pt, pretrain_sizes
+        As for :func:`simulate_ladder`.
+
+    Returns
+    -------
+    LadderDesign
+        Tasks (the default ones for a count), methods, pretraining sizes and shots as ints.
+
+    Raises
+    ------
+    InputError
+        For counts below their minimum, no or repeated methods, or sizes below 1.
+    """
+    _check("checkpoints", checkpoints, 1)
+    _check("dim", dim, 10)
+    if isinstance(tasks, int | np.integer):
+        _check("tasks", tasks, 1)
+        task_list = default_tasks(rho_pt, int(tasks))
+    else:
+        task_list = list(tasks)
+    settings = list(DEFAULT_METHODS if methods is None else methods)
+    if not settings:
+        raise InputError("at least one method is needed")
+    if len({s.name for s in settings}) != len(settings):
+        raise InputError("method names must be unique")
+    sizes = (
+        [int(n) for n in pretrain_sizes]
+        if pretrain_sizes is not None
+        else default_pretrain_sizes(int(dim), checkpoints)
+    )
+    shot_list = [int(n) for n in shots] if shots is not None else [dim // 5, dim // 2]
+    if any(n < 1 for n in shot_list) or any(n < 1 for n in sizes):
+        raise InputError("shots and pretraining sizes must be >= 1")
+    return LadderDesign(task_list, settings, sizes, shot_list)
+
+
 def simulate_ladder(
     *,
     checkpoints: int = 6,
@@ -197,24 +257,15 @@ def simulate_ladder(
         convergence). Scratch rows (pretrained = false)
         repeat the same baseline under every method name, so that each method finds its baseline.
     """
-    _check("checkpoints", checkpoints, 1)
     _check("seeds", seeds, 1)
-    _check("dim", dim, 10)
     check_seed(seed)
-    task_list = default_tasks(rho_pt, _as_count(tasks)) if isinstance(tasks, int) else list(tasks)
-    settings = list(DEFAULT_METHODS if methods is None else methods)
-    if not settings:
-        raise InputError("at least one method is needed")
-    if len({s.name for s in settings}) != len(settings):
-        raise InputError("method names must be unique")
-    sizes = (
-        list(pretrain_sizes)
-        if pretrain_sizes is not None
-        else default_pretrain_sizes(dim, checkpoints)
-    )
-    shot_list = list(shots) if shots is not None else [dim // 5, dim // 2]
-    if any(int(n) < 1 for n in shot_list) or any(int(n) < 1 for n in sizes):
-        raise InputError("shots and pretraining sizes must be >= 1")
+    design = ladder_design(
+        checkpoints=checkpoints, tasks=tasks, dim=dim, shots=shots, methods=methods,
+        rho_pt=rho_pt, pretrain_sizes=pretrain_sizes,
+    )  # fmt: skip
+    task_list, settings, sizes, shot_list = (
+        design.tasks, design.settings, design.sizes, design.shots
+    )  # fmt: skip
     regimes = {s.name: s.regime().regime for s in settings}
     base = {
         "upstream_task": UPSTREAM_TASK,
@@ -307,11 +358,6 @@ def simulate_ladder(
     for col in ("upstream_score", "downstream_score", "downstream_stderr"):
         frame[col] = frame[col].astype(float)
     return frame
-
-
-def _as_count(tasks: int) -> int:
-    _check("tasks", tasks, 1)
-    return int(tasks)
 
 
 def generalization_curves(

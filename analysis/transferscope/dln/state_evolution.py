@@ -527,21 +527,28 @@ class StateEvolution(Record):
         """Return one line: alpha, status and the normalized error."""
         return f"alpha {self.alpha:g}: {self.status}, gen_error {self.gen_error:.6g}"
 
+    @classmethod
+    def failed(cls, alpha: float, status: str, message: str) -> StateEvolution:
+        """Make the result of a solve that found no solution (NaN statistics).
 
-def _failed(alpha: float, status: str, message: str) -> StateEvolution:
-    return StateEvolution(
-        alpha=alpha,
-        status=status,
-        message=message,
-        tau=math.nan,
-        theta=math.nan,
-        excess_error=math.nan,
-        gen_error=math.nan,
-        sd_scale=math.nan,
-        residual=math.nan,
-        quadrature_error=math.nan,
-        iterations=0,
-    )
+        Parameters
+        ----------
+        alpha : float
+            Samples per dimension.
+        status : str
+            ``no_solution`` or ``did_not_converge``.
+        message : str
+            Why.
+
+        Returns
+        -------
+        StateEvolution
+            With NaN statistics and no iterations.
+        """
+        nan = math.nan
+        return cls(alpha=alpha, status=status, message=message, tau=nan, theta=nan,
+                   excess_error=nan, gen_error=nan, sd_scale=nan, residual=nan,
+                   quadrature_error=nan, iterations=0)  # fmt: skip
 
 
 def solve_state_evolution(
@@ -582,13 +589,17 @@ def solve_state_evolution(
     """
     m2 = law.second_moment
     if not (alpha > 0 and math.isfinite(alpha)):
-        return _failed(float(alpha), "no_solution", f"alpha must be > 0, got {alpha}")
+        return StateEvolution.failed(float(alpha), "no_solution", f"alpha must be > 0, got {alpha}")
     if m2 <= 0:
-        return _failed(alpha, "no_solution", "the teacher is zero: the error is undefined")
+        return StateEvolution.failed(
+            alpha, "no_solution", "the teacher is zero: the error is undefined"
+        )
     if alpha >= 1.0:
         if alpha == 1.0:
             if noise_var > 0:
-                return _failed(alpha, "no_solution", "the error diverges at alpha = 1 with noise")
+                return StateEvolution.failed(
+                    alpha, "no_solution", "the error diverges at alpha = 1 with noise"
+                )
             excess = 0.0
             tau = 0.0
         else:
@@ -773,7 +784,9 @@ def _nested(law: CoordinateLaw, alpha: float, s2: float, tol: float, q: _Quad) -
             h_hi = h(hi)
         h_lo = h(lo)
         if h_hi >= 0:
-            return _failed(alpha, "no_solution", "(E1) keeps its sign up to a large tau")
+            return StateEvolution.failed(
+                alpha, "no_solution", "(E1) keeps its sign up to a large tau"
+            )
         if h_lo <= 0:
             tau = math.exp(lo)
             sol = _result(law, alpha, s2, tau, theta_of(tau), count[0], "exact recovery", q)
@@ -782,7 +795,7 @@ def _nested(law: CoordinateLaw, alpha: float, s2: float, tol: float, q: _Quad) -
         tau = math.exp(lt)
         sol = _result(law, alpha, s2, tau, theta_of(tau), count[0], "bracketing", q)
     except _NoBracket as exc:
-        return _failed(alpha, "no_solution", str(exc))
+        return StateEvolution.failed(alpha, "no_solution", str(exc))
     if not sol.residual <= max(tol, 1e-8):
         return dataclasses.replace(
             sol, status="did_not_converge", message="residual above tolerance"

@@ -512,16 +512,4 @@ def theory_curves(
 
 
 def _no_pretraining(alpha: float, pre: PretrainedLaw) -> StateEvolution:
-    return StateEvolution(
-        alpha=alpha,
-        status="no_solution",
-        message=f"no pretrained law: {pre.message}",
-        tau=math.nan,
-        theta=math.nan,
-        excess_error=math.nan,
-        gen_error=math.nan,
-        sd_scale=math.nan,
-        residual=math.nan,
-        quadrature_error=math.nan,
-        iterations=0,
-    )
+    return StateEvolution.failed(alpha, "no_solution", f"no pretrained law: {pre.message}")

@@ -21,15 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from transferscope.dln.data import TaskSpec, default_tasks
+from transferscope.dln.data import TaskSpec
 from transferscope.dln.ladder import (
     ARCHITECTURE,
     SCORE_METRIC,
     UPSTREAM_TASK,
-    default_pretrain_sizes,
+    ladder_design,
 )
 from transferscope.dln.methods import (
-    DEFAULT_METHODS,
     SCRATCH,
     InitSetting,
     ScratchSetting,
@@ -43,7 +42,6 @@ from transferscope.dln.theory import (
     scratch_law,
     solve_curve,
 )
-from transferscope.errors import InputError
 from transferscope.schema import INPUT_COLUMNS
 
 __all__ = ["theory_ladder"]
@@ -53,12 +51,6 @@ _OK = ("ok", "least_squares")
 
 def _score(error: float) -> float:
     return float(np.clip(1.0 - error, 0.0, 1.0))
-
-
-def _check_int(name: str, value: object, low: int) -> int:
-    if not isinstance(value, int | np.integer) or int(value) < low:
-        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def theory_ladder(
@@ -115,26 +107,14 @@ def theory_ladder(
         error, status, tau, theta). Rows whose state evolution has no solution are left out,
         with a warning.
     """
-    _check_int("checkpoints", checkpoints, 1)
-    dim = _check_int("dim", dim, 10)
-    task_list = (
-        default_tasks(rho_pt, _check_int("tasks", tasks, 1))
-        if isinstance(tasks, int | np.integer)
-        else list(tasks)
-    )
-    settings = list(DEFAULT_METHODS if methods is None else methods)
-    if not settings:
-        raise InputError("at least one method is needed")
-    if len({s.name for s in settings}) != len(settings):
-        raise InputError("method names must be unique")
-    sizes = (
-        [int(n) for n in pretrain_sizes]
-        if pretrain_sizes is not None
-        else default_pretrain_sizes(dim, checkpoints)
-    )
-    shot_list = [int(n) for n in shots] if shots is not None else [dim // 5, dim // 2]
-    if any(n < 1 for n in shot_list) or any(n < 1 for n in sizes):
-        raise InputError("shots and pretraining sizes must be >= 1")
+    design = ladder_design(
+        checkpoints=checkpoints, tasks=tasks, dim=dim, shots=shots, methods=methods,
+        rho_pt=rho_pt, pretrain_sizes=pretrain_sizes,
+    )  # fmt: skip
+    dim = int(dim)
+    task_list, settings, sizes, shot_list = (
+        design.tasks, design.settings, design.sizes, design.shots
+    )  # fmt: skip
     alphas = [n / dim for n in shot_list]
     regimes = {s.name: s.regime().regime for s in settings}
     base = {
