@@ -732,7 +732,7 @@ def fit_one(
     notes.extend(interval.notes)
     # identification: how far the plateau is read beyond the data
     loss = family.upstream == "lower"
-    best_up = float(np.min(x) if loss else np.max(x))
+    best_up = _best_upstream(family, x)
     sat = saturation_point(family, fit.values[:p], settings.delta, float(np.max(x)))
     extrapolation = (best_up - sat) if loss else (sat - best_up)
     gap = float(plateau - family.evaluate(np.array([best_up]), fit.values[:p])[0])
@@ -795,8 +795,7 @@ def fit_one(
                 f"{clipped} upstream score(s) of 0 or 1 clipped to [{edge:g}, 1 - {edge:g}] "
                 "for the transform"
             )
-    order = {f: i for i, f in enumerate(FLAGS)}
-    flags = sorted(dict.fromkeys(flags), key=lambda f: order.get(f, len(order)))
+    flags = _ordered(flags)
     return FrontierResult(
         family=family.family_name,
         frontier=estimator.name,
@@ -841,14 +840,19 @@ def fit_one(
     )
 
 
+def _ordered(flags: Sequence[str]) -> list[str]:
+    """Return the flags without repeats, in the order of :data:`FLAGS` (unknown ones last)."""
+    order = {f: i for i, f in enumerate(FLAGS)}
+    return sorted(dict.fromkeys(flags), key=lambda f: order.get(f, len(order)))
+
+
 def _with_orientation(
     result: FrontierResult, flags: Sequence[str], notes: Sequence[str]
 ) -> FrontierResult:
     """Add the orientation's flags (``flipped``, ``metric_assumed``) and notes to an ok fit."""
     if result.status != "ok" or not (flags or notes):
         return result
-    order = {f: i for i, f in enumerate(FLAGS)}
-    merged = sorted(dict.fromkeys((*result.flags, *flags)), key=lambda f: order.get(f, len(order)))
+    merged = _ordered([*result.flags, *flags])
     own = result.message.removeprefix("note: ")
     text = "; ".join([*notes, own] if own else list(notes))
     return replace(result, flags=tuple(merged), message="note: " + text if text else "")
