@@ -7,6 +7,7 @@ measured by benchmarks/calibration.py.
 from __future__ import annotations
 
 import math
+from itertools import product
 
 import numpy as np
 import pytest
@@ -138,14 +139,16 @@ def test_an_outlier_above_the_frontier_does_not_pull_it() -> None:
 
 
 def test_cluster_likelihood_derivatives_match_finite_differences() -> None:
+    # both tails of the two-part shortfall (half-normal and exponential), with and without
+    # contamination
     family = get_family("abnar")
     x, y = _rising(n=80, seed=8, e_ir=0.1, top=0.95)
     y[3] += 0.08
     theta = np.array([[0.8, 1.3, 0.11, 0.004, 0.05, 0.003, 0.3]])
     row = np.zeros(1, dtype=np.intp)
-    for contamination in (0.0, 0.01):
+    for contamination, tail in product((0.0, 0.01), kernels.TAILS):
         problem = kernels.ClusterFrontier(
-            family, x[None], y[None], np.ones((1, len(x))), 1e-3, contamination
+            family, x[None], y[None], np.ones((1, len(x))), 1e-3, contamination, tail
         )
         _, grad, hess = problem.derivatives(theta, row)
         for j in range(theta.shape[1]):

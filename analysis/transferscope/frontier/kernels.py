@@ -32,7 +32,7 @@ from transferscope.frontier.families import Family, central_jacobian
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
-Inefficiency = Literal["half_normal", "exponential", "cluster"]
+Inefficiency = Literal["half_normal", "exponential", "cluster", "cluster_exponential"]
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: Bounds of the noise and inefficiency scales of the stochastic frontier (accuracy units).
@@ -631,10 +631,11 @@ def mean_shortfall(scales: Array, inefficiency: Inefficiency) -> Array:
     Parameters
     ----------
     scales : numpy.ndarray
-        The parameters after the curve's: ``(sigma_v, sigma_u)``, or for ``"cluster"``
-        ``(sigma_v, sigma_u, sigma_c, pi_c)``; shape ``(m,)`` or ``(k, m)``.
-    inefficiency : {"half_normal", "exponential", "cluster"}
-        The shortfall distribution.
+        The parameters after the curve's: ``(sigma_v, sigma_u)``, or for the two-part
+        shortfalls ``(sigma_v, sigma_u, sigma_c, pi_c)``; shape ``(m,)`` or ``(k, m)``.
+    inefficiency : {"half_normal", "exponential", "cluster", "cluster_exponential"}
+        The shortfall distribution (``"cluster_exponential"``: the two-part shortfall with an
+        exponential tail).
 
     Returns
     -------
@@ -642,11 +643,10 @@ def mean_shortfall(scales: Array, inefficiency: Inefficiency) -> Array:
         The mean of ``u``.
     """
     s = np.asarray(scales, dtype=np.float64)
-    if inefficiency == "cluster":
+    if inefficiency in ("cluster", "cluster_exponential"):
         su, sc, share = s[..., 1], s[..., 2], s[..., 3]
-        return np.asarray(
-            np.sqrt(2.0 / np.pi) * (share * sc + (1.0 - share) * su), dtype=np.float64
-        )
+        tail = mean_inefficiency(su, "half_normal" if inefficiency == "cluster" else "exponential")
+        return np.asarray(np.sqrt(2.0 / np.pi) * share * sc + (1.0 - share) * tail, np.float64)
     return mean_inefficiency(s[..., 1], inefficiency)
 
 
@@ -889,11 +889,40 @@ def _half_normal_scores(
     )
 
 
+def _exponential_scores(
+    eps: Array, sigma_v: Array, sigma_s: Array
+) -> tuple[Array, Array, Array, Array]:
+    """Per-observation log-density of the exponential frontier and its derivatives.
+
+    As :func:`_half_normal_scores`, for ``u`` exponential with mean ``sigma_s``:
+    ``ll = -log s + v^2 / (2 s^2) + eps / s + log Phi(b)`` with ``b = -eps / v - v / s``.
+    """
+    with np.errstate(all="ignore"):
+        b = -eps / sigma_v - sigma_v / sigma_s
+        log_cdf, m, _ = _mills(b)
+        r = sigma_v / sigma_s
+        ll = -np.log(sigma_s) + 0.5 * r * r + eps / sigma_s + log_cdf
+        d_e = 1.0 / sigma_s - m / sigma_v
+        d_v = sigma_v / (sigma_s * sigma_s) + m * (eps / (sigma_v * sigma_v) - 1.0 / sigma_s)
+        d_s = (-1.0 / sigma_s - r * r / sigma_s - eps / (sigma_s * sigma_s)) + m * r / sigma_s
+    return (
+        np.asarray(ll, np.float64),
+        np.asarray(d_e, np.float64),
+        np.asarray(d_v, np.float64),
+        np.asarray(d_s, np.float64),
+    )
+
+
+#: Shapes of the tail of the two-part shortfall (:class:`ClusterFrontier`).
+TAILS: tuple[str, ...] = ("half_normal", "exponential")
+
+
 class ClusterFrontier(_CurveProblem):
     """Negative log-likelihood of ``y = f(x) - u + v`` with a two-part shortfall.
 
-    ``u`` is a mixture of two half-normals: with probability ``pi`` a model belongs to a cluster
-    close to the frontier (scale ``sigma_c``), otherwise to the tail (scale ``sigma_u``). Real
+    ``u`` is a mixture: with probability ``pi`` a model belongs to a cluster close to the
+    frontier (half-normal, scale ``sigma_c``), otherwise to the tail (half-normal with scale
+    ``sigma_u``, or with ``tail="exponential"`` exponential with mean ``sigma_u``). Real
     tables often hold a group of models close to the best achievable and a long tail of worse
     ones; a single half-normal then misplaces the frontier (its density near zero cannot be
     both high and wide), this mixture does not. It contains the half-normal frontier
@@ -916,6 +945,10 @@ class ClusterFrontier(_CurveProblem):
         Smallest ``sigma_v`` (see :class:`StochasticFrontier`).
     contamination : float
         Prior share of gross errors (see :class:`StochasticFrontier`).
+    tail : {"half_normal", "exponential"}
+        Shape of the tail. The two differ in how much of the tail lies close to the frontier
+        (the exponential's density is highest at zero shortfall); a tail of the wrong shape
+        biases the frontier, so the default fit tries both (see ``fit_two_part``).
     """
 
     def __init__(
@@ -926,8 +959,12 @@ class ClusterFrontier(_CurveProblem):
         w: Array,
         noise_floor: float = NOISE_FLOOR,
         contamination: float = 0.0,
+        tail: str = "half_normal",
     ) -> None:
         super().__init__(family, x, y, w)
+        if tail not in TAILS:
+            raise ValueError(f"unknown tail {tail!r}; expected one of {TAILS}")
+        self.tail = tail
         low, high = SIGMA_BOUNDS
         self.lower = np.concatenate([family.lower, [max(noise_floor, low), low, low, 0.0]])
         self.upper = np.concatenate([family.upper, [high, high, high, 1.0]])
@@ -944,7 +981,8 @@ class ClusterFrontier(_CurveProblem):
         su = theta[:, p + 1 : p + 2]
         sc = theta[:, p + 2 : p + 3]
         pi = theta[:, p + 3 : p + 4]
-        ll_u, de_u, dv_u, ds_u = _half_normal_scores(eps, sv, su)
+        tail_scores = _half_normal_scores if self.tail == "half_normal" else _exponential_scores
+        ll_u, de_u, dv_u, ds_u = tail_scores(eps, sv, su)
         ll_c, de_c, dv_c, ds_c = _half_normal_scores(eps, sv, sc)
         with np.errstate(all="ignore"):
             a = np.log(pi) + ll_c
@@ -1001,9 +1039,13 @@ class ClusterFrontier(_CurveProblem):
         iv, iu, ic, ipi = p, p + 1, p + 2, p + 3
         with np.errstate(all="ignore"):
             # the components' own curvature, weighted by their posterior probabilities
-            for weights, scale, col in ((m["r_u"], su, iu), (m["r_c"], sc, ic)):
+            parts: tuple[tuple[Array, Array, int, Inefficiency], ...] = (
+                (m["r_u"], su, iu, "exponential" if self.tail == "exponential" else "half_normal"),
+                (m["r_c"], sc, ic, "half_normal"),
+            )
+            for weights, scale, col, kind in parts:
                 _, g, h = sfa_derivatives(
-                    eps, wq * weights, jac, np.log(sv), np.log(scale), "half_normal",
+                    eps, wq * weights, jac, np.log(sv), np.log(scale), kind,
                     with_objective=False,
                 )  # fmt: skip
                 _from_log_scales(g, h, p, np.concatenate([sv, scale], axis=1))
