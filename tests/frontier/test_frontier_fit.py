@@ -70,6 +70,7 @@ COLUMNS = [
     "selected",
     "requested_frontier",
     "fallback_reason",
+    "shortfall",
     "upstream_min",
     "upstream_max",
     "loss_space",
@@ -117,6 +118,7 @@ def test_known_plateaus_are_recovered_within_their_intervals(
 def test_output_columns_and_types(fits: pd.DataFrame) -> None:
     assert list(fits.columns) == COLUMNS
     assert fits["requested_frontier"].eq("stochastic").all()
+    assert fits["shortfall"].isin(["cluster", "cluster_exponential"]).all()
     assert fits["ci_level"].eq(0.95).all()
     assert fits["n_bootstrap"].eq(300).all()
     assert fits["interval_kind"].isin(["profile+bootstrap", "one_sided", "profile"]).all()

@@ -321,15 +321,26 @@ class Baseline(Record):
         )
 
 
-def _shift(frontier: str, params: Mapping[str, float], options: Mapping[str, Any]) -> float:
-    """Mean shortfall below a stochastic frontier (0 for the other estimators)."""
-    if frontier != "stochastic" or "sigma_u" not in params:
+def _shift(frontier: str, values: Mapping[str, Any], options: Mapping[str, Any]) -> float:
+    """Mean shortfall below a stochastic frontier (0 for the other estimators).
+
+    ``values`` holds the fit's ``param_<name>`` columns and, for fits that record it, its
+    ``shortfall`` (the two-part shortfall's tail); older rows fall back to the options.
+    """
+    if frontier != "stochastic":
         return 0.0
-    sigma_u = float(params["sigma_u"])
-    if not math.isfinite(sigma_u):
-        return math.nan
-    kind = str(options.get("inefficiency", "half_normal"))
-    return float(kernels.mean_inefficiency(sigma_u, kind))  # type: ignore[arg-type]
+
+    def number(key: str) -> float:
+        v = values.get(f"param_{key}")
+        return math.nan if v is None or pd.isna(v) else float(v)
+
+    scales = np.array([number(k) for k in ("sigma_v", "sigma_u", "sigma_c", "pi_c")])
+    if not math.isfinite(scales[1]):
+        return math.nan if "param_sigma_u" in values else 0.0
+    kind = str(values.get("shortfall") or options.get("inefficiency") or "half_normal")
+    if kind.startswith("cluster") and not np.isfinite(scales[2:]).all():
+        kind = "half_normal"  # a row without the two-part shortfall's cluster parameters
+    return float(kernels.mean_shortfall(scales, kind))  # type: ignore[arg-type]
 
 
 def baseline_from_values(
@@ -391,7 +402,7 @@ def baseline_from_values(
         slope_ci_high=number("slope_ci_high"),
         r2=number("r2"),
         ci_level=number("ci_level") if values.get("ci_level") is not None else 0.95,
-        shift=_shift(frontier, params, options),
+        shift=_shift(frontier, values, options),
         upstream_metric=upstream_metric,
         downstream_metric=downstream_metric,
         n_points=int(np.sum(np.isfinite(np.asarray(x, float)) & np.isfinite(np.asarray(y, float)))),

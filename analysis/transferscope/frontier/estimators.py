@@ -26,7 +26,7 @@ Adding an estimator is one class (and a test)::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Final
+from typing import ClassVar, Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +36,10 @@ from transferscope.frontier.families import Family
 from transferscope.frontier.settings import FitSettings
 from transferscope.frontier.single import (
     CurveFit,
-    fit_cluster,
     fit_least_squares,
     fit_quantile,
     fit_stochastic,
+    fit_two_part,
 )
 from transferscope.registry import Registry
 
@@ -112,7 +112,12 @@ class Estimator:
         return self.extra_params
 
     def likelihood(
-        self, family: Family, x: Array, y: Array, settings: FitSettings
+        self,
+        family: Family,
+        x: Array,
+        y: Array,
+        settings: FitSettings,
+        fit: CurveFit | None = None,
     ) -> tuple[kernels.Problem, int] | None:
         """Return the full-data objective a profile-likelihood interval is computed from.
 
@@ -124,6 +129,8 @@ class Estimator:
             All points of the group.
         settings : FitSettings
             Options.
+        fit : CurveFit, optional
+            The fit whose model the objective is (its shortfall's tail, for ``stochastic``).
 
         Returns
         -------
@@ -379,7 +386,12 @@ class _PointFrontier(Estimator):
         return difference_noise(x[mask], y[mask])
 
     def likelihood(
-        self, family: Family, x: Array, y: Array, settings: FitSettings
+        self,
+        family: Family,
+        x: Array,
+        y: Array,
+        settings: FitSettings,
+        fit: CurveFit | None = None,
     ) -> tuple[kernels.Problem, int] | None:
         """Gaussian least squares on the frontier points (deviance ``m log(RSS_c / RSS)``)."""
         mask = self.select(x, y)
@@ -431,7 +443,12 @@ class AllPoints(Estimator):
         return fit_least_squares(family, x, y, self.starting_point(family, x, y, start))
 
     def likelihood(
-        self, family: Family, x: Array, y: Array, settings: FitSettings
+        self,
+        family: Family,
+        x: Array,
+        y: Array,
+        settings: FitSettings,
+        fit: CurveFit | None = None,
     ) -> tuple[kernels.Problem, int] | None:
         """Gaussian least squares on all points (deviance ``n log(RSS_c / RSS)``)."""
         problem = kernels.LeastSquares(family, x[None, :], y[None, :], np.ones((1, len(x))))
@@ -508,7 +525,7 @@ class Stochastic(Estimator):
             warm = None
             if start is not None and all(k in start for k in extra):
                 warm = np.array([guess[k] for k in family.names] + [float(start[k]) for k in extra])
-            return fit_cluster(
+            return fit_two_part(
                 family,
                 x,
                 y,
@@ -528,13 +545,32 @@ class Stochastic(Estimator):
         )
 
     def likelihood(
-        self, family: Family, x: Array, y: Array, settings: FitSettings
+        self,
+        family: Family,
+        x: Array,
+        y: Array,
+        settings: FitSettings,
+        fit: CurveFit | None = None,
     ) -> tuple[kernels.Problem, int] | None:
-        """Return the (contaminated) stochastic-frontier likelihood of all points."""
+        """Return the (contaminated) stochastic-frontier likelihood of all points.
+
+        For the two-part shortfall, the tail is the one ``fit`` chose (half-normal without it).
+        """
         w = np.ones((1, len(x)))
         if settings.inefficiency == "cluster":
+            tail = (
+                "exponential"
+                if fit is not None and fit.shortfall.endswith("exponential")
+                else ("half_normal")
+            )
             cluster = kernels.ClusterFrontier(
-                family, x[None, :], y[None, :], w, settings.noise_floor, settings.contamination
+                family,
+                x[None, :],
+                y[None, :],
+                w,
+                settings.noise_floor,
+                settings.contamination,
+                tail,
             )
             return cluster, 0
         problem = kernels.StochasticFrontier(
@@ -583,13 +619,33 @@ class Stochastic(Estimator):
         p = len(family.names)
         # a two-part fit has p + 4 values; the half-normal model nested in it (what the
         # bootstrap refits, see bootstrap_fit) has p + 2
-        kind: kernels.Inefficiency
-        if len(fit.values) > p + 2:
-            kind = "cluster"
-        else:
-            kind = "half_normal" if settings.inefficiency == "cluster" else settings.inefficiency
+        kind = shortfall_kind(fit, p, settings)
         shortfall = kernels.mean_shortfall(fit.values[p:], kind)
         return np.asarray(family.evaluate(x, fit.values[:p]) - shortfall, dtype=np.float64)
+
+
+def shortfall_kind(fit: CurveFit, p: int, settings: FitSettings) -> kernels.Inefficiency:
+    """Return the shortfall distribution of a stochastic fit with ``p`` curve parameters.
+
+    Parameters
+    ----------
+    fit : CurveFit
+        A stochastic-frontier fit (or the half-normal model nested in a two-part one).
+    p : int
+        Number of the family's parameters.
+    settings : FitSettings
+        The options it was fitted with (read when the fit does not say).
+
+    Returns
+    -------
+    str
+        A :data:`kernels.Inefficiency`.
+    """
+    if fit.shortfall in ("half_normal", "exponential", "cluster", "cluster_exponential"):
+        return cast(kernels.Inefficiency, fit.shortfall)
+    if len(fit.values) > p + 2:
+        return "cluster"
+    return "half_normal" if settings.inefficiency == "cluster" else settings.inefficiency
 
 
 #: Registered estimators by name, in the order they are documented.

@@ -313,6 +313,7 @@ _TEXT_COLUMNS: tuple[str, ...] = (
     "interval_kind",
     "requested_frontier",
     "fallback_reason",
+    "shortfall",
     "loss_space",
 )
 
@@ -332,7 +333,8 @@ def results_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.
     pandas.DataFrame
         The rows with float parameters and statistics, integer counts, boolean ``selected`` and
         string ``family``, ``frontier``, ``status``, ``message``, ``flags``,
-        ``interval_kind``, ``requested_frontier`` and ``fallback_reason``.
+        ``interval_kind``, ``requested_frontier``, ``fallback_reason``, ``shortfall`` and
+        ``loss_space``.
     """
     frame = pd.DataFrame(list(rows), columns=list(columns))
     for c in frame.columns:
@@ -652,6 +654,9 @@ def fit_frontiers(
         - ``selected`` (the family ``auto`` chose; True for a family asked for by name);
         - ``requested_frontier`` (the estimator asked for), ``fallback_reason`` (why another
           was used; empty when none was);
+        - ``shortfall`` (for ``stochastic``: the shortfall distribution fitted, e.g.
+          ``cluster_exponential`` when the likelihood chose the two-part shortfall's exponential
+          tail; empty for the other estimators);
         - ``upstream_min``, ``upstream_max`` (range of the group's upstream scores);
         - ``loss_space`` (``score`` or ``transformed``), ``r2`` and ``intercept_ci_low``,
           ``intercept_ci_high``, ``slope_ci_low``, ``slope_ci_high`` (the line's R^2 and

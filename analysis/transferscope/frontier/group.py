@@ -15,7 +15,7 @@ from transferscope.errors import InputError
 from transferscope.frontier import bootstrap as boot_mod
 from transferscope.frontier import families as families_mod
 from transferscope.frontier import kernels
-from transferscope.frontier.estimators import Estimator, get_estimator
+from transferscope.frontier.estimators import Estimator, get_estimator, shortfall_kind
 from transferscope.frontier.families import FAMILIES, Family, families_for, get_family
 from transferscope.frontier.profile import ProfileInterval, profile_interval, sandwich_ratio
 from transferscope.frontier.result import FLAGS, FrontierResult
@@ -385,7 +385,7 @@ def _diagnose(
     above = y > plateau + BEYOND_NOISE * noise
     wrong = False
     if math.isfinite(estimated) and len(fit.values) > p + 1:
-        kind = "cluster" if len(fit.values) > p + 2 else settings.inefficiency
+        kind = shortfall_kind(fit, p, settings)
         mean_u = float(kernels.mean_shortfall(fit.values[p:], kind))
         scale = mean_u / math.sqrt(2.0 / math.pi) if kind != "exponential" else mean_u
         wrong = scale <= _NO_SHORTFALL * estimated
@@ -455,7 +455,7 @@ def _profile(
 ) -> ProfileInterval | None:
     if family.plateau_param is None:
         return None
-    found = estimator.likelihood(family, x, y, settings)
+    found = estimator.likelihood(family, x, y, settings, fit)
     if found is None:
         return None
     problem, m = found
@@ -487,6 +487,53 @@ def _profile(
         )
 
 
+#: The two-part shortfall's other tail shape counts as supported when its log-likelihood is at
+#: most this far below the chosen one's (both have the same number of parameters, so this is an
+#: Akaike difference of 4; Burnham and Anderson 2002 read differences up to 4 as support).
+TAIL_SUPPORT: Final[float] = 2.0
+
+
+def _with_rival(
+    family: Family,
+    estimator: Estimator,
+    fit: CurveFit,
+    x: Array,
+    y: Array,
+    settings: FitSettings,
+    prof: ProfileInterval,
+    notes: list[str],
+) -> ProfileInterval:
+    """Widen a profile interval to the rival tail's when the data hardly prefer either tail.
+
+    The two-part stochastic frontier chooses its tail (half-normal or exponential) by the
+    likelihood. When the other tail fits nearly as well, choosing one is a coin toss the
+    interval of one model does not see; the union of the two models' profile intervals covers
+    the plateau under either (a model-uncertainty interval).
+    """
+    rival = fit.rival
+    if rival is None or not rival.converged or not fit.loglik - rival.loglik <= TAIL_SUPPORT:
+        return prof
+    other = _profile(family, estimator, rival, x, y, settings)
+    if other is None or not other.ok:
+        return prof
+    p = len(family.names)
+    names = {"cluster": "half-normal", "cluster_exponential": "exponential"}
+    notes.append(
+        f"the shortfall's tail is {names.get(fit.shortfall, fit.shortfall)}, but the "
+        f"{names.get(rival.shortfall, rival.shortfall)} tail fits nearly as well (log-likelihood "
+        f"{fit.loglik - rival.loglik:.1f} lower; plateau "
+        f"{float(family.plateau(*rival.values[:p])):.3f}): the interval covers both"
+    )
+    return replace(
+        prof,
+        low=min(prof.low, other.low),
+        high=max(prof.high, other.high),
+        one_sided=prof.one_sided or other.one_sided,
+        bound_not_rejected=prof.bound_not_rejected or other.bound_not_rejected,
+        kappa=max(prof.kappa, other.kappa),
+    )
+
+
 def _interval(
     family: Family,
     estimator: Estimator,
@@ -505,6 +552,8 @@ def _interval(
         if prof is not None and not prof.ok:
             notes.append(f"no profile-likelihood interval ({prof.message})")
             prof = None
+        if prof is not None:
+            prof = _with_rival(family, estimator, fit, x, y, settings, prof, notes)
     boot = None
     use_boot = settings.bootstrap > 0 and (
         settings.interval in ("auto", "bootstrap") or prof is None
@@ -801,6 +850,7 @@ def fit_one(
         frontier=estimator.name,
         requested_frontier=requested.name,
         fallback_reason=fallback_reason,
+        shortfall=fit.shortfall if estimator.name == "stochastic" else "",
         status="ok",
         message="note: " + "; ".join(notes) if notes else "",
         flags=tuple(flags),

@@ -83,6 +83,7 @@ TAIL_COLUMNS: Final[tuple[str, ...]] = (
     "selected",
     "requested_frontier",
     "fallback_reason",
+    "shortfall",
     "upstream_min",
     "upstream_max",
     "loss_space",
@@ -184,6 +185,11 @@ class FrontierResult(Record):
         The estimator asked for.
     fallback_reason : str
         Why ``frontier`` differs from ``requested_frontier`` (empty when it does not).
+    shortfall : str
+        For ``stochastic``: the shortfall distribution fitted, ``"cluster"`` (two-part, with a
+        half-normal tail), ``"cluster_exponential"`` (two-part, exponential tail; the default
+        chooses the tail by the likelihood), ``"half_normal"`` or ``"exponential"``; empty for
+        the other estimators.
     options : dict
         The options of the fit (JSON-safe).
     loss_space : str
@@ -238,6 +244,7 @@ class FrontierResult(Record):
     selected: bool = True
     requested_frontier: str = ""
     fallback_reason: str = ""
+    shortfall: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     loss_space: str = "score"
     r2: float = math.nan

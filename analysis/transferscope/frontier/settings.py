@@ -60,10 +60,13 @@ class FitSettings(Record):
         Quantile level of the ``quantile`` estimator.
     inefficiency : {"cluster", "half_normal", "exponential"}
         Shortfall distribution of the ``stochastic`` estimator. ``"cluster"`` (default): a
-        mixture of two half-normals, a share ``pi_c`` of models in a cluster close to the
-        frontier (scale ``sigma_c``) and a tail (scale ``sigma_u``); it contains the half-normal
-        and, as ``sigma_c`` goes to 0, a share of models exactly on the frontier. Its bootstrap
-        refits the nested half-normal model (see ``interval``).
+        two-part mixture, a share ``pi_c`` of models in a half-normal cluster close to the
+        frontier (scale ``sigma_c``) and a tail (``sigma_u``); it contains the half-normal
+        and, as ``sigma_c`` goes to 0, a share of models exactly on the frontier. The tail is
+        half-normal (scale ``sigma_u``) or exponential (mean ``sigma_u``), whichever the
+        likelihood prefers (the result's ``shortfall`` says which); when the other fits
+        nearly as well (log-likelihood within 2), the plateau interval covers both. Its
+        bootstrap refits the nested half-normal model (see ``interval``).
     smoothing : float
         Half-width of the quadratic zone of the smoothed pinball loss (``quantile``).
     noise_floor : float

@@ -336,8 +336,14 @@ def group_efficiency(
                 "the stochastic frontier finds no shortfall (the runs are not skewed below "
                 "the curve): efficiency is not estimable; try frontier 'pareto' or 'hull'",
             )
+        # the shortfall's tail (the two-part fit's cluster is left out of the JLMS estimate)
+        tail = (
+            "exponential"
+            if (result.shortfall or settings.inefficiency).endswith("exponential")
+            else "half_normal"
+        )
         return (
-            sfa_efficiency(y - height, height, sigma_v, sigma_u, settings.inefficiency, level),
+            sfa_efficiency(y - height, height, sigma_v, sigma_u, tail, level),
             "ok",
             "",
         )
