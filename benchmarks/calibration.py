@@ -169,6 +169,13 @@ def judge(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def wilson(share: pd.Series, n: pd.Series, z: float = 1.959964) -> tuple[pd.Series, pd.Series]:
+    """Wilson score interval of a binomial share (95%): how precisely a cell's coverage is known."""
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
 def table(ours: pd.DataFrame, today: pd.DataFrame | None) -> pd.DataFrame:
     keys = ["size", "noise", "truth_kind"]
     a = judge(ours)
@@ -181,6 +188,7 @@ def table(ours: pd.DataFrame, today: pd.DataFrame | None) -> pd.DataFrame:
         cpu_s=("cpu", "mean"),
     )
     rows["coverage_se"] = np.sqrt(rows["coverage"] * (1 - rows["coverage"]) / rows["groups"])
+    rows["coverage_low"], rows["coverage_high"] = wilson(rows["coverage"], rows["groups"])
     if today is not None:
         b = (
             judge(today)
@@ -202,6 +210,7 @@ def markdown(rows: pd.DataFrame) -> str:
         ("truth_kind", "truth"),
         ("groups", "groups"),
         ("coverage", "coverage"),
+        ("coverage_low", "its 95% interval"),
         ("median_width", "median width"),
         ("today_coverage", "today: coverage"),
         ("today_width", "today: median width"),
@@ -214,6 +223,8 @@ def markdown(rows: pd.DataFrame) -> str:
             v = r[c]
             if c in ("coverage", "today_coverage"):
                 cells.append(f"{v:.2f}" if c == "today_coverage" else f"**{v:.2f}**")
+            elif c == "coverage_low":
+                cells.append(f"{v:.2f}-{r['coverage_high']:.2f}")
             elif c in ("median_width", "today_width"):
                 cells.append(f"{v:.3f}")
             else:

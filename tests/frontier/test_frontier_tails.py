@@ -80,7 +80,15 @@ def test_the_interval_covers_both_tails_when_the_data_hardly_prefer_one(
     monkeypatch.setattr(group_mod, "TAIL_SUPPORT", -math.inf)  # never the rival's
     alone = fit_group(x, y, **options)
     assert "fits nearly as well" not in alone.message
-    monkeypatch.setattr(group_mod, "TAIL_SUPPORT", math.inf)  # always the rival's too
+    monkeypatch.setattr(group_mod, "TAIL_SUPPORT", math.inf)  # always the rival's too ...
+    monkeypatch.setattr(group_mod, "TAIL_SAME", math.inf)  # ... unless its plateau is the same
+    same = fit_group(x, y, **options)
+    assert "fits nearly as well" not in same.message
+    assert (same.plateau_ci_low, same.plateau_ci_high) == (
+        alone.plateau_ci_low,
+        alone.plateau_ci_high,
+    )
+    monkeypatch.setattr(group_mod, "TAIL_SAME", 5e-4)
     both = fit_group(x, y, **options)
     assert "fits nearly as well" in both.message and "the interval covers both" in both.message
     assert both.plateau == alone.plateau

@@ -491,6 +491,8 @@ def _profile(
 #: most this far below the chosen one's (both have the same number of parameters, so this is an
 #: Akaike difference of 4; Burnham and Anderson 2002 read differences up to 4 as support).
 TAIL_SUPPORT: Final[float] = 2.0
+#: ... unless its plateau lies this close to the chosen one's (the tail's shape does not matter).
+TAIL_SAME: Final[float] = 5e-4
 
 
 def _with_rival(
@@ -513,16 +515,18 @@ def _with_rival(
     rival = fit.rival
     if rival is None or not rival.converged or not fit.loglik - rival.loglik <= TAIL_SUPPORT:
         return prof
+    p = len(family.names)
+    theirs = float(family.plateau(*rival.values[:p]))
+    if not abs(theirs - float(family.plateau(*fit.values[:p]))) > TAIL_SAME:
+        return prof  # the tail's shape does not move the plateau (e.g. no tail: pi_c = 1)
     other = _profile(family, estimator, rival, x, y, settings)
     if other is None or not other.ok:
         return prof
-    p = len(family.names)
     names = {"cluster": "half-normal", "cluster_exponential": "exponential"}
     notes.append(
         f"the shortfall's tail is {names.get(fit.shortfall, fit.shortfall)}, but the "
         f"{names.get(rival.shortfall, rival.shortfall)} tail fits nearly as well (log-likelihood "
-        f"{fit.loglik - rival.loglik:.1f} lower; plateau "
-        f"{float(family.plateau(*rival.values[:p])):.3f}): the interval covers both"
+        f"{fit.loglik - rival.loglik:.1f} lower; plateau {theirs:.3f}): the interval covers both"
     )
     return replace(
         prof,
