@@ -494,9 +494,12 @@ class Stochastic(Estimator):
     """Stochastic frontier analysis: ``y = f(x) - u + v`` by maximum likelihood.
 
     With ``inefficiency="cluster"`` (the default) the shortfall ``u`` is the two-part mixture of
-    :class:`kernels.ClusterFrontier`; the bootstrap then refits the half-normal model the mixture
-    contains (refitting the mixture thousands of times would cost minutes per group), and the
-    profile-likelihood interval is the mixture's (see :mod:`~transferscope.frontier.profile`).
+    :class:`kernels.ClusterFrontier`, with the tail shape the likelihood prefers
+    (:func:`~transferscope.frontier.single.fit_two_part`); the bootstrap then refits the
+    half-normal model the mixture contains (refitting the mixture thousands of times would cost
+    minutes per group), and the profile-likelihood interval is the mixture's (see
+    :mod:`~transferscope.frontier.profile`), joined with the other tail's when that fits nearly
+    as well.
     """
 
     name = "stochastic"
