@@ -26,6 +26,7 @@ from transferscope.frontier import (
     points_checksum,
     read_baselines,
 )
+from transferscope.frontier.baseline import baseline_from_result
 from transferscope.frontier.transformed import TRANSFORM_EPSILON
 from transferscope.ingest import load_source
 
@@ -81,6 +82,26 @@ def test_other_estimators_get_bootstrap_intervals_that_contain_the_estimate() ->
         assert fit.slope_ci_low < fit.params["b"] < fit.slope_ci_high
         assert fit.intercept_ci_low < fit.params["a"] < fit.intercept_ci_high
         assert "bootstrap percentile" in fit.message
+
+
+def test_the_stochastic_line_bootstraps_and_keeps_its_tail() -> None:
+    # the default estimator on transformed axes: the bootstrap refits the half-normal model
+    # nested in the two-part fit (it was handed the two-part fit and failed to broadcast), and
+    # the tail the likelihood chose reaches the result and the baseline's shift
+    rng = np.random.default_rng(11)
+    n = 600
+    x = rng.uniform(0.55, 0.92, n)
+    cluster = rng.random(n) < 0.3
+    u = np.where(cluster, np.abs(rng.normal(0.0, 0.02, n)), rng.exponential(0.25, n))
+    y = special.ndtr(0.2 + 1.1 * special.ndtri(x) - u + rng.normal(0.0, 0.01, n))
+    fit = fit_group(x, y, "probit", loss_space="transformed", bootstrap=100, seed=1)
+    assert fit.status == "ok" and fit.frontier == "stochastic" and fit.n_bootstrap == 100
+    assert fit.shortfall == "cluster_exponential"
+    assert fit.slope_ci_low < fit.params["b"] < fit.slope_ci_high
+    p = fit.params
+    mean = math.sqrt(2.0 / math.pi) * p["pi_c"] * p["sigma_c"] + (1.0 - p["pi_c"]) * p["sigma_u"]
+    base = baseline_from_result(fit, {"task": "t"}, [f"m{i}" for i in range(n)])
+    assert base.shift == pytest.approx(mean, rel=1e-12)
 
 
 def test_a_curve_family_is_refused_with_a_status() -> None:

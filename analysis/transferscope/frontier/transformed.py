@@ -186,7 +186,9 @@ def fit_transformed(
     if settings.frontier != "all" and bootstrap and settings.bootstrap > 0:
         n_boot = int(settings.bootstrap)
         indices = kernels.bootstrap_indices(len(u), n_boot, rng)
-        refits = boot.refit_resamples(_LINE, estimator, u, v, settings, fit, indices)
+        # the model the bootstrap refits (the half-normal one nested in a two-part fit)
+        refit = estimator.bootstrap_fit(fit)
+        refits = boot.refit_resamples(_LINE, estimator, u, v, settings, refit, indices)
         failed = refits.failed_share
         a_low, a_high = boot.percentile_interval(refits.theta[refits.ok, 0], settings.ci_level)
         b_low, b_high = boot.percentile_interval(refits.theta[refits.ok, 1], settings.ci_level)
@@ -231,6 +233,7 @@ def fit_transformed(
         bootstrap_failed_share=failed,
         n_bootstrap=n_boot,
         loss_space="transformed",
+        shortfall=fit.shortfall,
         r2=r2,
         intercept_ci_low=a_low,
         intercept_ci_high=a_high,
