@@ -6,7 +6,6 @@
 - JLMS, Battese-Coelli and the Horrace-Schmidt quantiles: numerical integration of the
   conditional density of the inefficiency given the composed error.
 - Envelope heights: brute force over the points.
-- Holm: statsmodels' ``multipletests``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate, stats
-from statsmodels.stats.multitest import multipletests
 
 from transferscope.transfer.consistency import icc_consistency, rank_correlations
 from transferscope.transfer.efficiency import (
@@ -25,7 +23,7 @@ from transferscope.transfer.efficiency import (
     envelope_heights,
     sfa_efficiency,
 )
-from transferscope.transfer.monotone import holm, top_segment_test
+from transferscope.transfer.monotone import top_segment_test
 
 SHROUT_FLEISS = np.array(
     [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
@@ -162,15 +160,6 @@ def test_envelope_efficiency_intervals_lie_above_the_estimate() -> None:
     assert (out.shortfall_ci_high >= out.shortfall_ci_low).all()
     assert np.nanmax(out.efficiency) == pytest.approx(1.0)
     assert (out.efficiency_ci_low <= out.efficiency + 1e-12).all()
-
-
-def test_holm_matches_statsmodels() -> None:
-    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan, 0.001])
-    ok = np.isfinite(p)
-    expected = multipletests(p[ok], method="holm")[1]
-    got = holm(p)
-    np.testing.assert_allclose(got[ok], expected, rtol=1e-12)
-    assert np.isnan(got[4])
 
 
 def test_top_segment_test_finds_a_falling_top_and_not_a_rising_one() -> None:

@@ -21,13 +21,14 @@ from typing import Any, Final
 import altair as alt
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from transferscope.report import html as H
 from transferscope.report.charts import _title
 from transferscope.report.labels import group_label, shots_label
 from transferscope.report.markdown import md_escape, md_table
-from transferscope.schema import metric_direction
 from transferscope.transfer import EffectiveTransfer, effective_transfer
+from transferscope.transfer.points import upstream_is_loss
 
 #: Contexts that get charts (the ones with the most residuals).
 MAX_CONTEXTS: Final[int] = 3
@@ -230,12 +231,6 @@ def _spread_tasks(levels: pd.DataFrame, n: int) -> tuple[pd.DataFrame, str]:
     return levels[levels["task"].isin(keep)], note
 
 
-def _is_loss(part: pd.DataFrame) -> bool:
-    if "upstream_metric" not in part or part["upstream_metric"].dropna().empty:
-        return False
-    return metric_direction(str(part["upstream_metric"].dropna().iloc[0])) == "lower"
-
-
 def _moderator(result: EffectiveTransfer) -> str | None:
     levels = result.levels
     for name in result.options.get("moderators", []):
@@ -243,6 +238,15 @@ def _moderator(result: EffectiveTransfer) -> str | None:
         if part["level"].nunique() >= 2:
             return str(name)
     return None
+
+
+def _in_context(frame: pd.DataFrame, key: dict[str, Any]) -> NDArray[np.bool_]:
+    """Rows of ``frame`` whose context columns equal ``key`` (a missing value matches missing)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for c, v in key.items():
+        col = frame[c]
+        mask &= (col.isna() if pd.isna(v) else col.eq(v).fillna(False)).to_numpy(bool)
+    return mask
 
 
 def effective_transfer_section(ctx: Any) -> Any:
@@ -329,19 +333,12 @@ def transfer_section(
     for n, values in enumerate(sizes.index[:max_contexts]):
         key = dict(zip(context, values if isinstance(values, tuple) else (values,), strict=True))
         label = _context_label(key, context)
-        mask = np.ones(len(result.residuals), dtype=bool)
-        for c, v in key.items():
-            col = result.residuals[c]
-            mask &= (col.isna() if pd.isna(v) else col.eq(v).fillna(False)).to_numpy(bool)
-        part = result.residuals[mask]
+        part = result.residuals[_in_context(result.residuals, key)]
         if part["task"].nunique() < 2:
             continue
         if moderator is not None:
-            lv_mask = result.levels["moderator"] == moderator
-            for c, v in key.items():
-                col = result.levels[c]
-                lv_mask &= col.isna() if pd.isna(v) else col.eq(v).fillna(False)
-            levels = result.levels[lv_mask]
+            lv_mask = (result.levels["moderator"] == moderator).to_numpy(bool)
+            levels = result.levels[lv_mask & _in_context(result.levels, key)]
             levels, which = _spread_tasks(levels, MAX_TASKS)
             if levels["level"].nunique() >= 2:
                 fig = add(
@@ -364,7 +361,7 @@ def transfer_section(
                 part,
                 title=f"Residuals, models x tasks: {label}",
                 axis=str(part["axes"].iloc[0]),
-                loss=_is_loss(part),
+                loss=upstream_is_loss(part),
             ),
             f"Residuals of the {min(MAX_HEATMAP_MODELS, part['unit_key'].nunique())} models seen "
             "on most tasks (then those with the best upstream scores), sorted by their mean "
@@ -375,10 +372,7 @@ def transfer_section(
     if len(sizes):
         first = dict(zip(context, sizes.index[0] if isinstance(sizes.index[0], tuple)
                          else (sizes.index[0],), strict=True))  # fmt: skip
-        mask = np.ones(len(ok_pairs), dtype=bool)
-        for c, v in first.items():
-            col = ok_pairs[c]
-            mask &= (col.isna() if pd.isna(v) else col.eq(v).fillna(False)).to_numpy(bool)
+        mask = _in_context(ok_pairs, first)
         if (consistency["status"] == "ok").any():
             fig = add(
                 "transfer-consistency",

@@ -20,6 +20,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from transferscope.dependence.ranking import holm
+
 Array = NDArray[np.float64]
 
 COLUMNS = (
@@ -27,31 +29,6 @@ COLUMNS = (
     "kendall_p_value", "p_value", "p_adjusted", "non_monotone", "peak_upstream", "status",
     "message",
 )  # fmt: skip
-
-
-def holm(pvalues: Array) -> Array:
-    """Holm's step-down adjustment (NaN stays NaN).
-
-    Parameters
-    ----------
-    pvalues : numpy.ndarray
-        Raw p-values.
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values, capped at 1.
-    """
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 def top_segment_test(
