@@ -172,7 +172,7 @@ def test_pythia_physics_fit_is_a_maximum_and_its_bound_what_the_data_reach(
     family, settings = get_family("abnar"), FitSettings()
     estimator = get_estimator("stochastic")
     fit = estimator.fit(family, x, y, settings)
-    problem, _ = estimator.likelihood(family, x, y, settings)
+    problem, _ = estimator.likelihood(family, x, y, settings, fit)  # the tail it chose
     again = kernels.solve(problem, fit.theta[None, :], max_iter=1000)
     assert -fit.loglik - float(again.objective[0]) < 1e-3
     r = fit_group(x, y, "abnar", bootstrap=200, bootstrap_max=200, seed=0)

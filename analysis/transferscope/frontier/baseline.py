@@ -321,6 +321,12 @@ class Baseline(Record):
         )
 
 
+def _number(values: Mapping[str, Any], key: str) -> float:
+    """Read a number from a fit's row (NaN when missing)."""
+    v = values.get(key)
+    return math.nan if v is None or pd.isna(v) else float(v)
+
+
 def _shift(frontier: str, values: Mapping[str, Any], options: Mapping[str, Any]) -> float:
     """Mean shortfall below a stochastic frontier (0 for the other estimators).
 
@@ -329,16 +335,12 @@ def _shift(frontier: str, values: Mapping[str, Any], options: Mapping[str, Any])
     """
     if frontier != "stochastic":
         return 0.0
-
-    def number(key: str) -> float:
-        v = values.get(f"param_{key}")
-        return math.nan if v is None or pd.isna(v) else float(v)
-
-    scales = np.array([number(k) for k in ("sigma_v", "sigma_u", "sigma_c", "pi_c")])
+    names = ("sigma_v", "sigma_u", "sigma_c", "pi_c")
+    scales = np.array([_number(values, f"param_{k}") for k in names])
     if not math.isfinite(scales[1]):
         return math.nan if "param_sigma_u" in values else 0.0
     kind = str(values.get("shortfall") or options.get("inefficiency") or "half_normal")
-    if kind.startswith("cluster") and not np.isfinite(scales[2:]).all():
+    if kind in kernels.TWO_PART.values() and not np.isfinite(scales[2:]).all():
         kind = "half_normal"  # a row without the two-part shortfall's cluster parameters
     return float(kernels.mean_shortfall(scales, kind))  # type: ignore[arg-type]
 
@@ -379,12 +381,8 @@ def baseline_from_values(
     loss_space = str(values.get("loss_space") or "score")
     names = get_estimator(frontier).param_names(get_family(family))
 
-    def number(key: str) -> float:
-        v = values.get(key)
-        return math.nan if v is None or pd.isna(v) else float(v)
-
-    params = {n: number(f"param_{n}") for n in names}
-    stderr = {n: number(f"param_{n}_se") for n in names}
+    params = {n: _number(values, f"param_{n}") for n in names}
+    stderr = {n: _number(values, f"param_{n}_se") for n in names}
     options = dict(values.get("options") or {})
     line = loss_space == "transformed"
     return Baseline(
@@ -396,12 +394,12 @@ def baseline_from_values(
         stderr=stderr,
         intercept=params.get("a", math.nan) if line else math.nan,
         slope=params.get("b", math.nan) if line else math.nan,
-        intercept_ci_low=number("intercept_ci_low"),
-        intercept_ci_high=number("intercept_ci_high"),
-        slope_ci_low=number("slope_ci_low"),
-        slope_ci_high=number("slope_ci_high"),
-        r2=number("r2"),
-        ci_level=number("ci_level") if values.get("ci_level") is not None else 0.95,
+        intercept_ci_low=_number(values, "intercept_ci_low"),
+        intercept_ci_high=_number(values, "intercept_ci_high"),
+        slope_ci_low=_number(values, "slope_ci_low"),
+        slope_ci_high=_number(values, "slope_ci_high"),
+        r2=_number(values, "r2"),
+        ci_level=_number(values, "ci_level") if values.get("ci_level") is not None else 0.95,
         shift=_shift(frontier, values, options),
         upstream_metric=upstream_metric,
         downstream_metric=downstream_metric,

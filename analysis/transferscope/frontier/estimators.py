@@ -26,7 +26,7 @@ Adding an estimator is one class (and a test)::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Final, cast
+from typing import ClassVar, Final, cast, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -561,11 +561,7 @@ class Stochastic(Estimator):
         """
         w = np.ones((1, len(x)))
         if settings.inefficiency == "cluster":
-            tail = (
-                "exponential"
-                if fit is not None and fit.shortfall.endswith("exponential")
-                else ("half_normal")
-            )
+            tail = kernels.tail_of(fit.shortfall if fit is not None else "")
             cluster = kernels.ClusterFrontier(
                 family,
                 x[None, :],
@@ -644,7 +640,7 @@ def shortfall_kind(fit: CurveFit, p: int, settings: FitSettings) -> kernels.Inef
     str
         A :data:`kernels.Inefficiency`.
     """
-    if fit.shortfall in ("half_normal", "exponential", "cluster", "cluster_exponential"):
+    if fit.shortfall in get_args(kernels.Inefficiency):
         return cast(kernels.Inefficiency, fit.shortfall)
     if len(fit.values) > p + 2:
         return "cluster"

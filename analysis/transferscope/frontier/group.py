@@ -385,9 +385,10 @@ def _diagnose(
     above = y > plateau + BEYOND_NOISE * noise
     wrong = False
     if math.isfinite(estimated) and len(fit.values) > p + 1:
-        kind = shortfall_kind(fit, p, settings)
-        mean_u = float(kernels.mean_shortfall(fit.values[p:], kind))
-        scale = mean_u / math.sqrt(2.0 / math.pi) if kind != "exponential" else mean_u
+        # the shortfall's scale: sigma_u, or the two-part mixture's share-weighted scales
+        s = fit.values[p:]
+        two_part = shortfall_kind(fit, p, settings) in kernels.TWO_PART.values()
+        scale = float(s[3] * s[2] + (1.0 - s[3]) * s[1]) if two_part else float(s[1])
         wrong = scale <= _NO_SHORTFALL * estimated
     return Diagnosis(
         noise=noise,
@@ -495,6 +496,11 @@ TAIL_SUPPORT: Final[float] = 2.0
 TAIL_SAME: Final[float] = 5e-4
 
 
+def _tail_name(fit: CurveFit) -> str:
+    """Name the tail shape of a two-part fit ("half-normal" or "exponential")."""
+    return kernels.tail_of(fit.shortfall).replace("_", "-")
+
+
 def _with_rival(
     family: Family,
     estimator: Estimator,
@@ -522,10 +528,9 @@ def _with_rival(
     other = _profile(family, estimator, rival, x, y, settings)
     if other is None or not other.ok:
         return prof
-    names = {"cluster": "half-normal", "cluster_exponential": "exponential"}
     notes.append(
-        f"the shortfall's tail is {names.get(fit.shortfall, fit.shortfall)}, but the "
-        f"{names.get(rival.shortfall, rival.shortfall)} tail fits nearly as well (log-likelihood "
+        f"the shortfall's tail is {_tail_name(fit)}, but the {_tail_name(rival)} tail fits "
+        "nearly as well (log-likelihood "
         f"{fit.loglik - rival.loglik:.1f} lower; plateau {theirs:.3f}): the interval covers both"
     )
     return replace(
@@ -550,14 +555,21 @@ def _interval(
 ) -> Interval:
     """Compute the plateau interval asked for by ``settings.interval`` (see FitSettings)."""
     notes: list[str] = []
-    prof = None
-    if settings.interval in ("auto", "profile"):
-        prof = _profile(family, estimator, fit, x, y, settings)
-        if prof is not None and not prof.ok:
-            notes.append(f"no profile-likelihood interval ({prof.message})")
-            prof = None
-        if prof is not None:
-            prof = _with_rival(family, estimator, fit, x, y, settings, prof, notes)
+
+    def profile() -> ProfileInterval | None:
+        """Compute the profile-likelihood interval (with the rival tail's); None on failure."""
+        found = _profile(family, estimator, fit, x, y, settings)
+        if found is not None and not found.ok:
+            notes.append(f"no profile-likelihood interval ({found.message})")
+            return None
+        return (
+            None
+            if found is None
+            else _with_rival(family, estimator, fit, x, y, settings, found, notes)
+        )
+
+    tried = settings.interval in ("auto", "profile")
+    prof = profile() if tried else None
     boot = None
     use_boot = settings.bootstrap > 0 and (
         settings.interval in ("auto", "bootstrap") or prof is None
@@ -607,10 +619,10 @@ def _interval(
         return replace(base, notes=tuple(notes))
     low, se_low = min(lows, key=lambda t: t[0])
     high, se_high = max(highs, key=lambda t: t[0])
-    if not high - low > ZERO_WIDTH and prof is None:
+    if not high - low > ZERO_WIDTH and not tried:
         # the bootstrap piled up on a bound: the profile likelihood handles the bound
-        prof = _profile(family, estimator, fit, x, y, settings)
-        if prof is not None and prof.ok and prof.high - prof.low > ZERO_WIDTH:
+        prof = profile()
+        if prof is not None and prof.high - prof.low > ZERO_WIDTH:
             notes.append(
                 "the resamples all gave the same plateau (its parameter on a bound): the "
                 "interval is the profile likelihood's"
@@ -854,7 +866,7 @@ def fit_one(
         frontier=estimator.name,
         requested_frontier=requested.name,
         fallback_reason=fallback_reason,
-        shortfall=fit.shortfall if estimator.name == "stochastic" else "",
+        shortfall=fit.shortfall,
         status="ok",
         message="note: " + "; ".join(notes) if notes else "",
         flags=tuple(flags),

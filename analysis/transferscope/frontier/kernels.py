@@ -21,7 +21,7 @@ Nothing here knows about DataFrames; the functions take and return numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,15 @@ Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.intp]
 Inefficiency = Literal["half_normal", "exponential", "cluster", "cluster_exponential"]
+#: Shape of the tail of the two-part shortfall (:class:`ClusterFrontier`).
+Tail = Literal["half_normal", "exponential"]
+#: The two-part shortfall with each tail shape.
+TWO_PART: Final[dict[Tail, Inefficiency]] = {
+    "half_normal": "cluster",
+    "exponential": "cluster_exponential",
+}
+#: The tail shapes, in the order the default fit tries them.
+TAILS: Final[tuple[Tail, ...]] = tuple(TWO_PART)
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 #: Bounds of the noise and inefficiency scales of the stochastic frontier (accuracy units).
@@ -643,11 +652,33 @@ def mean_shortfall(scales: Array, inefficiency: Inefficiency) -> Array:
         The mean of ``u``.
     """
     s = np.asarray(scales, dtype=np.float64)
-    if inefficiency in ("cluster", "cluster_exponential"):
+    if inefficiency in TWO_PART.values():
         su, sc, share = s[..., 1], s[..., 2], s[..., 3]
-        tail = mean_inefficiency(su, "half_normal" if inefficiency == "cluster" else "exponential")
+        tail = mean_inefficiency(su, tail_of(inefficiency))
         return np.asarray(np.sqrt(2.0 / np.pi) * share * sc + (1.0 - share) * tail, np.float64)
     return mean_inefficiency(s[..., 1], inefficiency)
+
+
+def tail_of(inefficiency: str) -> Tail:
+    """Return the shape of a shortfall's (tail's) distribution: exponential or half-normal.
+
+    Parameters
+    ----------
+    inefficiency : str
+        A :data:`Inefficiency` (or an ``inefficiency`` option: ``"cluster"`` and the empty
+        string read as half-normal).
+
+    Returns
+    -------
+    str
+        ``"exponential"`` for ``"exponential"`` and ``"cluster_exponential"``, else
+        ``"half_normal"``.
+    """
+    return (
+        "exponential"
+        if inefficiency in ("exponential", TWO_PART["exponential"])
+        else ("half_normal")
+    )
 
 
 def mean_inefficiency(sigma_u: Array | float, inefficiency: Inefficiency) -> Array:
@@ -913,10 +944,6 @@ def _exponential_scores(
     )
 
 
-#: Shapes of the tail of the two-part shortfall (:class:`ClusterFrontier`).
-TAILS: tuple[str, ...] = ("half_normal", "exponential")
-
-
 class ClusterFrontier(_CurveProblem):
     """Negative log-likelihood of ``y = f(x) - u + v`` with a two-part shortfall.
 
@@ -959,7 +986,7 @@ class ClusterFrontier(_CurveProblem):
         w: Array,
         noise_floor: float = NOISE_FLOOR,
         contamination: float = 0.0,
-        tail: str = "half_normal",
+        tail: Tail = "half_normal",
     ) -> None:
         super().__init__(family, x, y, w)
         if tail not in TAILS:
@@ -1040,7 +1067,7 @@ class ClusterFrontier(_CurveProblem):
         with np.errstate(all="ignore"):
             # the components' own curvature, weighted by their posterior probabilities
             parts: tuple[tuple[Array, Array, int, Inefficiency], ...] = (
-                (m["r_u"], su, iu, "exponential" if self.tail == "exponential" else "half_normal"),
+                (m["r_u"], su, iu, self.tail),
                 (m["r_c"], sc, ic, "half_normal"),
             )
             for weights, scale, col, kind in parts:

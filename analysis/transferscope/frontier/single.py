@@ -404,7 +404,8 @@ def fit_cluster(
     noise_floor: float = kernels.NOISE_FLOOR,
     contamination: float = 0.0,
     warm: Array | None = None,
-    tail: str = "half_normal",
+    tail: kernels.Tail = "half_normal",
+    simple: CurveFit | None = None,
 ) -> CurveFit:
     """Stochastic frontier with a two-part shortfall (:class:`kernels.ClusterFrontier`).
 
@@ -428,6 +429,12 @@ def fit_cluster(
     warm : numpy.ndarray, optional
         A full parameter vector to start from instead (e.g. the fit to all data, when fitting
         a subset); then it is the only start besides the half-normal fit's.
+    tail : {"half_normal", "exponential"}
+        Shape of the shortfall's tail (the cluster is half-normal; an exponential tail's
+        ``sigma_u`` is its mean).
+    simple : CurveFit, optional
+        The half-normal frontier's fit to the same data (:func:`fit_stochastic` from
+        ``start``), when the caller has it already; it is computed otherwise.
 
     Returns
     -------
@@ -437,9 +444,10 @@ def fit_cluster(
     p = len(family.names)
     n = len(x)
     names = (*family.names, "sigma_v", "sigma_u", "sigma_c", "pi_c")
-    simple = fit_stochastic(
-        family, x, y, start, noise_floor=noise_floor, contamination=contamination
-    )
+    if simple is None:
+        simple = fit_stochastic(
+            family, x, y, start, noise_floor=noise_floor, contamination=contamination
+        )
     problem = kernels.ClusterFrontier(
         family, x[None, :], y[None, :], np.ones((1, n)), noise_floor, contamination, tail
     )
@@ -498,9 +506,7 @@ def fit_cluster(
     with contextlib.suppress(np.linalg.LinAlgError):
         se[free] = _stderr(np.asarray(np.linalg.inv(hess[np.ix_(free, free)]), dtype=np.float64))
     with np.errstate(all="ignore"):
-        loc = family.evaluate(x, phi[:p]) - kernels.mean_shortfall(
-            phi[p:], "cluster" if tail == "half_normal" else "cluster_exponential"
-        )
+        loc = family.evaluate(x, phi[:p]) - kernels.mean_shortfall(phi[p:], kernels.TWO_PART[tail])
     rmse = float(np.sqrt(np.mean((y - loc) ** 2)))
     message = "" if ok else "the likelihood maximization did not converge"
     alternative = None
@@ -520,7 +526,7 @@ def fit_cluster(
         phi,
         alternative,
         simple,
-        shortfall="cluster" if tail == "half_normal" else "cluster_exponential",
+        shortfall=kernels.TWO_PART[tail],
     )
 
 
@@ -541,7 +547,7 @@ def fit_two_part(
     hundreds of models (the calibration benchmark: plateaus up to 0.01 too high under an
     exponential tail). Both tails (:data:`kernels.TAILS`) are fitted with the same starts; the
     one with the higher likelihood is returned (both have the same number of parameters), with
-    the other as its ``rival``.
+    the other as its ``rival``. The half-normal frontier both start from is fitted once.
 
     Parameters
     ----------
@@ -553,6 +559,9 @@ def fit_two_part(
     CurveFit
         The better of the two fits (``shortfall`` says which), the other in ``rival``.
     """
+    simple = fit_stochastic(
+        family, x, y, start, noise_floor=noise_floor, contamination=contamination
+    )
     fits = [
         fit_cluster(
             family,
@@ -563,6 +572,7 @@ def fit_two_part(
             contamination=contamination,
             warm=warm,
             tail=tail,
+            simple=simple,
         )
         for tail in kernels.TAILS
     ]

@@ -337,11 +337,7 @@ def group_efficiency(
                 "the curve): efficiency is not estimable; try frontier 'pareto' or 'hull'",
             )
         # the shortfall's tail (the two-part fit's cluster is left out of the JLMS estimate)
-        tail = (
-            "exponential"
-            if (result.shortfall or settings.inefficiency).endswith("exponential")
-            else "half_normal"
-        )
+        tail = kernels.tail_of(result.shortfall or settings.inefficiency)
         return (
             sfa_efficiency(y - height, height, sigma_v, sigma_u, tail, level),
             "ok",
