@@ -19,6 +19,7 @@ from scipy import special, stats
 from transferscope.cli import main
 from transferscope.errors import InputError
 from transferscope.frontier import read_baselines
+from transferscope.frontier.settings import FitSettings
 from transferscope.store import open_store
 from transferscope.transfer import (
     effective_store,
@@ -33,6 +34,7 @@ from transferscope.transfer.api import (
 )
 from transferscope.transfer.lmm import fit_crossed
 from transferscope.transfer.points import encode_moderator, model_points
+from transferscope.transfer.residuals import group_efficiency
 
 FAST = {"frontier": None, "moderators": ["pretrain_data"]}
 
@@ -113,7 +115,7 @@ def test_the_planted_moderator_is_found_with_an_interval_around_it(planted) -> N
     assert (levels["mean_residual"] - 0.3).abs().max() < 0.1
 
 
-def test_consistency_recovers_the_planted_icc(planted) -> None:
+def test_consistency_recovers_the_planted_icc() -> None:
     sim = simulate_transfer(60, 6, model_sd=0.1, noise_sd=0.1, seed=5)
     result = effective_transfer(sim.runs, bootstrap=0, **FAST)
     row = result.consistency.iloc[0]
@@ -179,12 +181,21 @@ def test_efficiency_is_reported_or_refused_with_a_status() -> None:
     assert (sfa["shortfall"] <= sfa["shortfall_ci_high"]).all()
     hull = effective_transfer(runs, bootstrap=0, frontier="hull", moderators=[]).residuals
     assert hull["efficiency"].max() == pytest.approx(1.0) and hull["efficiency_bc"].isna().all()
-    symmetric = runs.assign(downstream_score=0.9 * x + rng.normal(0, 0.02, 150) - 0.05)
-    flat = effective_transfer(symmetric, bootstrap=0, frontier="stochastic", moderators=[])
-    status = flat.residuals["efficiency_status"].iloc[0]
-    assert status in ("ok", "wrong_skew")
-    if status == "wrong_skew":
-        assert flat.residuals["efficiency"].isna().all()
+    # runs skewed above their line: the stochastic frontier finds no shortfall, and (held to
+    # it, without the fallback to an envelope that effective_transfer's default fit makes)
+    # efficiency is refused with a status
+    above = 0.9 * x - 0.1 + rng.exponential(0.03, 150)
+    eff, status, message = group_efficiency(
+        x, above, frontier="stochastic", family="abnar",
+        settings=FitSettings.make(fallback="none"), loss=False, upstream_metric=None,
+        downstream_metric=None, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    assert (eff, status) == (None, "wrong_skew") and "finds no shortfall" in message
+    fallen = effective_transfer(
+        runs.assign(downstream_score=above), bootstrap=0, frontier="stochastic", moderators=[]
+    )
+    assert fallen.residuals["efficiency_status"].eq("ok").all()  # the envelope's efficiency
+    assert fallen.residuals["efficiency"].max() == pytest.approx(1.0)
 
 
 def test_columns_follow_the_documented_contract(planted) -> None:
@@ -264,9 +275,6 @@ def test_cli_effective_prints_tables_and_exports_baselines(tmp_path: Path, capsy
 def test_replicate_locations_equal_each_replicate_evaluated_alone(
     family: str, loss_space: str, frontier: str
 ) -> None:
-    from transferscope.frontier import get_estimator
-    from transferscope.frontier.settings import FitSettings
-    from transferscope.frontier.single import CurveFit
     from transferscope.transfer.residuals import fit_baseline
 
     rng = np.random.default_rng(5)
@@ -282,12 +290,12 @@ def test_replicate_locations_equal_each_replicate_evaluated_alone(
     assert fitted.result.ok and fitted.thetas.shape[0] >= 25
     at = np.linspace(0.45, 0.85, 7)
     locations = fitted.replicate_locations(at)
-    curve, estimator = fitted.curve, get_estimator(frontier)
-    names = estimator.param_names(curve)[: fitted.thetas.shape[1]]  # bootstrap_fit's model
+    curve = fitted.curve
+    p = len(curve.names)
     u = fitted.baseline.to_axis(at)
     for b, theta in enumerate(fitted.thetas):  # the reference: one replicate at a time
-        fit = CurveFit(names, theta, np.full(len(names), np.nan), True, "", 0, len(names),
-                       math.nan, math.nan, theta)  # fmt: skip
-        np.testing.assert_allclose(
-            locations[b], estimator.location(curve, fit, settings, u), rtol=0, atol=1e-12
-        )
+        # the curve, less the mean shortfall of the half-normal model the bootstrap refits
+        # (E u = sigma_u sqrt(2 / pi)) for the stochastic frontier
+        shift = math.sqrt(2.0 / math.pi) * theta[p + 1] if frontier == "stochastic" else 0.0
+        expected = curve.evaluate(u, theta[:p]) - shift
+        np.testing.assert_allclose(locations[b], expected, rtol=0, atol=1e-12)
