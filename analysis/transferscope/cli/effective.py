@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from transferscope.cli._output import (
@@ -14,9 +13,11 @@ from transferscope.cli._output import (
     add_names_argument,
     emit,
     filters_from,
+    lock_options,
+    resamples_value,
+    seed_value,
 )
-from transferscope.config import default_db_path
-from transferscope.errors import InputError, StoreError
+from transferscope.errors import InputError
 
 #: The tables one run computes (``--table``), in the order of the API's result.
 TABLES = (
@@ -115,8 +116,10 @@ def register(sub: Any) -> None:
     p.add_argument("--top", type=float, default=0.25, metavar="SHARE", help="top share tested")
     p.add_argument("--alpha", type=float, default=0.05, metavar="A", help="non-monotone level")
     p.add_argument("--ci-level", type=float, default=0.95, metavar="LEVEL", help="interval level")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="baseline resamples")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the resamples")
+    p.add_argument(
+        "--bootstrap", type=resamples_value, default=1000, metavar="B", help="baseline resamples"
+    )
+    p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed of the resamples")
     p.add_argument("--table", choices=TABLES, default="residuals", help="which table to print")
     p.add_argument(
         "--export-baseline",
@@ -135,19 +138,12 @@ def _run(args: argparse.Namespace) -> int:
     from transferscope.store import open_store
     from transferscope.transfer import effective_store
 
-    path = args.db if args.db is not None else default_db_path()
-    if str(path) != ":memory:" and not Path(path).exists():
-        raise StoreError(
-            "no store here yet; ingest a table first (transferscope ingest PATH)", file=str(path)
-        )
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, not {args.bootstrap}")
     filters = filters_from(args)
     moderators = args.moderator
     if moderators is not None and [m.lower() for m in moderators] == ["none"]:
         moderators = []
     frontier = None if str(args.frontier).lower() == "none" else args.frontier
-    with open_store(path) as store:
+    with open_store(args.db, create=False, **lock_options(args)) as store:
         result = effective_store(
             store,
             args.family,
