@@ -299,3 +299,27 @@ def test_replicate_locations_equal_each_replicate_evaluated_alone(
         shift = math.sqrt(2.0 / math.pi) * theta[p + 1] if frontier == "stochastic" else 0.0
         expected = curve.evaluate(u, theta[:p]) - shift
         np.testing.assert_allclose(locations[b], expected, rtol=0, atol=1e-12)
+
+
+def test_moderators_of_a_context_share_the_null_fits_without_changing_a_number() -> None:
+    # driver_analysis fits the null model once per set of usable rows; each moderator tested
+    # alone (its own null fits) gives the same effects and tests
+    from transferscope.transfer.drivers import driver_analysis, moderator_test
+
+    sim = simulate_transfer(40, 4, delta=0.3, model_sd=0.1, noise_sd=0.1, seed=11)
+    frame = effective_transfer(
+        sim.runs, bootstrap=0, seed=1, frontier=None, moderators=["pretrain_data", "params"]
+    ).residuals
+    names = ["pretrain_data", "params"]
+    effects, tests = driver_analysis(
+        frame, names, across="task", level=0.95, min_models=3, reference_levels={}
+    )
+    alone_effects, alone_tests = [], []
+    for name in names:
+        moderator = encode_moderator(frame, name, min_models=3)
+        rows, test = moderator_test(frame, moderator, across="task", level=0.95)
+        alone_effects += rows
+        alone_tests.append(test)
+    pd.testing.assert_frame_equal(pd.DataFrame(tests), pd.DataFrame(alone_tests))
+    pd.testing.assert_frame_equal(pd.DataFrame(effects), pd.DataFrame(alone_effects))
+    assert [t["status"] for t in tests] == ["ok", "ok"]

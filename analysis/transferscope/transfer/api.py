@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -25,6 +26,7 @@ from transferscope.schema import metric_direction, metric_info
 from transferscope.transfer import consistency as cons
 from transferscope.transfer import monotone
 from transferscope.transfer.drivers import EFFECT_COLUMNS, TEST_COLUMNS, driver_analysis
+from transferscope.transfer.efficiency import Efficiency
 from transferscope.transfer.points import (
     DESCRIPTORS,
     Layout,
@@ -555,10 +557,7 @@ def _baseline_row(key: dict[str, Any], fitted: FittedBaseline, n_reference: int)
     }
 
 
-_EFFICIENCY_FIELDS = (
-    "frontier_height", "shortfall", "shortfall_ci_low", "shortfall_ci_high", "efficiency",
-    "efficiency_ci_low", "efficiency_ci_high", "efficiency_bc",
-)  # fmt: skip
+_EFFICIENCY_FIELDS = tuple(f.name for f in dataclasses.fields(Efficiency))
 
 
 def _group_rows(
@@ -618,9 +617,7 @@ def _group_rows(
     for name, moderator in encoded.items():
         if moderator.kind != "categorical":
             continue
-        labels = moderator.values.loc[local].where(
-            moderator.values.loc[local].astype(str).isin(list(moderator.levels))
-        )
+        labels = moderator.values.loc[local]  # its levels, or missing
         for row in level_summary(
             res.residual, res.residual_ci_low, res.residual_ci_high, res.replicates,
             labels.reset_index(drop=True), level,

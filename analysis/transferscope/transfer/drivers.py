@@ -70,6 +70,7 @@ def moderator_test(
     *,
     across: str,
     level: float,
+    nulls: dict[bytes, tuple[CrossedFit, CrossedFit]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Test one moderator on the residuals of one context.
 
@@ -83,6 +84,10 @@ def moderator_test(
         The task column.
     level : float
         Level of the intervals.
+    nulls : dict, optional
+        The null model's ML and REML fits by the rows they were fitted to (the null model does
+        not depend on the moderator, only on which rows it leaves usable): read and filled, so
+        that moderators of one context share them.
 
     Returns
     -------
@@ -104,8 +109,6 @@ def moderator_test(
     values = moderator.values
     ok = values.notna().to_numpy() & np.isfinite(frame["residual"].to_numpy(dtype=np.float64))
     ok &= np.isfinite(frame["upstream_axis"].to_numpy(dtype=np.float64))
-    if moderator.kind == "categorical":
-        ok &= values.astype(str).isin(list(moderator.levels)).to_numpy()
     data = frame[ok]
     units = data["unit_key"].astype(str).to_numpy()
     tasks = data[across].astype(str).to_numpy()
@@ -142,9 +145,15 @@ def moderator_test(
     x_full = x_full[:, keep]
     factors = _factors(units, tasks)
     try:
-        null_ml = fit_crossed(y, x_null, factors, reml=False)
+        rows = ok.tobytes()
+        if nulls is not None and rows in nulls:
+            null_ml, null_reml = nulls[rows]
+        else:
+            null_ml = fit_crossed(y, x_null, factors, reml=False)
+            null_reml = fit_crossed(y, x_null, factors, reml=True)
+            if nulls is not None:
+                nulls[rows] = (null_ml, null_reml)
         full_ml = fit_crossed(y, x_full, factors, reml=False)
-        null_reml = fit_crossed(y, x_null, factors, reml=True)
         full_reml = fit_crossed(y, x_full, factors, reml=True)
     except (InputError, np.linalg.LinAlgError, ValueError) as exc:
         test.update(status="failed", message=str(exc))
@@ -255,11 +264,12 @@ def driver_analysis(
     effects: list[dict[str, Any]] = []
     tests: list[dict[str, Any]] = []
     frame = frame.reset_index(drop=True)
+    nulls: dict[bytes, tuple[CrossedFit, CrossedFit]] = {}
     for name in moderators:
         moderator = encode_moderator(
             frame, name, min_models=min_models, reference_level=reference_levels.get(name)
         )
-        rows, test = moderator_test(frame, moderator, across=across, level=level)
+        rows, test = moderator_test(frame, moderator, across=across, level=level, nulls=nulls)
         effects += rows
         tests.append(test)
     return effects, tests

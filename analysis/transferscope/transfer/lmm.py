@@ -95,9 +95,7 @@ class CrossedFit(Record):
 
 @dataclass
 class _Data:
-    y: Array
     x: Array
-    codes: list[IntArray]
     sizes: list[int]
     n0: Array  # observations per level of factor 0
     zr: Array  # indicators of the other factors, (n, qr)
@@ -136,9 +134,7 @@ def _prepare(y: Array, x: Array, codes: Sequence[IntArray]) -> _Data:
         return out
 
     return _Data(
-        y=y,
         x=x,
-        codes=list(codes),
         sizes=sizes,
         n0=n0,
         zr=zr,
@@ -257,11 +253,11 @@ def fit_crossed(
     # one BLAS thread: the Schur complements are small (a few hundred rows), and a threaded
     # Cholesky of a 130 x 130 matrix took 500 times as long as one thread on a busy machine
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_crossed(_prepare(ya, xa, codes), ya, xa, len(codes), reml)
+        return _fit_crossed(_prepare(ya, xa, codes), len(codes), reml)
 
 
-def _fit_crossed(data: _Data, ya: Array, xa: Array, k: int, reml: bool) -> CrossedFit:
-    n, p = xa.shape
+def _fit_crossed(data: _Data, k: int, reml: bool) -> CrossedFit:
+    n, p = data.x.shape
 
     def objective(theta: Array) -> float:
         try:

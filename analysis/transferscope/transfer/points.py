@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -335,7 +335,6 @@ def encode_moderator(
     *,
     min_models: int = 3,
     reference_level: Any = None,
-    units: pd.Series | None = None,
 ) -> Moderator:
     """Encode a moderator: numeric (log10 when positive and spread, see LOG_RATIO) or levels.
 
@@ -351,8 +350,6 @@ def encode_moderator(
     reference_level : optional
         The reference level (e.g. the baseline's reference value); default: the level with most
         units.
-    units : pandas.Series, optional
-        Unit key per point (default ``points["unit_key"]``).
 
     Returns
     -------
@@ -360,7 +357,7 @@ def encode_moderator(
         The encoding.
     """
     raw = moderator_values(points, name)
-    units = points["unit_key"] if units is None else units
+    units = points["unit_key"]
     numeric = pd.to_numeric(raw, errors="coerce")
     present = raw.notna() & (raw.astype(str) != "")
     if present.any() and numeric[present].notna().all() and numeric[present].nunique() > 2:
@@ -394,19 +391,3 @@ def encode_moderator(
 
 def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def unique(values: Iterable[str]) -> list[str]:
-    """Keep the first occurrence of each value, in order.
-
-    Parameters
-    ----------
-    values : iterable of str
-        Names.
-
-    Returns
-    -------
-    list of str
-        Without repeats.
-    """
-    return list(dict.fromkeys(values))
