@@ -450,7 +450,21 @@ def baseline_from_result(
     )
 
 
-def _metric(frame: pd.DataFrame, column: str) -> str | None:
+def single_value(frame: pd.DataFrame, column: str) -> str | None:
+    """Return the one value a column holds in ``frame`` (None when missing or several).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of one group.
+    column : str
+        E.g. ``upstream_metric``.
+
+    Returns
+    -------
+    str or None
+        The value.
+    """
     if column not in frame:
         return None
     values = frame[column].dropna().unique()
@@ -505,8 +519,8 @@ def baselines_from_fits(
                 x[keep],
                 y[keep],
                 frame["model"].astype(str).to_numpy()[keep].tolist(),
-                upstream_metric=_metric(frame, "upstream_metric"),
-                downstream_metric=_metric(frame, "downstream_metric"),
+                upstream_metric=single_value(frame, "upstream_metric"),
+                downstream_metric=single_value(frame, "downstream_metric"),
             )
         )
     return out

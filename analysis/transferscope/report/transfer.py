@@ -314,7 +314,9 @@ def transfer_section(
         max_driver_contexts=max_contexts,
     )
     context = [c for c in by if c != "task"]
-    sizes = result.residuals.groupby(context, dropna=False).size().sort_values(ascending=False)
+    # largest first, ties in group order: the contexts the API tested (api._largest)
+    sizes = result.residuals.groupby(context, dropna=False).size()
+    sizes = sizes.sort_values(ascending=False, kind="stable")
     consistency = result.consistency.copy()
     consistency["context"] = [_context_label(r, context) for _, r in consistency.iterrows()]
     body: list[str] = [

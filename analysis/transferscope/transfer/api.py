@@ -17,7 +17,8 @@ from tqdm.std import tqdm
 
 from transferscope.errors import InputError
 from transferscope.frontier import DEFAULT_BY, Baseline, FitSettings, get_estimator, get_family
-from transferscope.frontier.fit import group_key, group_seed
+from transferscope.frontier.baseline import single_value
+from transferscope.frontier.fit import group_key, group_seed, grouping
 from transferscope.frontier.persist import fingerprint as fit_fingerprint
 from transferscope.frontier.result import FrontierResult
 from transferscope.records import NOT_RECORDED, Record, json_safe
@@ -190,13 +191,6 @@ def _resolved(family: str | None, loss_space: str | None, loss: bool) -> tuple[s
     return name, space
 
 
-def _single(frame: pd.DataFrame, column: str) -> str | None:
-    if column not in frame:
-        return None
-    values = frame[column].dropna().unique()
-    return str(values[0]) if len(values) == 1 else None
-
-
 def _groups(frame: pd.DataFrame, keys: Sequence[str]) -> list[tuple[dict[str, Any], pd.DataFrame]]:
     if not keys:
         return [({}, frame)]
@@ -353,8 +347,7 @@ def effective_transfer(
     InputError
         For missing columns, unknown families or estimators, or options out of range.
     """
-    by = list(by) if by is not None else list(DEFAULT_BY)
-    by = [c for c in by if c in runs.columns or c not in ("downstream_metric",)]
+    by = grouping(runs, by if by is not None else DEFAULT_BY)
     if across not in by:
         raise InputError(f"across={across!r} must be one of the grouping columns {by}")
     if frontier is not None and frontier not in EFFICIENCY_FRONTIERS:
@@ -397,8 +390,8 @@ def effective_transfer(
             key,
             settings,
             group_seed(seed, key),
-            upstream_metric=_single(part, "upstream_metric"),
-            downstream_metric=_single(part, "downstream_metric"),
+            upstream_metric=single_value(part, "upstream_metric"),
+            downstream_metric=single_value(part, "downstream_metric"),
         )
         baselines[_key_text(key)] = fitted
         prints[_key_text(key)] = _baseline_fingerprint(fitted, key)
@@ -604,8 +597,8 @@ def _group_rows(
             family=eff_family,
             settings=settings.replace(family=eff_family),
             loss=loss,
-            upstream_metric=_single(group, "upstream_metric"),
-            downstream_metric=_single(group, "downstream_metric"),
+            upstream_metric=single_value(group, "upstream_metric"),
+            downstream_metric=single_value(group, "downstream_metric"),
             rng=rng,
         )
     for name in _EFFICIENCY_FIELDS:
@@ -629,7 +622,7 @@ def _group_rows(
         else res.upstream_axis
     )
     # "better" downstream is a higher accuracy, or a lower loss / perplexity
-    lower = metric_direction(_single(group, "downstream_metric")) == "lower"
+    lower = metric_direction(single_value(group, "downstream_metric")) == "lower"
     if not fitted.baseline.ok:
         u = -x if loss else x
         v = -y if lower else y
