@@ -48,7 +48,7 @@ from transferscope.store import Store
 from transferscope.store.fits import FitRow, all_fits, read_fits, read_fits_of_groups, write_fits
 
 #: Version of the fitting code; bump it when results change so that stored fits are refitted.
-FIT_VERSION: Final[int] = 7
+FIT_VERSION: Final[int] = 8
 #: Finished groups are committed to the store at least this often (seconds), and at the end.
 COMMIT_SECONDS: float = 10.0
 
